@@ -1,0 +1,72 @@
+"""Accelerators and the systems they are sold in, loaded from packaged ``data/hardware.yaml``.
+
+A :class:`HardwareSpec` describes one *unit the performance model places work on*: a GPU / TPU / Trainium
+chip (``family == "hbm"``), or an SRAM-resident dataflow unit (``family == "sram-dataflow"``): one
+Cerebras CS-3 system (one wafer), one Groq LPU chip, one SambaNova SN40L socket. ``num_chips`` in a
+layout counts these units. The purchasable system (an 8-GPU server, an NVL72 rack, a CS-3) is described
+by ``chips_per_system``, ``system_power_w`` and ``system_price_usd``. Rack entries such as
+``gb200-nvl72`` point at their chip through ``base_chip`` and repeat its per-chip figures.
+
+Every figure keeps its source (``sources``: field -> URL or note) and the flags it carried in
+``shared/data/hardware/specs.csv`` (``ESTIMATE``, ``DERIVED``, ``CONFLICTING``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Family = Literal["hbm", "sram-dataflow"]
+PRECISIONS = ("bf16", "fp8", "fp4", "int8")
+BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5}
+
+
+@dataclass(frozen=True, slots=True)
+class HardwareSpec:
+    hw_id: str
+    vendor: str
+    name: str
+    family: Family
+    form: str  # "chip", "system", "rack"
+    # dense (non-sparse) peak per chip/unit, TFLOPS, by precision; a precision absent runs at the
+    # next wider one that is present (fp4 -> fp8 -> bf16)
+    dense_tflops: dict[str, float]
+    memory_gb: float  # HBM per chip; for sram-dataflow the on-chip SRAM per unit
+    memory_bw_tbps: float  # HBM bandwidth; for sram-dataflow the on-chip SRAM bandwidth
+    scaleup_bw_gbps: float  # per chip, one direction, GB/s
+    scaleup_domain: int  # chips in one scale-up (NVLink / IF / ICI) domain
+    chip_power_w: float  # TDP of one chip/unit (for a CS-3: the whole system)
+    chips_per_system: int  # chips in the unit sold (8 for HGX, 72 for NVL72, 1 for a CS-3)
+    system_power_w: float  # max power of that system, host, NICs and fans included
+    price_usd: float  # estimated price of one chip/unit; system price = price_usd * chips_per_system
+    calibration_group: str  # which fitted efficiency parameters apply (e.g. "nvidia-hbm", "cerebras")
+    year: int
+    source_url: str
+    sources: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)  # field -> ESTIMATE / DERIVED / CONFLICTING
+    base_chip: str | None = None  # for rack / system entries: the chip entry they are made of
+    default_precision: str = "bf16"  # weight precision assumed when a result does not state one
+    notes: str = ""
+
+    def tflops(self, precision: str) -> float:
+        """Dense peak TFLOPS at ``precision``, falling back to the next wider precision available."""
+        order = {"fp4": ("fp4", "fp8", "bf16"), "int4": ("fp4", "int8", "fp8", "bf16"),
+                 "fp8": ("fp8", "bf16"), "int8": ("int8", "fp8", "bf16"),
+                 "bf16": ("bf16",), "fp16": ("bf16",)}.get(precision, ("bf16",))
+        for p in order:
+            if self.dense_tflops.get(p):
+                return self.dense_tflops[p]
+        return self.dense_tflops["bf16"]
+
+    @property
+    def system_price_usd(self) -> float:
+        return self.price_usd * self.chips_per_system
+
+    @property
+    def host_power_w_per_chip(self) -> float:
+        """System power per chip minus the chip's own TDP: host CPUs, NICs, fans, switches."""
+        return max(0.0, self.system_power_w / self.chips_per_system - self.chip_power_w)
+
+    @property
+    def is_sram(self) -> bool:
+        return self.family == "sram-dataflow"
