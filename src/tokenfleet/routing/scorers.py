@@ -1,0 +1,119 @@
+"""Scorers: one number in [0, 1] per candidate, higher = better. Each is a few numpy operations.
+
+"Lower is better" quantities (queue, TTFT, $ per token, joules per token) are min-max normalised over the
+candidates: the best candidate scores 1, the worst 0, and all score 1 when they are equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tokenfleet.routing.table import EndpointTable
+from tokenfleet.routing.types import RequestInfo
+
+
+def lower_is_better(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    if not hi > lo:  # equal, or NaN somewhere
+        return np.ones(x.size) if hi == lo else np.where(np.isnan(x), 0.0, 1.0)
+    return (hi - x) / (hi - lo)  # type: ignore[no-any-return]
+
+
+@dataclass(slots=True)
+class OutstandingScorer:
+    """Fewest requests in flight (queued + running)."""
+
+    name: str = "outstanding"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return lower_is_better(table.in_flight[idx].astype(float))
+
+
+@dataclass(slots=True)
+class QueueScorer:
+    """Shortest waiting queue; in-flight count breaks ties (a tenth of a queued request each)."""
+
+    name: str = "queue"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return lower_is_better(table.queued[idx] + 0.1 * table.in_flight[idx] / (1.0 + table.in_flight[idx]))
+
+
+@dataclass(slots=True)
+class KvUseScorer:
+    """Most free KV cache."""
+
+    name: str = "kv"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return 1.0 - table.kv_use_frac[idx]  # type: ignore[no-any-return]
+
+
+@dataclass(slots=True)
+class TtftScorer:
+    """Lowest predicted TTFT for this prompt (queueing included)."""
+
+    name: str = "ttft"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return lower_is_better(table.ttft_estimate_s(req.prompt_tokens, idx))
+
+
+@dataclass(slots=True)
+class TpotScorer:
+    """Lowest predicted time per output token."""
+
+    name: str = "tpot"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return lower_is_better(table.tpot_estimate_s(idx))
+
+
+@dataclass(slots=True)
+class CostScorer:
+    """Cheapest $ per million output tokens."""
+
+    name: str = "cost"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        return lower_is_better(table.usd_per_mtok[idx])
+
+
+@dataclass(slots=True)
+class EnergyScorer:
+    """Fewest joules per output token (IT power now when joules per token is unknown)."""
+
+    name: str = "energy"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        j = table.joules_per_token[idx]
+        return lower_is_better(np.where(j > 0, j, table.power_w[idx]))
+
+
+@dataclass(slots=True)
+class TierMatchScorer:
+    """1 for endpoints tagged with the request's tier (or untagged when the request has none), else 0."""
+
+    name: str = "tier-match"
+
+    def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
+        if req.tier is None:
+            return np.fromiter((0.0 if table.tiers[i] else 1.0 for i in idx), dtype=float, count=idx.size)
+        return np.fromiter(
+            (1.0 if req.tier in table.tiers[i] else 0.0 for i in idx), dtype=float, count=idx.size
+        )
+
+
+__all__ = [
+    "CostScorer",
+    "EnergyScorer",
+    "KvUseScorer",
+    "OutstandingScorer",
+    "QueueScorer",
+    "TierMatchScorer",
+    "TpotScorer",
+    "TtftScorer",
+    "lower_is_better",
+]

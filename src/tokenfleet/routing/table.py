@@ -1,0 +1,140 @@
+"""Struct-of-arrays view of the endpoints, so that plugins score all of them with a few numpy operations.
+
+A profile converts a list of :class:`EndpointSnapshot` into an :class:`EndpointTable` (the gateway path),
+or the simulator owns one table and updates rows in place with :meth:`EndpointTable.set_row` (the fast
+path: no snapshot object per endpoint per request). Plugins must treat the table as read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tokenfleet.routing.types import EndpointSnapshot
+
+_FLOAT_COLS = (
+    "kv_use_frac",
+    "predicted_ttft_s",
+    "predicted_tpot_s",
+    "prefill_tok_per_s",
+    "usd_per_mtok",
+    "power_w",
+    "joules_per_token",
+    "observed_ttft_s",
+    "observed_tpot_s",
+)
+_INT_COLS = ("in_flight", "queued", "running_seqs")
+
+
+class EndpointTable:
+    """Columns of endpoint state; ``observed_*`` hold NaN where there is no observation."""
+
+    __slots__ = (
+        "_model_codes",
+        "_row_of",
+        "endpoint_id",
+        "healthy",
+        "hw_id",
+        "in_flight",
+        "joules_per_token",
+        "kv_use_frac",
+        "model",
+        "model_code",
+        "observed_tpot_s",
+        "observed_ttft_s",
+        "pool",
+        "power_w",
+        "predicted_tpot_s",
+        "predicted_ttft_s",
+        "prefill_tok_per_s",
+        "queued",
+        "running_seqs",
+        "tiers",
+        "usd_per_mtok",
+    )
+
+    def __init__(
+        self,
+        endpoint_ids: Sequence[str],
+        pools: Sequence[str],
+        hw_ids: Sequence[str],
+        models: Sequence[str],
+        tiers: Sequence[frozenset[str]],
+    ) -> None:
+        n = len(endpoint_ids)
+        self.endpoint_id = list(endpoint_ids)
+        self.pool = list(pools)
+        self.hw_id = list(hw_ids)
+        self.model = list(models)
+        self.tiers = list(tiers)
+        self._row_of = {e: i for i, e in enumerate(self.endpoint_id)}
+        self._model_codes: dict[str, int] = {}
+        self.model_code = np.array(
+            [self._model_codes.setdefault(m, len(self._model_codes)) for m in models], dtype=np.int64
+        )
+        for c in _FLOAT_COLS:
+            setattr(self, c, np.zeros(n))
+        self.observed_ttft_s[:] = np.nan
+        self.observed_tpot_s[:] = np.nan
+        for c in _INT_COLS:
+            setattr(self, c, np.zeros(n, dtype=np.int64))
+        self.healthy = np.ones(n, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.endpoint_id)
+
+    @classmethod
+    def from_snapshots(cls, snaps: Sequence[EndpointSnapshot]) -> EndpointTable:
+        t = cls(
+            [s.endpoint_id for s in snaps],
+            [s.pool for s in snaps],
+            [s.hw_id for s in snaps],
+            [s.model for s in snaps],
+            [s.tiers for s in snaps],
+        )
+        for i, s in enumerate(snaps):
+            t.set_row(i, s)
+        return t
+
+    def set_row(self, i: int, s: EndpointSnapshot) -> None:
+        """Copy the numeric state of ``s`` into row ``i`` (identity columns are fixed at construction)."""
+        for c in _INT_COLS:
+            getattr(self, c)[i] = getattr(s, c)
+        for c in _FLOAT_COLS:
+            v = getattr(s, c)
+            getattr(self, c)[i] = np.nan if v is None else v
+        self.healthy[i] = s.healthy
+
+    def row_of(self, endpoint_id: str) -> int:
+        return self._row_of[endpoint_id]
+
+    def model_mask(self, model: str) -> np.ndarray:
+        code = self._model_codes.get(model)
+        if code is None:
+            return np.zeros(len(self), dtype=bool)
+        return self.model_code == code  # type: ignore[no-any-return]
+
+    def tier_mask(self, tier: str) -> np.ndarray:
+        return np.fromiter((tier in t for t in self.tiers), dtype=bool, count=len(self))
+
+    def pool_mask(self, pools: frozenset[str]) -> np.ndarray:
+        return np.fromiter((p in pools for p in self.pool), dtype=bool, count=len(self))
+
+    def ttft_estimate_s(self, prompt_tokens: int, idx: np.ndarray) -> np.ndarray:
+        """Predicted TTFT of a ``prompt_tokens`` request on rows ``idx`` (observed mean if no prediction)."""
+        base = self.predicted_ttft_s[idx]
+        rate = self.prefill_tok_per_s[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            extra = np.where(rate > 0, prompt_tokens / np.where(rate > 0, rate, 1.0), 0.0)
+        est = base + extra
+        obs = self.observed_ttft_s[idx]
+        return np.where((base <= 0) & ~np.isnan(obs), obs, est)  # type: ignore[no-any-return]
+
+    def tpot_estimate_s(self, idx: np.ndarray) -> np.ndarray:
+        pred = self.predicted_tpot_s[idx]
+        obs = self.observed_tpot_s[idx]
+        return np.where((pred <= 0) & ~np.isnan(obs), obs, pred)  # type: ignore[no-any-return]
+
+
+__all__ = ["EndpointTable"]
