@@ -51,7 +51,7 @@ class KvHeadroomFilter:
     max_kv_use_frac: float = 0.95
 
     def keep(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        return table.kv_use_frac[idx] <= self.max_kv_use_frac  # type: ignore[no-any-return]
+        return table.kv_use_frac[idx] <= self.max_kv_use_frac
 
 
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ class PoolFilter:
     soft: bool = False
 
     def keep(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        return table.pool_mask(self.pools)[idx]  # type: ignore[no-any-return]
+        return table.pool_mask(self.pools)[idx]
 
 
 __all__ = ["KvHeadroomFilter", "PoolFilter", "SloFeasibleFilter", "TierFilter"]

@@ -18,7 +18,7 @@ def lower_is_better(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     if not hi > lo:  # equal, or NaN somewhere
         return np.ones(x.size) if hi == lo else np.where(np.isnan(x), 0.0, 1.0)
-    return (hi - x) / (hi - lo)  # type: ignore[no-any-return]
+    return (hi - x) / (hi - lo)
 
 
 @dataclass(slots=True)
@@ -48,7 +48,7 @@ class KvUseScorer:
     name: str = "kv"
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        return 1.0 - table.kv_use_frac[idx]  # type: ignore[no-any-return]
+        return 1.0 - table.kv_use_frac[idx]
 
 
 @dataclass(slots=True)
@@ -89,7 +89,7 @@ class EnergyScorer:
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         j = table.joules_per_token[idx]
-        return lower_is_better(np.where(j > 0, j, table.power_w[idx]))
+        return lower_is_better(np.asarray(np.where(j > 0, j, table.power_w[idx]), dtype=float))
 
 
 @dataclass(slots=True)

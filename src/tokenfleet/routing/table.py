@@ -73,12 +73,19 @@ class EndpointTable:
         self.model_code = np.array(
             [self._model_codes.setdefault(m, len(self._model_codes)) for m in models], dtype=np.int64
         )
-        for c in _FLOAT_COLS:
-            setattr(self, c, np.zeros(n))
-        self.observed_ttft_s[:] = np.nan
-        self.observed_tpot_s[:] = np.nan
-        for c in _INT_COLS:
-            setattr(self, c, np.zeros(n, dtype=np.int64))
+        f = np.float64
+        self.kv_use_frac = np.zeros(n, f)
+        self.predicted_ttft_s = np.zeros(n, f)
+        self.predicted_tpot_s = np.zeros(n, f)
+        self.prefill_tok_per_s = np.zeros(n, f)
+        self.usd_per_mtok = np.zeros(n, f)
+        self.power_w = np.zeros(n, f)
+        self.joules_per_token = np.zeros(n, f)
+        self.observed_ttft_s = np.full(n, np.nan)
+        self.observed_tpot_s = np.full(n, np.nan)
+        self.in_flight = np.zeros(n, np.int64)
+        self.queued = np.zeros(n, np.int64)
+        self.running_seqs = np.zeros(n, np.int64)
         self.healthy = np.ones(n, dtype=bool)
 
     def __len__(self) -> int:
@@ -113,7 +120,7 @@ class EndpointTable:
         code = self._model_codes.get(model)
         if code is None:
             return np.zeros(len(self), dtype=bool)
-        return self.model_code == code  # type: ignore[no-any-return]
+        return self.model_code == code
 
     def tier_mask(self, tier: str) -> np.ndarray:
         return np.fromiter((tier in t for t in self.tiers), dtype=bool, count=len(self))
@@ -129,12 +136,12 @@ class EndpointTable:
             extra = np.where(rate > 0, prompt_tokens / np.where(rate > 0, rate, 1.0), 0.0)
         est = base + extra
         obs = self.observed_ttft_s[idx]
-        return np.where((base <= 0) & ~np.isnan(obs), obs, est)  # type: ignore[no-any-return]
+        return np.where((base <= 0) & ~np.isnan(obs), obs, est)
 
     def tpot_estimate_s(self, idx: np.ndarray) -> np.ndarray:
         pred = self.predicted_tpot_s[idx]
         obs = self.observed_tpot_s[idx]
-        return np.where((pred <= 0) & ~np.isnan(obs), obs, pred)  # type: ignore[no-any-return]
+        return np.where((pred <= 0) & ~np.isnan(obs), obs, pred)
 
 
 __all__ = ["EndpointTable"]
