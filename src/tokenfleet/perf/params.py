@@ -1,0 +1,68 @@
+"""Efficiency parameters of the performance model: a few physically meaningful numbers per device family.
+
+They are fitted by :mod:`tokenfleet.perf.calibrate` on ``shared/data/benchmarks/published_results.csv`` and
+stored, with the rows they came from, in packaged ``data/calibration.yaml``. A calibration group with no
+published rows (for example Google TPUs) falls back to the fit of its device family (``hbm`` or
+``sram-dataflow``), and that to the physical defaults below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class EfficiencyParams:
+    """Achieved fractions of peak, fixed overheads and latencies. Units in the names."""
+
+    flops_eff: float = 0.5  # achieved fraction of dense peak FLOPS in large matmuls
+    gemm_m_half: float = 32.0  # rows (tokens) at which a GEMM reaches half of flops_eff (tile under-fill)
+    bw_eff: float = 0.7  # achieved fraction of peak memory bandwidth (HBM, or SRAM for dataflow)
+    step_overhead_s: float = 0.002  # per engine iteration: scheduling, kernel launches, sampling
+    collective_latency_s: float = 5e-6  # per all-reduce / all-to-all / pipeline hop over the scale-up link
+    link_eff: float = 0.7  # achieved fraction of scale-up link bandwidth
+    layer_latency_s: float = 0.0  # dataflow only: time for one token to cross one layer's compute region
+    hop_latency_s: float = 0.0  # dataflow only: one hop between systems / chips of the pipeline
+    request_overhead_s: float = 0.05  # per request: API, tokenisation, network (added to TTFT)
+    idle_power_frac: float = 0.3  # chip power at idle as a fraction of TDP
+    tpot_p99_over_mean: float = 1.15  # ratio of p99 per-request TPOT to the mean step time under load
+
+    def replace(self, **changes: float) -> EfficiencyParams:
+        return dataclasses.replace(self, **changes)
+
+
+FAMILY_DEFAULTS: dict[str, EfficiencyParams] = {
+    "hbm": EfficiencyParams(),
+    "sram-dataflow": EfficiencyParams(
+        flops_eff=0.3, bw_eff=0.5, step_overhead_s=0.0, layer_latency_s=20e-6, hop_latency_s=100e-6
+    ),
+}
+
+
+@cache
+def _stored() -> dict[str, Any]:
+    path = resources.files("tokenfleet.perf").joinpath("data", "calibration.yaml")
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def params_for(calibration_group: str, family: str) -> EfficiencyParams:
+    """Fitted parameters for a calibration group, else its family's fit, else the family defaults."""
+    stored = _stored().get("groups", {})
+    base = FAMILY_DEFAULTS[family]
+    for key in (calibration_group, f"family:{family}"):
+        if key in stored:
+            return dataclasses.replace(base, **stored[key]["params"])
+    fam = stored.get(f"family:{family}")
+    return dataclasses.replace(base, **fam["params"]) if fam else base
+
+
+def clear_cache() -> None:
+    _stored.cache_clear()

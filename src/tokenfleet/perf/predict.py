@@ -1,0 +1,147 @@
+"""Predict a published result from the model: the bridge between :mod:`results` and the physics.
+
+For throughput metrics on a system of ``num_chips`` accelerators the prediction is what a submitter would
+do: the best layout whose chip count divides ``num_chips``, replicated ``num_chips / layout`` times. For
+single-stream metrics the model spans all ``num_chips`` (or the smallest valid layout when unpublished).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenfleet import catalog
+from tokenfleet.catalog import HardwareSpec, ModelSpec
+from tokenfleet.errors import LayoutError, TokenfleetError
+from tokenfleet.perf import single, steady
+from tokenfleet.perf.deployment import Deployment
+from tokenfleet.perf.layout import Layout, candidate_layouts, min_layout
+from tokenfleet.perf.params import EfficiencyParams
+from tokenfleet.perf.results import PublishedResult
+from tokenfleet.perf.single import SpecDecode
+
+# Speculative decoding assumed where a result says it was on but not how (Leviathan et al. 2023 report
+# 0.6-0.9 acceptance for same-family drafts; 4 drafted tokens is the common default in vLLM / TRT-LLM).
+DEFAULT_SPEC_ACCEPTANCE = 0.8
+DEFAULT_SPEC_TOKENS = 4
+DRAFT_FOR = {"llama-3.1-70b": "llama-3.1-8b", "llama-3.3-70b": "llama-3.1-8b", "llama-3.1-405b": "llama-3.1-8b",
+             "llama-2-70b": "llama-3.1-8b", "qwen3-235b-a22b": "qwen3-32b", "gpt-oss-120b": "gpt-oss-20b"}
+# cost model for usd_per_mtok: hardware amortised over 4 years, power at a hyperscale PUE and price
+DEPRECIATION_YEARS = 4.0
+PUE = 1.2
+USD_PER_MWH = 80.0
+
+
+class SkipRow(TokenfleetError):
+    """The row cannot be predicted; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    result: PublishedResult
+    predicted: float | None
+    layout: str = ""
+    skipped: str = ""
+
+    @property
+    def pct_error(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return 100.0 * (self.predicted - self.result.value) / self.result.value
+
+
+def _resolve(res: PublishedResult) -> tuple[ModelSpec, HardwareSpec, str, float, float]:
+    hw = catalog.hardware(res.hw_id)
+    model = catalog.model(res.model_id)
+    try:
+        wl = catalog.workload(res.workload_id)
+    except TokenfleetError:
+        raise SkipRow(f"unknown workload {res.workload_id!r}: input/output lengths not known") from None
+    return model, hw, res.precision or hw.default_precision, wl.input_tokens_mean, wl.output_tokens_mean
+
+
+def _span_layout(model: ModelSpec, hw: HardwareSpec, precision: str, chips: int | None) -> Layout:
+    first = min_layout(model, hw, precision)
+    if chips is None or chips == first.num_chips:
+        return first
+    if chips < first.num_chips:
+        raise LayoutError(f"{model.model_id} needs {first.num_chips} {hw.hw_id}, the result used {chips}")
+    if hw.is_sram:
+        return Layout(chips, 1, chips, first.weight_precision, first.kv_precision)
+    tp = min(chips, hw.scaleup_domain)
+    while chips % tp:
+        tp -= 1
+    return Layout(chips, tp, chips // tp, first.weight_precision, first.kv_precision)
+
+
+def _spec(res: PublishedResult, dep: Deployment, params: EfficiencyParams | None) -> SpecDecode | None:
+    if res.spec_decode != "yes" or res.model_id not in DRAFT_FOR:
+        return None
+    draft_model = catalog.model(DRAFT_FOR[res.model_id])
+    draft = Deployment(draft_model, dep.hw, min_layout(draft_model, dep.hw, dep.layout.weight_precision), params)
+    return SpecDecode(draft, DEFAULT_SPEC_TOKENS, DEFAULT_SPEC_ACCEPTANCE)
+
+
+def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, precision: str, isl: float,
+                     osl: float, params: EfficiencyParams | None) -> tuple[float, str]:
+    chips = res.num_chips
+    layouts = [lay for lay in candidate_layouts(model, hw, precision, max_chips=chips or None)
+               if chips is None or chips % lay.num_chips == 0]
+    if chips is None:
+        layouts = layouts[:1]
+    if not layouts:
+        first = min_layout(model, hw, precision)
+        raise SkipRow(f"{model.model_id} in {precision} needs {first.num_chips} {hw.hw_id}; the result used {chips}")
+    scored: list[tuple[float, str]] = []
+    for lay in layouts:
+        dep = Deployment(model, hw, lay, params)
+        replicas = (chips or lay.num_chips) // lay.num_chips
+        if res.metric in ("offline_tok_s", "max_aggregate_tok_s"):
+            op = steady.offline(dep, isl, osl)
+            value = op.output_tok_s * replicas
+        elif res.metric == "server_tok_s":
+            if res.ttft_p99_ms is None or res.tpot_p99_ms is None:
+                raise SkipRow("server_tok_s needs ttft_p99_ms and tpot_p99_ms")
+            op = steady.server(dep, isl, osl, res.ttft_p99_ms / 1e3, res.tpot_p99_ms / 1e3)
+            value = op.output_tok_s * replicas
+        else:  # per_chip_tok_s / usd_per_mtok at a per-user speed
+            if res.user_tok_s is None:
+                raise SkipRow(f"{res.metric} needs user_tok_s")
+            op = steady.at_user_speed(dep, isl, osl, res.user_tok_s)
+            value = op.output_tok_s / lay.num_chips
+            if res.metric == "usd_per_mtok":
+                value = _usd_per_mtok(hw, value) if value > 0 else float("inf")
+        scored.append((value, f"{replicas}x {lay.describe()} B={op.batch}"))
+    pick = min if res.metric == "usd_per_mtok" else max
+    value, desc = pick(scored, key=lambda s: s[0])
+    if value == float("inf"):
+        raise SkipRow(f"no layout of {model.model_id} on {hw.hw_id} reaches {res.user_tok_s} tok/s per user")
+    return value, desc
+
+
+def _usd_per_mtok(hw: HardwareSpec, tok_s_per_chip: float) -> float:
+    capex_per_h = hw.price_usd / (DEPRECIATION_YEARS * 8760.0)
+    power_per_h = (hw.system_power_w / hw.chips_per_system) * PUE / 1e6 * USD_PER_MWH
+    return (capex_per_h + power_per_h) / (tok_s_per_chip * 3600.0) * 1e6
+
+
+def predict(res: PublishedResult, params: EfficiencyParams | None = None) -> Prediction:
+    """Predict one published result; unsupported rows come back with ``skipped`` set to the reason."""
+    try:
+        model, hw, precision, isl, osl = _resolve(res)
+        if res.metric in ("per_user_tok_s", "ttft_ms"):
+            lay = _span_layout(model, hw, precision, res.num_chips)
+            dep = Deployment(model, hw, lay, params)
+            if res.metric == "ttft_ms":
+                return Prediction(res, single.ttft_s(dep, int(isl)) * 1e3, lay.describe())
+            spec = _spec(res, dep, params)
+            tag = f" +spec({DEFAULT_SPEC_TOKENS}, a={DEFAULT_SPEC_ACCEPTANCE})" if spec else ""
+            return Prediction(res, single.per_user_tok_s(dep, int(isl), int(osl), spec), lay.describe() + tag)
+        if res.metric in ("offline_tok_s", "max_aggregate_tok_s", "server_tok_s", "per_chip_tok_s",
+                          "usd_per_mtok"):
+            value, desc = _best_replicated(res, model, hw, precision, isl, osl, params)
+            return Prediction(res, value, desc)
+        raise SkipRow(f"metric {res.metric!r} is not supported")
+    except SkipRow as exc:
+        return Prediction(res, None, skipped=str(exc))
+    except LayoutError as exc:
+        return Prediction(res, None, skipped=str(exc))

@@ -1,0 +1,123 @@
+"""Steady-state throughput of a replica for a workload shape (mean input / output tokens).
+
+* :func:`offline` — MLPerf Offline: the most output tokens/s with no latency bound.
+* :func:`server` — MLPerf Server: Poisson arrivals, p99 TTFT and p99 TPOT bounds. Each candidate batch size
+  ``B`` fixes the step time ``t(B)``; requests are served by ``B`` slots, so admission is an M/M/c queue
+  (Erlang C) with ``c = B`` and service time ``osl * t(B)``; the largest arrival rate whose p99 TTFT
+  (queueing + prefill) and p99 TPOT (``t(B)`` times the calibrated tail ratio) meet the bounds wins.
+* :func:`at_user_speed` — aggregate throughput when every user must see at least ``user_tok_s``.
+
+In the steady state of continuous batching with ``B`` running sequences, each step decodes ``B`` tokens,
+prefills ``B * isl / osl`` prompt tokens (new requests replacing finished ones) and attends over a mean
+context of ``isl + osl / 2`` per sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from tokenfleet.perf.deployment import Deployment
+
+MAX_BATCH_SEQS = 4096  # engines cap running sequences (vLLM max_num_seqs, TRT-LLM max_batch_size)
+KV_FILL = 0.95  # fraction of KV blocks usable before preemption
+
+
+@dataclass(frozen=True, slots=True)
+class Operating:
+    """One operating point of a replica."""
+
+    batch: int
+    step_s: float
+    output_tok_s: float
+    request_rate: float  # requests / s
+    ttft_p99_s: float = 0.0
+    tpot_p99_s: float = 0.0
+
+    @property
+    def per_user_tok_s(self) -> float:
+        return 1.0 / self.step_s if self.step_s > 0 else 0.0
+
+
+def max_batch(dep: Deployment, isl: float, osl: float) -> int:
+    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap."""
+    per_seq = isl + osl / 2.0
+    by_kv = int(dep.kv_capacity_tokens * KV_FILL / per_seq)
+    return max(0, min(MAX_BATCH_SEQS, by_kv))
+
+
+def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> float:
+    """Mean step time with ``batch`` running sequences in steady state."""
+    prefill = batch * isl / osl
+    pairs = (batch / osl) * 0.5 * isl * isl
+    return dep.step_time(int(round(prefill)), int(round(batch)), int(batch * (isl + osl / 2.0)), pairs)
+
+
+def _batch_grid(b_max: int) -> list[int]:
+    if b_max <= 0:
+        return []
+    grid = {int(round(x)) for x in np.geomspace(1, b_max, num=min(48, b_max))}
+    grid.add(b_max)
+    return sorted(b for b in grid if b >= 1)
+
+
+def offline(dep: Deployment, isl: float, osl: float) -> Operating:
+    """The most output tokens/s, with no latency bound."""
+    best = Operating(0, 0.0, 0.0, 0.0)
+    for b in _batch_grid(max_batch(dep, isl, osl)):
+        t = steady_step_s(dep, b, isl, osl)
+        if b / t > best.output_tok_s:
+            best = Operating(b, t, b / t, b / t / osl)
+    return best
+
+
+def _erlang_c(c: int, a: float) -> float:
+    """Probability of waiting in M/M/c with offered load ``a`` (Erlang C), stable for large c."""
+    if a >= c:
+        return 1.0
+    erlang_b = stats.poisson.pmf(c, a) / stats.poisson.cdf(c, a)
+    return float(c * erlang_b / (c - a * (1.0 - erlang_b)))
+
+
+def _max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01) -> float:
+    """Largest Poisson rate with P(wait > budget) <= q in M/M/c with mean service ``service_s``."""
+    if wait_budget_s <= 0:
+        return 0.0
+    mu = 1.0 / service_s
+    lo, hi = 0.0, c * mu
+    for _ in range(40):
+        lam = 0.5 * (lo + hi)
+        tail = _erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * wait_budget_s)
+        lo, hi = (lam, hi) if tail <= q else (lo, lam)
+    return lo
+
+
+def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_s: float) -> Operating:
+    """The most output tokens/s under Poisson arrivals meeting p99 TTFT and p99 TPOT."""
+    best = Operating(0, 0.0, 0.0, 0.0)
+    tail = dep.params.tpot_p99_over_mean
+    prefill_alone = dep.step_time(int(isl), 0, 0)
+    for b in _batch_grid(max_batch(dep, isl, osl)):
+        t = steady_step_s(dep, b, isl, osl)
+        if t * tail > tpot_p99_s:
+            break
+        ttft_base = t + prefill_alone  # finish the current step, then the step that carries the prompt
+        rate = _max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base)
+        if rate * osl > best.output_tok_s:
+            best = Operating(b, t, rate * osl, rate, ttft_p99_s, t * tail)
+    return best
+
+
+def at_user_speed(dep: Deployment, isl: float, osl: float, user_tok_s: float) -> Operating:
+    """The most output tokens/s with every running sequence decoding at >= ``user_tok_s``."""
+    best = Operating(0, 0.0, 0.0, 0.0)
+    for b in _batch_grid(max_batch(dep, isl, osl)):
+        t = steady_step_s(dep, b, isl, osl)
+        if 1.0 / t < user_tok_s:
+            break
+        if b / t > best.output_tok_s:
+            best = Operating(b, t, b / t, b / t / osl)
+    return best
