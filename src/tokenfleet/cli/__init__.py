@@ -24,6 +24,7 @@ app = typer.Typer(
 
 _COMMAND_MODULES = [
     "catalog",
+    "validate",
 ]
 
 for _name in _COMMAND_MODULES:
