@@ -1,0 +1,50 @@
+"""Prometheus metrics of the gateway, in a registry of its own (several gateways can share a process).
+
+Label children are cached per (pool, backend, class) so the hot path pays one dict lookup and one
+``inc`` / ``observe`` per metric.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+_LAT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("tokenfleet_requests", "Requests answered, by outcome",
+                                ["pool", "backend", "slo_class", "status"], registry=r)
+        self.rejected = Counter("tokenfleet_rejected", "Requests refused before routing, by reason",
+                                ["reason"], registry=r)
+        self.retries = Counter("tokenfleet_retries", "Attempts retried on another backend",
+                               ["backend", "reason"], registry=r)
+        self.ttft = Histogram("tokenfleet_ttft_seconds", "Time to first token seen by the gateway",
+                              ["pool", "slo_class"], buckets=_LAT_BUCKETS_S, registry=r)
+        self.duration = Histogram("tokenfleet_request_duration_seconds", "Request duration",
+                                  ["pool", "slo_class"], buckets=_LAT_BUCKETS_S, registry=r)
+        self.tokens = Counter("tokenfleet_tokens", "Tokens metered", ["pool", "kind"], registry=r)
+        self.joules = Counter("tokenfleet_energy_joules", "Estimated energy metered", ["pool"], registry=r)
+        self.usd = Counter("tokenfleet_cost_usd", "Dollars metered", ["pool"], registry=r)
+        self.in_flight = Gauge("tokenfleet_backend_in_flight", "Requests in flight per backend",
+                               ["backend"], registry=r)
+        self.breaker_open = Gauge("tokenfleet_backend_circuit_open", "1 while a backend's circuit is open",
+                                  ["backend"], registry=r)
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*labels)
+        return c
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+__all__ = ["GatewayMetrics"]
