@@ -1,0 +1,47 @@
+"""The scenario schema shared by ``simulate`` and ``plan``: pydantic models, one small module per part.
+
+* :mod:`~tokenfleet.scenario.traffic` — :class:`TrafficClass` (name, model, :class:`ArrivalSpec` from a
+  trace or a synthetic process, :class:`LengthSpec` input / output lengths, :class:`SloSpec`, tier).
+* :mod:`~tokenfleet.scenario.fleet` — :class:`PoolSpec` (hardware, model, :class:`LayoutSpec`, replicas,
+  :class:`SchedulerSpec`, tiers, role), :class:`RoutingSpec`, :class:`DisaggregationSpec`,
+  :class:`FacilitySpec` (pue, usd_per_mwh, depreciation_years), :class:`SimSpec` (seed, duration / request
+  limit, exact mode).
+* :mod:`~tokenfleet.scenario.model` — :class:`Scenario`, extensible by subclassing plus
+  :func:`register_section` (see that module).
+* :func:`load_scenario` — YAML file -> scenario; bad input raises :class:`~tokenfleet.errors.ScenarioError`
+  naming the file and field path. Trace paths are relative to the scenario file, or ``shared:traces/...``
+  (resolved under ``$TOKENFLEET_SHARED`` or the ``shared`` folder beside the repository).
+"""
+
+from tokenfleet.scenario.fleet import (
+    DisaggregationSpec,
+    FacilitySpec,
+    LayoutSpec,
+    PoolSpec,
+    RoutingSpec,
+    SchedulerSpec,
+    SimSpec,
+)
+from tokenfleet.scenario.load import load_scenario, parse_scenario, resolve_data_path, shared_root
+from tokenfleet.scenario.model import Scenario, register_section
+from tokenfleet.scenario.traffic import ArrivalSpec, LengthSpec, SloSpec, TrafficClass
+
+__all__ = [
+    "ArrivalSpec",
+    "DisaggregationSpec",
+    "FacilitySpec",
+    "LayoutSpec",
+    "LengthSpec",
+    "PoolSpec",
+    "RoutingSpec",
+    "Scenario",
+    "SchedulerSpec",
+    "SimSpec",
+    "SloSpec",
+    "TrafficClass",
+    "load_scenario",
+    "parse_scenario",
+    "register_section",
+    "resolve_data_path",
+    "shared_root",
+]

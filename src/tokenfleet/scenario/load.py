@@ -1,0 +1,91 @@
+"""Reading a scenario file: YAML -> :class:`Scenario`, with errors that name the file and field, data
+paths resolved, and catalog ids checked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from tokenfleet import catalog
+from tokenfleet.errors import ScenarioError, UnknownIdError
+from tokenfleet.scenario.model import Scenario
+
+S = TypeVar("S", bound=Scenario)
+SHARED_PREFIX = "shared:"
+
+
+def _fmt_loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def shared_root() -> Path:
+    """``$TOKENFLEET_SHARED``, else the ``shared`` folder next to the repository root."""
+    env = os.environ.get("TOKENFLEET_SHARED")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file():
+            return parent.parent / "shared"
+    return Path.cwd().parent / "shared"
+
+
+def resolve_data_path(ref: str, base_dir: Path) -> Path:
+    """``shared:traces/x.csv`` -> ``<shared>/data/traces/x.csv``; other paths are relative to ``base_dir``."""
+    if ref.startswith(SHARED_PREFIX):
+        return shared_root() / "data" / ref[len(SHARED_PREFIX) :]
+    p = Path(ref).expanduser()
+    return p if p.is_absolute() else (base_dir / p).resolve()
+
+
+def parse_scenario(data: object, where: str = "scenario", model: type[S] = Scenario) -> S:  # type: ignore[assignment]
+    """Validate an already-parsed mapping; errors read ``where: field.path: reason``."""
+    if not isinstance(data, dict):
+        raise ScenarioError("expected a mapping at the top level", where=where)
+    try:
+        sc = model.model_validate(data)
+    except ValidationError as exc:
+        msgs = [f"{_fmt_loc(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        raise ScenarioError("; ".join(msgs), where=where) from None
+    for i, c in enumerate(sc.traffic):
+        _check_id("model", c.model, f"{where}: traffic.{i}.model")
+    for i, p in enumerate(sc.pools):
+        _check_id("hardware", p.hardware, f"{where}: pools.{i}.hardware")
+        if p.model:
+            _check_id("model", p.model, f"{where}: pools.{i}.model")
+    return sc
+
+
+def _check_id(kind: str, ident: str, where: str) -> None:
+    try:
+        catalog.hardware(ident) if kind == "hardware" else catalog.model(ident)
+    except UnknownIdError as exc:
+        raise ScenarioError(str(exc), where=where) from None
+
+
+def load_scenario(path: str | Path, model: type[S] = Scenario) -> tuple[S, Path]:  # type: ignore[assignment]
+    """Read and validate ``path``; returns the scenario and the directory data paths are relative to."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not valid YAML ({exc})", where=str(path)) from None
+    sc = parse_scenario(data, path.name, model)
+    base = path.resolve().parent
+    for i, c in enumerate(sc.traffic):
+        if c.arrivals.trace is not None:
+            p = resolve_data_path(c.arrivals.trace, base)
+            if not p.is_file():
+                raise ScenarioError(
+                    f"trace file not found: {p}", where=f"{path.name}: traffic.{i}.arrivals.trace"
+                )
+    return sc, base
+
+
+__all__ = ["load_scenario", "parse_scenario", "resolve_data_path", "shared_root"]
