@@ -25,6 +25,9 @@ app = typer.Typer(
 _COMMAND_MODULES = [
     "catalog",
     "validate",
+    "serve",
+    "emulate",
+    "usage",
 ]
 
 for _name in _COMMAND_MODULES:

@@ -14,6 +14,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    case,
     create_engine,
     event,
     func,
@@ -36,6 +39,7 @@ requests_table = Table(
     "requests", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", Float, nullable=False, index=True),  # unix seconds at arrival
+    Column("day", String(10), nullable=False, index=True),  # UTC date of ts, YYYY-MM-DD (for summaries)
     Column("request_id", String(64), nullable=False),
     Column("key_id", String(128), nullable=False, index=True),
     Column("slo_class", String(64), nullable=False),
@@ -76,6 +80,12 @@ class LedgerRow:
 
 _FIELDS = [f.name for f in dataclasses.fields(LedgerRow)]
 _STOP = object()
+GROUPS = {"key": "key_id", "pool": "pool", "day": "day", "class": "slo_class", "backend": "backend",
+          "model": "model"}
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
 def make_engine(url: str) -> Engine:
@@ -125,7 +135,9 @@ class Ledger:
                 if item is _STOP:
                     stop = True
                     break
-                batch.append({f: getattr(item, f) for f in _FIELDS})
+                row = {f: getattr(item, f) for f in _FIELDS}
+                row["day"] = _day(item.ts)
+                batch.append(row)
             if batch:
                 self._write(batch)
 
@@ -169,4 +181,37 @@ def read_rows(url: str) -> list[LedgerRow]:
     return [LedgerRow(**{**r._asdict(), "stream": bool(r.stream)}) for r in rows]
 
 
-__all__ = ["Ledger", "LedgerRow", "make_engine", "metadata", "read_rows", "requests_table"]
+def summarise(url: str, by: list[str], since_day: str | None = None) -> list[dict[str, Any]]:
+    """Totals grouped by ``by`` (names of :data:`GROUPS`): requests, errors, tokens, joules, dollars,
+    mean TTFT. Works the same on SQLite and PostgreSQL."""
+    t = requests_table
+    cols = [t.c[GROUPS[g]].label(g) for g in by]
+    q = select(*cols, func.count().label("requests"),
+               func.sum(case((t.c.error.is_not(None), 1), (t.c.status >= 400, 1), else_=0)).label("errors"),
+               func.sum(t.c.prompt_tokens).label("prompt_tokens"),
+               func.sum(t.c.completion_tokens).label("completion_tokens"),
+               func.sum(t.c.joules).label("joules"), func.sum(t.c.usd).label("usd"),
+               func.avg(t.c.ttft_ms).label("mean_ttft_ms"))
+    if since_day:
+        q = q.where(t.c.day >= since_day)
+    if cols:
+        q = q.group_by(*cols).order_by(*cols)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(q).all()
+    finally:
+        engine.dispose()
+    return [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r._asdict().items()} for r in rows]
+
+
+__all__ = [
+    "GROUPS",
+    "Ledger",
+    "LedgerRow",
+    "make_engine",
+    "metadata",
+    "read_rows",
+    "requests_table",
+    "summarise",
+]

@@ -87,6 +87,10 @@ def _retry_after_s(headers: dict[str, str]) -> float | None:
         return None
 
 
+def _route_headers(b: Backend) -> dict[str, str]:
+    return {"x-tokenfleet-pool": b.pool.name, "x-tokenfleet-backend": b.name}
+
+
 class Proxy:
     def __init__(self, cfg: GatewayConfig, fleet: Fleet, router: Router, ledger: Ledger | None,
                  metrics: GatewayMetrics, charge: Any = None) -> None:
@@ -204,7 +208,7 @@ class Proxy:
         else:
             out.error = f"backend answered {status}"
         self._finish(call, b, out, t_end, ok=status < 500)
-        return Reply(status, data)
+        return Reply(status, data, headers=_route_headers(b))
 
     # ---- streaming -------------------------------------------------------------------------------
     async def _start_stream(self, call: Call, b: Backend, resp: UpstreamResponse
@@ -219,7 +223,7 @@ class Proxy:
             await resp.aclose()
             return None, self._failed(b, "broken", f"backend {b.name} stream ended before its first event: "
                                                    f"{exc or 'closed'}"), None
-        return Reply(200, stream=self._relay(call, b, resp, it, buf)), None, None
+        return Reply(200, stream=self._relay(call, b, resp, it, buf), headers=_route_headers(b)), None, None
 
     async def _relay(self, call: Call, b: Backend, resp: UpstreamResponse, it: AsyncIterator[bytes],
                      buf: bytes) -> AsyncIterator[bytes]:
