@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     "serve",
     "emulate",
     "usage",
+    "deal",
 ]
 
 for _name in _COMMAND_MODULES:

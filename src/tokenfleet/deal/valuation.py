@@ -1,0 +1,324 @@
+"""Value a deal: run the Monte Carlo in chunks, reduce it to per-tranche, contract and ownership figures.
+
+Per tranche: probability of vesting, expected vesting date, MC value with its standard error, and the closed
+form where one applies (pure GBM):
+
+- no condition: Black–Scholes ``C(S0, K, T)``;
+- performance conditions only (spend / GW): ``P(vest) x C(S0, K, T)`` — exact under the vesting rule of
+  :mod:`tokenfleet.deal.warrant`, because deliveries are independent of the share price and
+  ``E[exp(-r tau) C(S_tau, K, T - tau)] = C(S0, K, T)``; this is the ASC 718 way too;
+- a touch hurdle from the start only: one-touch closed form; a hurdle on a date only: gap-call closed form.
+
+Warrant values are risk-neutral (discounted at the risk-free rate). Contract cash flows are discounted at the
+buyer's ``discount_rate`` (and the issuer's ``issuer_discount_rate``). Effective prices:
+``(expected payments - expected warrant value) / expected MW-years`` (or MW delivered, or million tokens).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from tokenfleet.deal.closed_form import at_date_tranche_value, bs_call, touch_tranche_value
+from tokenfleet.deal.contract import date_at
+from tokenfleet.deal.model import Deal
+from tokenfleet.deal.montecarlo import CHUNK_PATHS, simulate
+from tokenfleet.deal.results import (
+    ContractOutcome,
+    DealValuation,
+    Distribution,
+    EffectivePrices,
+    Ownership,
+    PointValue,
+    TrancheValue,
+)
+from tokenfleet.deal.warrant import Tranche, Warrant
+
+FloatArray = npt.NDArray[np.float64]
+Progress = Callable[[int], None]
+
+
+def value_deal(
+    deal: Deal, paths: int | None = None, seed: int | None = None, progress: Progress | None = None
+) -> DealValuation:
+    """Value ``deal`` with ``paths`` MC paths (default: the file's); ``progress(n)`` after each chunk."""
+    t_start = time.perf_counter()
+    st = deal.settings
+    paths = paths if paths is not None else st.paths
+    seed = seed if seed is not None else st.seed
+    dt = 1.0 / st.steps_per_year
+    n = max(1, math.ceil(deal.horizon_years * st.steps_per_year - 1e-9))
+    grid = np.asarray(np.arange(n + 1) * dt, dtype=np.float64)
+    contract = deal.contract
+    tranches = deal.tranches()
+    n_tr = len(tranches)
+    sum_pv = np.zeros(n_tr)
+    sum_pv2 = np.zeros(n_tr)
+    vested = np.zeros(n_tr)
+    sum_tau = np.zeros(n_tr)
+    vest_hist = np.zeros((n_tr, n + 2))
+    totals: list[FloatArray] = []
+    acc = {
+        k: 0.0 for k in ("purchases", "shortfall", "short_p", "mw_end", "mw_years", "pv_b", "pv_i", "pv_mwy")
+    }
+    spend_path = np.zeros(n + 1)
+    mw_path = np.zeros(n + 1)
+    sampled = 0
+    far = 1e6
+    for chunk in simulate(deal, paths, seed):
+        times = chunk.delivery_times
+        m = times.shape[0]
+        falls = contract.shortfalls(times)
+        short = falls.sum(axis=1)
+        acc["purchases"] += float(contract.spend_at(far, times).sum())
+        acc["shortfall"] += float(short.sum())
+        acc["short_p"] += float((short > 0).sum())
+        acc["mw_end"] += float(contract.mw_delivered_by(contract.end_years, times).sum())
+        acc["mw_years"] += float(contract.mw_years(times).sum())
+        acc["pv_b"] += float(contract.pv_buyer_cash(times, falls, st.discount_rate).sum())
+        acc["pv_i"] += float(contract.pv_buyer_cash(times, falls, st.issuer_discount_rate).sum())
+        acc["pv_mwy"] += float(contract.pv_mw_years(times, st.discount_rate).sum())
+        if sampled == 0:  # paths for the report's expected spend / MW curves: the first chunk
+            spend_path = contract.spend_on_grid(grid, times).mean(axis=0)
+            mw_path = (
+                ((times[:, :, None] <= grid[None, None, :]) * contract.mw[None, :, None]).sum(axis=1).mean(0)
+            )
+        sampled += m
+        if n_tr:
+            pv, tau = chunk.pv_usd, chunk.tau_years
+            sum_pv += pv.sum(axis=1)
+            sum_pv2 += (pv * pv).sum(axis=1)
+            ok = np.isfinite(tau)
+            vested += ok.sum(axis=1)
+            sum_tau += np.where(ok, tau, 0.0).sum(axis=1)
+            idx = np.where(ok, np.ceil(np.where(ok, tau, 0.0) / dt - 1e-9), n + 1).astype(np.int64)
+            for i in range(n_tr):
+                vest_hist[i] += np.bincount(np.minimum(idx[i], n + 1), minlength=n + 2)
+            totals.append(pv.sum(axis=0))
+        if progress is not None:
+            progress(m)
+    mean = {k: v / paths for k, v in acc.items()}
+    tranche_values = tuple(
+        _tranche_value(deal, w, t, i, paths, sum_pv, sum_pv2, vested, sum_tau, vest_hist)
+        for i, (w, t) in enumerate(tranches)
+    )
+    total = _distribution(np.concatenate(totals)) if totals else None
+    warrant_value = total.mean if total is not None else 0.0
+    contract_out = _contract_outcome(deal, mean, spend_path, mw_path)
+    prices = _prices(deal, contract_out, warrant_value)
+    compute = contract_out.pv_compute_value_usd or 0.0
+    buyer_npv = compute - contract_out.pv_buyer_payments_usd + warrant_value
+    issuer_net = contract_out.pv_issuer_receipts_usd - warrant_value
+    revenue = mean["purchases"] + mean["shortfall"]
+    notes = _notes(deal, contract_out, paths)
+    points = tuple(_point_values(deal, paths, seed))
+    return DealValuation(
+        deal=deal.name,
+        paths=paths,
+        seed=seed,
+        steps_per_year=st.steps_per_year,
+        start_date=deal.start_date,
+        grid_dates=tuple(date_at(deal.start_date, float(t)) for t in grid),
+        tranches=tranche_values,
+        total=total,
+        contract=contract_out,
+        prices=prices,
+        buyer_npv_usd=buyer_npv,
+        issuer_net_usd=issuer_net,
+        warrant_value_to_revenue=warrant_value / revenue if revenue > 0 and deal.warrants else None,
+        ownership=_ownership(deal, vest_hist, paths),
+        valuation_points=points,
+        notes=notes,
+        elapsed_s=time.perf_counter() - t_start,
+    )
+
+
+def closed_form_tranche(
+    deal: Deal, warrant: Warrant, tranche: Tranche, vest_probability: float
+) -> tuple[float | None, str]:
+    """Closed-form PV of a tranche in USD where the model allows one, and the name of the method."""
+    eq, st = deal.equity, deal.settings
+    if eq is None or st.vested_value != "black_scholes" or eq.has_jumps:
+        return None, "Monte Carlo only"
+    r, q, sig, k, big_t = (
+        st.risk_free_rate,
+        eq.dividend_yield,
+        eq.volatility,
+        warrant.strike_usd,
+        warrant.expiry_years,
+    )
+    h = tranche.hurdle
+    per_share: float
+    if h is None:
+        per_share = float(bs_call(eq.share_price_usd, k, big_t, r, q, sig))
+        if not tranche.has_performance_condition:
+            return tranche.shares * per_share, "Black–Scholes"
+        return vest_probability * tranche.shares * per_share, "P(vest) x Black–Scholes"
+    if tranche.has_performance_condition:
+        return None, "Monte Carlo only"
+    if h.mode == "touch" and h.window_start_years == 0.0:
+        per_share = touch_tranche_value(
+            eq.share_price_usd, h.price_usd, h.window_end_years, big_t, k, r, q, sig
+        )
+        return tranche.shares * per_share, "one-touch closed form"
+    if h.mode == "at_date":
+        t_test = round(h.test_years * st.steps_per_year) / st.steps_per_year  # tested on the grid
+        per_share = at_date_tranche_value(eq.share_price_usd, h.price_usd, t_test, big_t, k, r, q, sig)
+        return tranche.shares * per_share, "gap-call closed form"
+    return None, "Monte Carlo only"
+
+
+def _tranche_value(
+    deal: Deal,
+    w: Warrant,
+    t: Tranche,
+    i: int,
+    paths: int,
+    sum_pv: FloatArray,
+    sum_pv2: FloatArray,
+    vested: FloatArray,
+    sum_tau: FloatArray,
+    vest_hist: FloatArray,
+) -> TrancheValue:
+    mean = sum_pv[i] / paths
+    var = max(sum_pv2[i] / paths - mean * mean, 0.0)
+    p = vested[i] / paths
+    exp_tau = sum_tau[i] / vested[i] if vested[i] else None
+    closed, method = closed_form_tranche(deal, w, t, p)
+    cum = np.cumsum(vest_hist[i][:-1]) / paths
+    return TrancheValue(
+        warrant=w.name,
+        name=t.name,
+        conditions=t.describe(),
+        shares=t.shares,
+        vest_probability=p,
+        expected_vest_date=date_at(deal.start_date, exp_tau) if exp_tau is not None else None,
+        value_usd=mean,
+        stderr_usd=math.sqrt(var / paths),
+        closed_form_usd=closed,
+        method=method,
+        cumulative_vest_probability=tuple(float(x) for x in cum),
+    )
+
+
+def _distribution(values: FloatArray) -> Distribution:
+    pct = np.percentile(values, [5, 25, 50, 75, 95])
+    hi = float(np.percentile(values, 99.9))
+    counts, edges = np.histogram(values, bins=60, range=(0.0, hi if hi > 0 else 1.0))
+    return Distribution(
+        mean=float(values.mean()),
+        stdev=float(values.std()),
+        stderr=float(values.std() / math.sqrt(values.size)),
+        p5=float(pct[0]),
+        p25=float(pct[1]),
+        p50=float(pct[2]),
+        p75=float(pct[3]),
+        p95=float(pct[4]),
+        probability_zero=float((values <= 0.0).mean()),
+        bin_edges=tuple(float(x) for x in edges),
+        counts=tuple(int(x) for x in counts),
+    )
+
+
+def _contract_outcome(
+    deal: Deal, mean: dict[str, float], spend_path: FloatArray, mw_path: FloatArray
+) -> ContractOutcome:
+    c = deal.contract
+    other = c.other_payments_usd
+    market = c.market_usd_per_mw_year
+    return ContractOutcome(
+        scheduled_spend_usd=float(c.spend_at(1e6, c.scheduled_times(False))[0]),
+        scheduled_spend_with_options_usd=float(c.spend_at(1e6, c.scheduled_times(True))[0]),
+        expected_purchases_usd=mean["purchases"],
+        expected_shortfall_usd=mean["shortfall"],
+        shortfall_probability=mean["short_p"],
+        other_payments_usd=other,
+        expected_total_payments_usd=mean["purchases"] + mean["shortfall"] + other,
+        expected_mw_delivered=mean["mw_end"],
+        expected_mw_years=mean["mw_years"],
+        pv_buyer_payments_usd=mean["pv_b"],
+        pv_issuer_receipts_usd=mean["pv_i"],
+        pv_compute_value_usd=market * mean["pv_mwy"] if market is not None else None,
+        spend_path_usd=tuple(float(x) for x in spend_path),
+        mw_path=tuple(float(x) for x in mw_path),
+    )
+
+
+def _prices(deal: Deal, c: ContractOutcome, warrant_usd: float) -> EffectivePrices:
+    pay = c.expected_total_payments_usd
+
+    def ratio(den: float | None) -> tuple[float | None, float | None]:
+        if not den or den <= 0.0:
+            return None, None
+        return pay / den, (pay - warrant_usd) / den
+
+    per_mwy = ratio(c.expected_mw_years)
+    per_mw = ratio(c.expected_mw_delivered)
+    tok = deal.contract.tokens_per_mw_year
+    per_mtok = ratio(c.expected_mw_years * tok / 1e6 if tok else None)
+    return EffectivePrices(per_mwy[0], per_mwy[1], per_mw[0], per_mw[1], per_mtok[0], per_mtok[1])
+
+
+def _ownership(deal: Deal, vest_hist: FloatArray, paths: int) -> tuple[Ownership, ...]:
+    eq = deal.equity
+    if eq is None or not deal.warrants:
+        return ()
+    tranches = deal.tranches()
+    shares = np.array([t.shares for _, t in tranches])
+    cum = np.cumsum(vest_hist[:, :-1], axis=1) / paths * shares[:, None]  # expected vested shares per tranche
+    issued = cum.sum(axis=0)
+    all_warrant_shares = float(shares.sum())
+    out = []
+    for holder in dict.fromkeys(w.holder for w in deal.warrants):
+        mask = np.array([w.holder == holder for w, _ in tranches])
+        before = sum(w.holder_shares_before for w in deal.warrants if w.holder == holder)
+        held = before + cum[mask].sum(axis=0)
+        full = (before + float(shares[mask].sum())) / (eq.shares_outstanding + all_warrant_shares)
+        out.append(
+            Ownership(
+                holder=holder,
+                shares_before=before,
+                expected_shares=tuple(float(x) for x in held),
+                fraction=tuple(float(x) for x in held / (eq.shares_outstanding + issued)),
+                fully_vested_fraction=full,
+            )
+        )
+    return tuple(out)
+
+
+def _point_values(deal: Deal, paths: int, seed: int) -> list[PointValue]:
+    """Total warrant value at each valuation point's share price (same seed: common random numbers)."""
+    if not deal.warrants or not deal.valuation_points:
+        return []
+    n = max(CHUNK_PATHS // 4, paths // 10)
+    out = []
+    for vp in deal.valuation_points:
+        tot = np.concatenate([c.pv_usd.sum(axis=0) for c in simulate(deal, n, seed, s0=vp.share_price_usd)])
+        out.append(
+            PointValue(
+                vp.label, vp.date, vp.share_price_usd, float(tot.mean()), float(tot.std() / math.sqrt(n))
+            )
+        )
+    return out
+
+
+def _notes(deal: Deal, c: ContractOutcome, paths: int) -> tuple[str, ...]:
+    notes = []
+    for w in deal.warrants:
+        allotted = sum(t.shares for t in w.tranches)
+        if allotted < w.shares * (1 - 1e-9):
+            notes.append(
+                f"{w.name}: tranches allot {allotted:,.0f} of {w.shares:,.0f} shares; the rest is not valued"
+            )
+    if c.shortfall_probability > 0:
+        notes.append(f"take-or-pay shortfall on {c.shortfall_probability:.1%} of paths")
+    if paths > CHUNK_PATHS:
+        notes.append(f"expected spend / MW curves use the first {CHUNK_PATHS:,} paths")
+    return tuple(notes)
+
+
+__all__ = ["closed_form_tranche", "value_deal"]
