@@ -23,7 +23,8 @@ def test_hash_is_sha256() -> None:
     assert hash_key("abc") == hashlib.sha256(b"abc").hexdigest()
 
 
-@pytest.mark.parametrize(("rate", "burst", "seconds"), [(5.0, 10.0, 3.0), (0.5, 1.0, 7.0), (100.0, 20.0, 0.5)])
+@pytest.mark.parametrize(("rate", "burst", "seconds"),
+                         [(5.0, 10.0, 3.0), (0.5, 1.0, 7.0), (100.0, 20.0, 0.5)])
 def test_token_bucket_admits_burst_plus_rate_times_time(rate: float, burst: float, seconds: float) -> None:
     clock = Clock()
     bucket = TokenBucket(rate, burst, clock)

@@ -10,8 +10,9 @@ from tokenfleet.gateway.ledger import Ledger, LedgerRow, read_rows, summarise
 
 
 def row(i: int, key: str, pool: str, ts: float, usd: float) -> LedgerRow:
-    return LedgerRow(ts=ts, request_id=f"r{i}", key_id=key, slo_class="standard", pool=pool, backend=f"{pool}/0",
-                     model="m", status=200, error=None if i % 5 else "stream cut", stream=bool(i % 2),
+    return LedgerRow(ts=ts, request_id=f"r{i}", key_id=key, slo_class="standard", pool=pool,
+                     backend=f"{pool}/0", model="m", status=200, error=None if i % 5 else "stream cut",
+                     stream=bool(i % 2),
                      prompt_tokens=10 + i, completion_tokens=2 * i, ttft_ms=5.0, duration_ms=20.0,
                      joules=3.0, usd=usd)
 
