@@ -1,0 +1,29 @@
+"""Request-level discrete-event simulation of a heterogeneous inference fleet.
+
+* :class:`Simulation` (``engine``) — scenario -> pools of replicas -> router -> metrics; ``run()`` returns a
+  :class:`SimResult`. Arrivals stream lazily; completed requests flow in chunks to a streaming
+  :class:`~tokenfleet.sim.metrics.Collector` and to optional sinks (CSV / Parquet), so memory stays flat.
+* :class:`Replica` (``replica``) — one engine, vLLM-style continuous batching, **pure and driven by an
+  injected clock** so the gateway's emulator can run it in wall-clock time::
+
+      rep = Replica(deployment, SchedulerConfig(max_seqs=256, max_batched_tokens=8192))
+      changed = rep.admit(Seq(request), now)   # True: next_event_time() moved
+      t = rep.next_event_time()                # inf when idle
+      first, done = rep.advance(t)             # sequences with their first token / finished at t
+      seq.first_token_s, seq.gen, seq.preemptions
+
+  Waiting / prefilling / decoding sets, token budget per step, chunked prefill, paged KV blocks
+  (:class:`~tokenfleet.sim.kv.KvCache`) with recompute preemption, prefix caching from trace hash ids with
+  LRU eviction. Runs of decode iterations between batch changes are advanced in closed form
+  (:class:`~tokenfleet.sim.itertime.IterationTimes`); ``exact=True`` steps every iteration.
+* Energy: each replica integrates ``Deployment.power_w`` (idle floor + dynamic part x step utilisation)
+  over its busy and idle time; facility power = IT x PUE. Cost: hardware price amortised over
+  ``facility.depreciation_years`` plus energy at ``facility.usd_per_mwh``.
+"""
+
+from tokenfleet.sim.engine import SimResult, Simulation, Sink
+from tokenfleet.sim.kv import KvCache
+from tokenfleet.sim.replica import Replica, ReplicaStats, SchedulerConfig
+from tokenfleet.sim.seq import Seq
+
+__all__ = ["KvCache", "Replica", "ReplicaStats", "SchedulerConfig", "Seq", "SimResult", "Simulation", "Sink"]

@@ -1,0 +1,272 @@
+"""The fleet simulation: arrivals -> router -> replicas, on a heap-based event core with a simulated clock.
+
+The event queue holds at most one live entry per replica (its :meth:`Replica.next_event_time`, tagged
+with the replica's version so superseded entries are skipped) and the KV hand-offs of disaggregated
+requests. Arrivals are not queued: they stream in time order from the workload and are interleaved with
+the heap. Completed requests go out in column chunks to the metrics collector and to any sinks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from tokenfleet.routing import EndpointTable, Profile, RequestInfo, build_profile
+from tokenfleet.scenario import Scenario
+from tokenfleet.sim.fleet import Pool, build_pools
+from tokenfleet.sim.metrics import COLUMNS, Collector, Group
+from tokenfleet.sim.replica import INF, Replica
+from tokenfleet.sim.seq import Seq
+from tokenfleet.sim.workloads import scenario_requests
+from tokenfleet.workload import Request
+
+FLUSH = 65536
+
+
+class Sink(Protocol):
+    def write(self, cols: dict[str, np.ndarray], derived: dict[str, np.ndarray]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class SimResult:
+    scenario: Scenario
+    pools: list[Pool]
+    replicas: list[Replica]
+    collector: Collector
+    period_s: float
+    requests: int
+    wall_s: float = 0.0
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # per request, when kept
+
+
+class Simulation:
+    """Build once from a scenario, then :meth:`run`. ``requests`` overrides the scenario's workload."""
+
+    def __init__(
+        self,
+        sc: Scenario,
+        base_dir: Path | str = ".",
+        *,
+        exact: bool | None = None,
+        keep_requests: bool = True,
+        sinks: Iterable[Sink] = (),
+        trace: bool = False,
+        requests: Iterable[Request] | None = None,
+    ) -> None:
+        self.sc = sc
+        self.base_dir = Path(base_dir)
+        self.exact = sc.sim.exact if exact is None else exact
+        self.keep = keep_requests
+        self.sinks = list(sinks)
+        self.pools = build_pools(sc, self.exact)
+        self.class_names = [c.name for c in sc.traffic]
+        self.class_idx = {c.name: i for i, c in enumerate(sc.traffic)}
+        self.replicas: list[Replica] = []
+        self.rep_pool: list[int] = []
+        for p in self.pools:
+            for _ in range(p.replicas):
+                r = Replica(p.dep, p.cfg, trace=trace)
+                r.bin_s = sc.sim.power_bin_s
+                self.replicas.append(r)
+                self.rep_pool.append(p.idx)
+        d = sc.disaggregation
+        decode_pools = set(d.decode_pools) if d else set()
+        self.entry_rows = [i for i, pi in enumerate(self.rep_pool) if self.pools[pi].name not in decode_pools]
+        self.decode_rows = [i for i, pi in enumerate(self.rep_pool) if self.pools[pi].name in decode_pools]
+        self.entry_table, self.entry_profile = self._table(self.entry_rows, 0)
+        self.decode_table, self.decode_profile = self._table(self.decode_rows, 1)
+        self.row_in: dict[int, tuple[EndpointTable, int]] = {}
+        for t, rows in ((self.entry_table, self.entry_rows), (self.decode_table, self.decode_rows)):
+            for r_i, rep_i in enumerate(rows):
+                self.row_in[rep_i] = (t, r_i)
+        self.link_bps = (d.link_gbps * 1e9) if d else 0.0
+        self.link_s = (d.link_latency_ms / 1e3) if d else 0.0
+        self.infos = [(c.name, c.model, c.slo.ttft_p99_ms, c.slo.tpot_target_ms, c.tier) for c in sc.traffic]
+        self._requests = requests
+        classes = [
+            Group(c.name, (c.slo.ttft_p99_ms or math.inf) / 1e3, (c.slo.tpot_target_ms or math.inf) / 1e3)
+            for c in sc.traffic
+        ]
+        self.collector = Collector(
+            classes,
+            [Group(p.name) for p in self.pools],
+            np.array([p.dep.params.request_overhead_s for p in self.pools]),
+            self.keep,
+        )
+
+    def _table(self, rows: list[int], salt: int) -> tuple[EndpointTable, Profile]:
+        pools = [self.pools[self.rep_pool[i]] for i in rows]
+        t = EndpointTable(
+            [f"{p.name}/{i}" for p, i in zip(pools, rows, strict=True)],
+            [p.name for p in pools],
+            [p.spec.hardware for p in pools],
+            [p.model for p in pools],
+            [p.tiers for p in pools],
+        )
+        for r_i, p in enumerate(pools):
+            t.prefill_tok_per_s[r_i] = p.prefill_tok_per_s
+            t.usd_per_mtok[r_i] = p.usd_per_mtok
+            t.joules_per_token[r_i] = p.joules_per_token
+            t.power_w[r_i] = p.dep.idle_power_w
+            t.predicted_ttft_s[r_i] = p.dep.params.request_overhead_s
+        return t, build_profile(self.sc.routing.as_dict(), seed=self.sc.sim.seed + salt)
+
+    def _sync(self, rep_i: int) -> None:
+        t, r = self.row_in[rep_i]
+        rep = self.replicas[rep_i]
+        pool = self.pools[self.rep_pool[rep_i]]
+        t.in_flight[r] = rep.in_flight
+        t.queued[r] = len(rep.waiting)
+        t.running_seqs[r] = rep.running
+        t.kv_use_frac[r] = rep.kv_use_frac
+        step = rep.last_step_s()
+        t.predicted_tpot_s[r] = step
+        t.predicted_ttft_s[r] = (
+            rep.pending_tokens / pool.prefill_tok_per_s + step + pool.dep.params.request_overhead_s
+        )
+
+    # ---- the run ------------------------------------------------------------------------------------
+    def run(self, progress: Callable[[int], None] | None = None) -> SimResult:
+        import time
+
+        wall0 = time.perf_counter()
+        reqs: Iterator[Request] = iter(
+            self._requests if self._requests is not None else scenario_requests(self.sc, self.base_dir)
+        )
+        heap: list[tuple[float, int, int, int, Seq | None]] = []
+        counter = 0
+        reps = self.replicas
+        buf: list[tuple[int, int, int, int, float, float, float, float, int, int, int, int]] = []
+        done_count = 0
+        nxt = next(reqs, None)
+        t_now = 0.0
+        kept: list[dict[str, np.ndarray]] = []
+
+        def push(rep_i: int) -> None:
+            nonlocal counter
+            r = reps[rep_i]
+            if r.busy_until < INF:
+                counter += 1
+                heapq.heappush(heap, (r.busy_until, counter, rep_i, r.version, None))
+
+        def finish(rep_i: int, seqs: list[Seq], now: float) -> None:
+            nonlocal counter
+            pool = self.pools[self.rep_pool[rep_i]]
+            for s in seqs:
+                if pool.role == "prefill" and s.req.output_tokens > 1:
+                    d = Seq(s.req, s.class_idx, prefilled=True, gen=1, first_token_s=s.first_token_s)
+                    d.user = (s.admitted_s, s.total_cached, s.preemptions)
+                    counter += 1
+                    arrive = now + self.link_s + s.req.prompt_tokens * pool.kv_bytes_per_token / self.link_bps
+                    heapq.heappush(heap, (arrive, counter, -1, 0, d))
+                    continue
+                adm, cached, pre = s.user if isinstance(s.user, tuple) else (s.admitted_s, s.total_cached, 0)
+                r = s.req
+                buf.append(
+                    (
+                        r.request_id,
+                        s.class_idx,
+                        self.rep_pool[rep_i],
+                        rep_i,
+                        r.arrival_s,
+                        adm,
+                        s.first_token_s,
+                        now,
+                        r.prompt_tokens,
+                        r.output_tokens,
+                        cached,
+                        s.preemptions + pre,
+                    )
+                )
+
+        while True:
+            t_arr = nxt.arrival_s if nxt is not None else INF
+            if heap and heap[0][0] <= t_arr:
+                t_now, _, rep_i, ver, payload = heapq.heappop(heap)
+                if rep_i < 0:  # KV hand-off reaches the decode pool
+                    assert payload is not None
+                    row = self.decode_profile.pick_row(
+                        self._info(payload.req, payload.class_idx), self.decode_table
+                    )
+                    rep_i = self.decode_rows[row]
+                    if reps[rep_i].admit(payload, t_now):
+                        push(rep_i)
+                    self._sync(rep_i)
+                    continue
+                rep = reps[rep_i]
+                if ver != rep.version:
+                    continue
+                _, done = rep.advance(t_now)
+                if done:
+                    finish(rep_i, done, t_now)
+                push(rep_i)
+                self._sync(rep_i)
+                if len(buf) >= FLUSH:
+                    done_count += len(buf)
+                    self._flush(buf, kept)
+                    if progress:
+                        progress(done_count)
+                continue
+            if nxt is None:
+                break
+            t_now = t_arr
+            ci = self.class_idx[nxt.class_name]
+            row = self.entry_profile.pick_row(self._info(nxt, ci), self.entry_table)
+            rep_i = self.entry_rows[row]
+            pool = self.pools[self.rep_pool[rep_i]]
+            seq = Seq(nxt, ci, out_total=1 if pool.role == "prefill" else None)
+            if reps[rep_i].admit(seq, t_now):
+                push(rep_i)
+            self._sync(rep_i)
+            nxt = next(reqs, None)
+        done_count += len(buf)
+        self._flush(buf, kept)
+        if progress:
+            progress(done_count)
+        for s in self.sinks:
+            s.close()
+        cols = {k: np.concatenate([c[k] for c in kept]) for k in kept[0]} if kept else {}
+        return SimResult(
+            self.sc,
+            self.pools,
+            self.replicas,
+            self.collector,
+            t_now,
+            done_count,
+            time.perf_counter() - wall0,
+            cols,
+        )
+
+    def _info(self, req: Request, ci: int) -> RequestInfo:
+        name, model, ttft, tpot, tier = self.infos[ci]
+        return RequestInfo(name, model, req.prompt_tokens, req.output_tokens, ttft, tpot, tier)
+
+    def _flush(
+        self,
+        buf: list[tuple[int, int, int, int, float, float, float, float, int, int, int, int]],
+        kept: list[dict[str, np.ndarray]],
+    ) -> None:
+        if not buf:
+            return
+        arr = list(zip(*buf, strict=True))
+        cols = {
+            k: np.array(v, dtype=np.float64 if k.endswith("_s") else np.int64)
+            for k, v in zip(COLUMNS, arr, strict=True)
+        }
+        buf.clear()
+        derived = self.collector.add_chunk(cols)
+        if self.keep:
+            kept.append(cols | derived)
+        for s in self.sinks:
+            s.write(cols, derived)
+
+
+__all__ = ["SimResult", "Simulation", "Sink"]

@@ -1,0 +1,95 @@
+"""Closed-form time of a run of decode iterations whose batch composition does not change.
+
+In a run of ``m`` iterations over ``n`` decoding sequences the summed context grows by ``n`` per iteration,
+so iteration ``k`` takes ``f(k) = step_time(0, n, C0 + k n)``. The performance model is used as a black
+box: :class:`IterationTimes` samples ``f`` and splits ``[0, m)`` into pieces on which ``f`` is affine
+(checked at each piece's midpoint, which is exact for convex piecewise-affine costs such as a roofline's
+``max(compute, memory)``; a non-affine cost splits down to single iterations, i.e. exact stepping).
+Sums of ``f`` over a piece are then arithmetic series, and "the first iteration boundary after time t"
+is a quadratic solve — so a run costs a handful of ``step_time`` calls however long it is.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable
+
+REL_TOL = 1e-12
+
+
+class IterationTimes:
+    """Cumulative time of the first ``j`` iterations, ``S(j)``, for ``0 <= j <= m``."""
+
+    __slots__ = ("_a", "_f0", "_slope", "_starts", "_sums", "m")
+
+    def __init__(self, f: Callable[[int], float], m: int) -> None:
+        self.m = m
+        self._starts: list[int] = []
+        self._f0: list[float] = []
+        self._slope: list[float] = []
+        if m > 0:
+            self._split(f, 0, m - 1, f(0), f(m - 1) if m > 1 else 0.0)
+        self._sums = [0.0]
+        for i, a in enumerate(self._starts):
+            b = self._starts[i + 1] if i + 1 < len(self._starts) else m
+            self._sums.append(self._sums[-1] + self._partial(i, b - a))
+        self._a = self._starts  # alias kept short for the hot path
+
+    def _split(self, f: Callable[[int], float], a: int, b: int, fa: float, fb: float) -> None:
+        if b - a <= 1:
+            self._add(a, fa, fb - fa if b > a else 0.0)
+            return
+        mid = (a + b) // 2
+        fm = f(mid)
+        line = fa + (fb - fa) * (mid - a) / (b - a)
+        if abs(line - fm) <= REL_TOL * abs(fm):
+            self._add(a, fa, (fb - fa) / (b - a))
+            return
+        self._split(f, a, mid, fa, fm)
+        self._split(f, mid + 1, b, f(mid + 1), fb)
+
+    def _add(self, a: int, fa: float, slope: float) -> None:
+        self._starts.append(a)
+        self._f0.append(fa)
+        self._slope.append(slope)
+
+    def _partial(self, i: int, c: int) -> float:
+        """Time of the first ``c`` iterations of piece ``i``."""
+        return c * self._f0[i] + self._slope[i] * c * (c - 1) * 0.5
+
+    def first(self) -> float:
+        return self._f0[0] if self._f0 else 0.0
+
+    def total(self, j: int) -> float:
+        """S(j): time of iterations 0 .. j-1."""
+        if j <= 0:
+            return 0.0
+        i = bisect_right(self._starts, j - 1) - 1
+        return self._sums[i] + self._partial(i, j - self._starts[i])
+
+    def boundary_at_or_after(self, dt: float) -> int:
+        """Smallest ``j`` in [0, m] with S(j) >= dt (``m`` if the run ends first)."""
+        if dt <= 0.0:
+            return 0
+        sums, n = self._sums, len(self._starts)
+        i = bisect_right(sums, dt, 0, n + 1) - 1  # piece where the cumulative time crosses dt
+        if i >= n:
+            return self.m
+        rem = dt - sums[i]
+        f0, s = self._f0[i], self._slope[i]
+        if abs(s) < 1e-300:
+            c = math.ceil(rem / f0) if f0 > 0 else 0
+        else:  # s/2 c^2 + (f0 - s/2) c - rem = 0
+            bq = f0 - 0.5 * s
+            disc = max(bq * bq + 2.0 * s * rem, 0.0)
+            c = math.ceil((-bq + math.sqrt(disc)) / s)
+        c = max(c, 0)
+        while c > 0 and self._partial(i, c - 1) >= rem:
+            c -= 1
+        while self._partial(i, c) < rem:
+            c += 1
+        return min(self._starts[i] + c, self.m)
+
+
+__all__ = ["IterationTimes"]

@@ -1,0 +1,407 @@
+"""One replica's continuous-batching engine, as vLLM runs it, driven by an injected clock.
+
+Pure and clock-free: the caller says what time it is. ::
+
+    rep = Replica(dep, SchedulerConfig(...))
+    rep.admit(seq, now)            # a request arrives; True if next_event_time() changed
+    rep.next_event_time()          # when the work in flight ends (inf when idle)
+    first, done = rep.advance(now) # at that time: apply it, start the next; sequences that got their
+                                   # first token / finished at ``now``
+
+Each engine iteration (vLLM V1 order): decoding sequences take one token each from the token budget;
+sequences being prefilled take chunks of what is left (chunked prefill); waiting requests are admitted
+FCFS while there is budget, a free sequence slot and KV blocks for their prompt (less any cached
+prefix). When the next token of the decoding batch does not fit in KV, the most recently admitted
+sequence is preempted and recomputed later (vLLM's recompute preemption). Between changes of batch
+composition (only decoding, nothing admissible), the iterations up to the next completion are one *run*
+advanced in closed form (:class:`~tokenfleet.sim.itertime.IterationTimes`); an arrival cuts the run at
+the next iteration boundary. ``exact=True`` steps every iteration instead (the same results).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+from tokenfleet.perf import Deployment
+from tokenfleet.sim.itertime import IterationTimes
+from tokenfleet.sim.kv import KvCache
+from tokenfleet.sim.seq import DECODE, DONE, PREFILL, WAITING, Seq
+
+INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    max_seqs: int = 256
+    max_batched_tokens: int = 8192
+    chunked_prefill: bool = True
+    prefix_caching: bool = True
+    block_tokens: int = 16
+    prefix_block_tokens: int = 512
+    role: str = "mixed"  # "prefill": finish after the first token; "decode": takes prefilled sequences
+    exact: bool = False
+
+
+class ReplicaStats:
+    __slots__ = (
+        "busy_s",
+        "cached_tokens",
+        "decode_tokens",
+        "dyn_energy_j",
+        "iterations",
+        "max_kv_blocks",
+        "preemptions",
+        "prefill_tokens",
+        "prompt_tokens",
+        "runs",
+    )
+
+    def __init__(self) -> None:
+        self.busy_s = self.dyn_energy_j = 0.0
+        self.iterations = self.runs = self.preemptions = self.max_kv_blocks = 0
+        self.prefill_tokens = self.decode_tokens = self.cached_tokens = self.prompt_tokens = 0
+
+
+class Replica:
+    __slots__ = (
+        "_chunks",
+        "_fin",
+        "_it",
+        "_m",
+        "_t0",
+        "_u",
+        "bin_s",
+        "bins",
+        "busy_until",
+        "cb",
+        "cfg",
+        "cnt",
+        "dep",
+        "dyn_w",
+        "iters",
+        "kv",
+        "n",
+        "next_order",
+        "pending_tokens",
+        "prefilling",
+        "stats",
+        "trace",
+        "version",
+        "waiting",
+    )
+
+    def __init__(self, dep: Deployment, cfg: SchedulerConfig, trace: bool = False) -> None:
+        self.dep, self.cfg = dep, cfg
+        bs = cfg.block_tokens
+        self.kv = KvCache(dep.kv_capacity_tokens // bs, cfg.prefix_block_tokens // bs)
+        self.waiting: deque[Seq] = deque()
+        self.prefilling: list[Seq] = []
+        self.n = 0  # decoding sequences
+        self.cb = 0  # sum over decoding seqs of (kv_base - iter_base): context = cb + n * iters
+        self.cnt = [0] * bs  # decoding seqs by (kv_base - iter_base) mod block size
+        self._fin: list[tuple[int, int, Seq]] = []  # (finish iteration, order, seq), lazily deleted
+        self.iters = 0
+        self.next_order = 0
+        self.pending_tokens = 0  # prompt tokens waiting or not yet prefilled (for TTFT prediction)
+        self.busy_until = INF
+        self.version = 0
+        self._t0 = 0.0
+        self._m = 0
+        self._it: IterationTimes | None = None
+        self._chunks: list[tuple[Seq, int]] = []
+        self._u = 0.0
+        self.dyn_w = dep.peak_power_w - dep.idle_power_w
+        self.stats = ReplicaStats()
+        self.trace: list[tuple[float, float, int, int, int]] | None = [] if trace else None
+        self.bin_s = 0.0  # > 0: accumulate dynamic energy (J) per time bin in ``bins`` (peak power)
+        self.bins: dict[int, float] = {}
+
+    # ---- queries ------------------------------------------------------------------------------------
+    def next_event_time(self) -> float:
+        return self.busy_until
+
+    @property
+    def running(self) -> int:
+        return self.n + len(self.prefilling)
+
+    @property
+    def in_flight(self) -> int:
+        return self.running + len(self.waiting)
+
+    @property
+    def kv_use_frac(self) -> float:
+        kv = self.kv
+        return (kv.capacity_blocks - kv.available) / kv.capacity_blocks if kv.capacity_blocks else 1.0
+
+    def last_step_s(self) -> float:
+        return self._it.first() if self._it is not None else 0.0
+
+    # ---- arrivals -----------------------------------------------------------------------------------
+    def admit(self, seq: Seq, now: float) -> bool:
+        """Queue ``seq`` (arrived at ``now``). True when the next event time changed."""
+        was_empty = not self.waiting
+        seq.state = WAITING
+        self.waiting.append(seq)
+        if not seq.prefilled:
+            self.pending_tokens += seq.prompt
+        if self.busy_until == INF:
+            self._schedule(now)
+            return True
+        it = self._it
+        if it is None or self._m <= 1 or not was_empty or self.running >= self.cfg.max_seqs:
+            return False
+        j = max(1, it.boundary_at_or_after(now - self._t0))
+        if j >= self._m:
+            return False
+        self._m = j
+        self._set_busy(self._t0 + it.total(j))
+        return True
+
+    def _set_busy(self, t: float) -> None:
+        self.busy_until = t
+        self.version += 1
+
+    # ---- the end of the work in flight --------------------------------------------------------------
+    def advance(self, now: float) -> tuple[list[Seq], list[Seq]]:
+        """Apply the iterations that end at ``now`` and start the next ones."""
+        first: list[Seq] = []
+        done: list[Seq] = []
+        m, st = self._m, self.stats
+        dt = now - self._t0
+        st.busy_s += dt
+        e = self._u * self.dyn_w * dt
+        st.dyn_energy_j += e
+        if self.bin_s > 0 and e > 0:
+            self._bin_energy(self._t0, now, e)
+        st.iterations += m
+        st.runs += 1
+        if self.trace is not None:
+            self.trace.append((self._t0, dt, m, self.n, sum(c for _, c in self._chunks)))
+        if self.n:
+            grow = self._blocks_needed(m)
+            ok = self.kv.allocate(grow)
+            assert ok, "decode growth was checked when the run started"
+            st.decode_tokens += m * self.n
+        self.iters += m
+        iters = self.iters
+        for seq, chunk in self._chunks:
+            seq.done += chunk
+            st.prefill_tokens += chunk
+            if seq.done >= seq.prompt:
+                self.prefilling.remove(seq)
+                self._prefill_complete(seq, now, first, done)
+        self._chunks = []
+        fin = self._fin
+        while fin and fin[0][0] <= iters:
+            _, _, seq = heapq.heappop(fin)
+            if seq.state != DECODE:
+                continue
+            seq.gen = seq.out_total
+            self._leave_decode(seq)
+            self._release(seq)
+            seq.state = DONE
+            done.append(seq)
+        used = self.kv.capacity_blocks - self.kv.free
+        if used > st.max_kv_blocks:
+            st.max_kv_blocks = used
+        self._schedule(now)
+        return first, done
+
+    def _bin_energy(self, t0: float, t1: float, e: float) -> None:
+        w, bins = self.bin_s, self.bins
+        b0, b1 = int(t0 // w), int(t1 // w)
+        if b0 == b1:
+            bins[b0] = bins.get(b0, 0.0) + e
+            return
+        p = e / (t1 - t0)
+        for b in range(b0, b1 + 1):
+            lo, hi = max(t0, b * w), min(t1, (b + 1) * w)
+            if hi > lo:
+                bins[b] = bins.get(b, 0.0) + p * (hi - lo)
+
+    def _prefill_complete(self, seq: Seq, now: float, first: list[Seq], done: list[Seq]) -> None:
+        if self.cfg.prefix_caching and seq.hashes:
+            full = min(len(seq.hashes), seq.req.prompt_tokens // self.cfg.prefix_block_tokens)
+            new = seq.hashes[len(seq.refs) : full]
+            if new:
+                seq.private -= self.kv.insert(new)
+                seq.refs = seq.refs + new
+        seq.gen += 1
+        if seq.first_token_s < 0:
+            seq.first_token_s = now
+            first.append(seq)
+        if seq.gen >= seq.out_total:
+            self._release(seq)
+            seq.state = DONE
+            done.append(seq)
+        else:
+            self._enter_decode(seq, seq.prompt)
+
+    # ---- decode-set bookkeeping ---------------------------------------------------------------------
+    def _enter_decode(self, seq: Seq, kv_tokens: int) -> None:
+        seq.state = DECODE
+        seq.kv_base = kv_tokens
+        seq.iter_base = self.iters
+        seq.key = (kv_tokens - self.iters) % self.cfg.block_tokens
+        self.cnt[seq.key] += 1
+        self.n += 1
+        self.cb += kv_tokens - self.iters
+        heapq.heappush(self._fin, (self.iters + seq.out_total - seq.gen, seq.order, seq))
+
+    def _leave_decode(self, seq: Seq) -> None:
+        bs = self.cfg.block_tokens
+        kv_now = seq.kv_base + self.iters - seq.iter_base
+        seq.private += -(-kv_now // bs) - (-(-seq.kv_base // bs))  # blocks its decode growth took
+        self.cnt[seq.key] -= 1
+        self.n -= 1
+        self.cb -= seq.kv_base - seq.iter_base
+
+    def _release(self, seq: Seq) -> None:
+        self.kv.release(seq.private)
+        seq.private = 0
+        if seq.refs:
+            self.kv.unpin(seq.refs)
+            seq.refs = ()
+
+    def _blocks_needed(self, j: int) -> int:
+        """New KV blocks the decoding batch needs over its next ``j`` iterations."""
+        bs = self.cfg.block_tokens
+        cycles, rest = divmod(j, bs)
+        total = cycles * self.n
+        cnt, it = self.cnt, self.iters
+        for t in range(rest):
+            total += cnt[(-(it + t)) % bs]
+        return total
+
+    def _iters_that_fit(self, limit: int, avail: int) -> int:
+        """Largest j <= limit whose KV growth fits in ``avail`` blocks."""
+        if self.n == 0 or self._blocks_needed(limit) <= avail:
+            return limit
+        lo, hi = 0, limit  # growth(lo) fits, growth(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._blocks_needed(mid) <= avail:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    # ---- scheduling ---------------------------------------------------------------------------------
+    def _preempt_one(self) -> None:
+        victim = max((s for s in self.prefilling), key=lambda s: s.order, default=None)
+        if self.n:
+            dec = max((e[2] for e in self._fin if e[2].state == DECODE), key=lambda s: s.order)
+            if victim is None or dec.order > victim.order:
+                victim = dec
+        assert victim is not None
+        if victim.state == DECODE:
+            victim.gen += self.iters - victim.iter_base
+            self._leave_decode(victim)
+        else:
+            self.prefilling.remove(victim)
+            self.pending_tokens -= victim.prompt - victim.done
+        self._release(victim)
+        victim.prompt = victim.req.prompt_tokens + victim.gen  # recompute what it had
+        victim.done = 0
+        victim.prefilled = False
+        victim.preemptions += 1
+        victim.state = WAITING
+        self.pending_tokens += victim.prompt
+        self.waiting.appendleft(victim)
+        self.stats.preemptions += 1
+
+    def _try_admit(self, seq: Seq, reserve: int) -> bool:
+        cfg, kv = self.cfg, self.kv
+        bs = cfg.block_tokens
+        k = 0
+        hashes = seq.hashes if cfg.prefix_caching and not seq.prefilled else ()
+        if hashes:
+            k = kv.match(hashes, min(len(hashes), (seq.prompt - 1) // cfg.prefix_block_tokens))
+        blocks = -(-seq.prompt // bs) - k * kv.blocks_per_prefix
+        pinned = kv.pinned_if_matched(hashes, k) if k else 0
+        if kv.available - pinned < blocks + reserve:
+            return False
+        if k:
+            kv.pin(hashes[:k])
+        kv.allocate(blocks)
+        seq.refs = hashes[:k]
+        seq.private = blocks
+        seq.cached = k * cfg.prefix_block_tokens
+        seq.order = self.next_order
+        self.next_order += 1
+        if seq.admitted_s < 0:
+            seq.admitted_s = -2.0  # marked; the caller stamps the time
+        if seq.prefilled:
+            self._enter_decode(seq, seq.prompt)
+        else:
+            seq.done = seq.cached
+            seq.total_cached += seq.cached
+            self.stats.cached_tokens += seq.cached
+            self.stats.prompt_tokens += seq.prompt
+            self.pending_tokens -= seq.cached
+            seq.state = PREFILL
+            self.prefilling.append(seq)
+        return True
+
+    def _schedule(self, now: float) -> None:
+        cfg, kv = self.cfg, self.kv
+        while self.n and self._blocks_needed(1) > kv.available:
+            self._preempt_one()
+        reserve = self._blocks_needed(1) if self.n else 0
+        budget = cfg.max_batched_tokens - self.n
+        budget -= sum(s.prompt - s.done for s in self.prefilling)
+        waiting = self.waiting
+        while waiting and budget > 0 and self.running < cfg.max_seqs:
+            seq = waiting[0]
+            if not self._try_admit(seq, reserve):
+                break
+            waiting.popleft()
+            if seq.admitted_s == -2.0:
+                seq.admitted_s = now
+            budget -= seq.prompt - seq.done if seq.state == PREFILL else 1
+            reserve = self._blocks_needed(1) if self.n else 0
+        # prefill chunks, in admission order
+        budget = cfg.max_batched_tokens - self.n
+        chunks: list[tuple[Seq, int]] = []
+        ptoks, pairs = 0, 0.0
+        for seq in self.prefilling:
+            if budget <= 0:
+                break
+            rem = seq.prompt - seq.done
+            if rem > budget and not cfg.chunked_prefill and chunks:
+                break
+            c = min(rem, budget) if cfg.chunked_prefill else rem
+            chunks.append((seq, c))
+            ptoks += c
+            pairs += c * (seq.done + c * 0.5)
+            budget -= c
+        self.pending_tokens -= ptoks
+        self._chunks = chunks
+        self._t0 = now
+        n, ctx0 = self.n, self.cb + self.n * self.iters
+        if not chunks and n == 0:
+            self._it = None
+            self._m = 0
+            self._set_busy(INF)
+            return
+        dep = self.dep
+        if chunks:
+            t = dep.step_time(ptoks, n, ctx0, pairs)
+            self._it = IterationTimes(lambda k: t, 1)
+            self._m = 1
+            self._u = dep.step(ptoks, n, ctx0, pairs).utilisation
+        else:
+            m = 1 if cfg.exact else self._fin[0][0] - self.iters
+            while self._fin[0][2].state != DECODE:  # drop stale heap entries
+                heapq.heappop(self._fin)
+                m = 1 if cfg.exact else self._fin[0][0] - self.iters
+            m = self._iters_that_fit(max(m, 1), kv.available)
+            self._it = IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m)
+            self._m = m
+            self._u = dep.step(0, n, ctx0 + (m // 2) * n).utilisation
+        self._set_busy(now + self._it.total(self._m))
+
+
+__all__ = ["Replica", "ReplicaStats", "SchedulerConfig"]
