@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtr
 from scipy.stats import norm
 
 FloatArray = npt.NDArray[np.float64]
@@ -47,7 +48,7 @@ def bs_call(s: npt.ArrayLike, k: float, t: npt.ArrayLike, r: float, q: float, si
         fwd = np.maximum(s_a * np.exp(-q * t_a) - k * np.exp(-r * t_a), 0.0)
         return np.asarray(fwd, dtype=np.float64)
     d1, d2 = _d1_d2(s_a, k, t_a, r, q, sigma)
-    live = s_a * np.exp(-q * t_a) * norm.cdf(d1) - k * np.exp(-r * t_a) * norm.cdf(d2)
+    live = s_a * np.exp(-q * t_a) * ndtr(d1) - k * np.exp(-r * t_a) * ndtr(d2)
     return np.asarray(np.where((t_a > 0.0) & (s_a > 0.0), live, np.maximum(s_a - k, 0.0)), dtype=np.float64)
 
 
@@ -60,7 +61,7 @@ def bs_put(s: npt.ArrayLike, k: float, t: npt.ArrayLike, r: float, q: float, sig
     if sigma <= 0.0:
         return np.asarray(np.maximum(k * np.exp(-r * t_a) - s_a * np.exp(-q * t_a), 0.0), dtype=np.float64)
     d1, d2 = _d1_d2(s_a, k, t_a, r, q, sigma)
-    live = k * np.exp(-r * t_a) * norm.cdf(-d2) - s_a * np.exp(-q * t_a) * norm.cdf(-d1)
+    live = k * np.exp(-r * t_a) * ndtr(-d2) - s_a * np.exp(-q * t_a) * ndtr(-d1)
     return np.asarray(np.where((t_a > 0.0) & (s_a > 0.0), live, np.maximum(k - s_a, 0.0)), dtype=np.float64)
 
 

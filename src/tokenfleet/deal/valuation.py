@@ -56,8 +56,9 @@ def value_deal(
     contract = deal.contract
     tranches = deal.tranches()
     n_tr = len(tranches)
-    sum_pv = np.zeros(n_tr)
-    sum_pv2 = np.zeros(n_tr)
+    mean_pv = np.zeros(n_tr)  # running mean and sum of squared deviations (Chan et al. parallel update)
+    m2_pv = np.zeros(n_tr)
+    seen = 0
     vested = np.zeros(n_tr)
     sum_tau = np.zeros(n_tr)
     vest_hist = np.zeros((n_tr, n + 2))
@@ -90,8 +91,13 @@ def value_deal(
         sampled += m
         if n_tr:
             pv, tau = chunk.pv_usd, chunk.tau_years
-            sum_pv += pv.sum(axis=1)
-            sum_pv2 += (pv * pv).sum(axis=1)
+            c_mean = pv.mean(axis=1)
+            c_m2 = ((pv - c_mean[:, None]) ** 2).sum(axis=1)
+            delta = c_mean - mean_pv
+            total_n = seen + m
+            mean_pv += delta * m / total_n
+            m2_pv += c_m2 + delta * delta * seen * m / total_n
+            seen = total_n
             ok = np.isfinite(tau)
             vested += ok.sum(axis=1)
             sum_tau += np.where(ok, tau, 0.0).sum(axis=1)
@@ -103,7 +109,7 @@ def value_deal(
             progress(m)
     mean = {k: v / paths for k, v in acc.items()}
     tranche_values = tuple(
-        _tranche_value(deal, w, t, i, paths, sum_pv, sum_pv2, vested, sum_tau, vest_hist)
+        _tranche_value(deal, w, t, i, paths, mean_pv, m2_pv, vested, sum_tau, vest_hist)
         for i, (w, t) in enumerate(tranches)
     )
     total = _distribution(np.concatenate(totals)) if totals else None
@@ -178,15 +184,15 @@ def _tranche_value(
     t: Tranche,
     i: int,
     paths: int,
-    sum_pv: FloatArray,
-    sum_pv2: FloatArray,
+    mean_pv: FloatArray,
+    m2_pv: FloatArray,
     vested: FloatArray,
     sum_tau: FloatArray,
     vest_hist: FloatArray,
 ) -> TrancheValue:
-    mean = sum_pv[i] / paths
-    var = max(sum_pv2[i] / paths - mean * mean, 0.0)
-    p = vested[i] / paths
+    mean = float(mean_pv[i])
+    var = float(m2_pv[i]) / paths
+    p = float(vested[i] / paths)
     exp_tau = sum_tau[i] / vested[i] if vested[i] else None
     closed, method = closed_form_tranche(deal, w, t, p)
     cum = np.cumsum(vest_hist[i][:-1]) / paths

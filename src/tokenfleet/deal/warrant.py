@@ -128,15 +128,23 @@ def first_grid_time_at_least(event_years: FloatArray, dt: float) -> FloatArray:
 
 def mw_hit_years(times: FloatArray, mw: FloatArray, threshold_mw: float) -> FloatArray:
     """Exact first time cumulative MW delivered reaches ``threshold_mw`` on each path (+inf if never)."""
-    if threshold_mw <= 0.0:
-        return np.zeros(times.shape[0])
+    return mw_hit_years_many(times, mw, [threshold_mw])[threshold_mw]
+
+
+def mw_hit_years_many(times: FloatArray, mw: FloatArray, thresholds: list[float]) -> dict[float, FloatArray]:
+    """:func:`mw_hit_years` for several thresholds, sorting the delivery times once."""
     order = np.argsort(times, axis=1)
     t_sorted = np.take_along_axis(times, order, axis=1)
     cum = np.cumsum(mw[order], axis=1)
-    reached = cum >= threshold_mw * (1.0 - 1e-12)
-    k = reached.argmax(axis=1)
-    hit = np.take_along_axis(t_sorted, k[:, None], axis=1)[:, 0]
-    return np.where(reached.any(axis=1), hit, np.inf)
+    out = {}
+    for g in thresholds:
+        if g <= 0.0:
+            out[g] = np.zeros(times.shape[0])
+            continue
+        k = (cum < g * (1.0 - 1e-12)).sum(axis=1)  # deliveries before the threshold is reached
+        hit = np.take_along_axis(t_sorted, np.minimum(k, times.shape[1] - 1)[:, None], axis=1)[:, 0]
+        out[g] = np.where(k < times.shape[1], hit, np.inf)
+    return out
 
 
 class TouchCache:
@@ -237,6 +245,7 @@ __all__ = [
     "first_grid_index",
     "first_grid_time_at_least",
     "mw_hit_years",
+    "mw_hit_years_many",
     "value_at_vesting",
     "vest_tranche",
 ]
