@@ -59,15 +59,15 @@ def _get(table: dict[str, Any], kind: str, ident: str) -> Any:
 
 def hardware(hw_id: str) -> HardwareSpec:
     """The hardware entry ``hw_id``; an unknown id raises :class:`UnknownIdError` naming the closest."""
-    return _get(_hardware(), "hardware", hw_id)  # type: ignore[no-any-return]
+    return _get(_hardware(), "hardware", hw_id)
 
 
 def model(model_id: str) -> ModelSpec:
-    return _get(_models(), "model", model_id)  # type: ignore[no-any-return]
+    return _get(_models(), "model", model_id)
 
 
 def workload(workload_id: str) -> WorkloadSpec:
-    return _get(_workloads(), "workload", workload_id)  # type: ignore[no-any-return]
+    return _get(_workloads(), "workload", workload_id)
 
 
 def all_hardware() -> list[HardwareSpec]:

@@ -1,10 +1,12 @@
 """Fit a few physically meaningful efficiency parameters per calibration group.
 
-Groups are the hardware entries' ``calibration_group`` (``nvidia-hbm``, ``amd-hbm``, ``cerebras``, ``groq``…).
+Groups are the hardware entries' ``calibration_group`` (one per architecture generation: ``nvidia-hopper``, ``nvidia-blackwell``, ``amd-cdna3``, ``cerebras``, ``groq``…).
 Each group fits only the parameters its rows can identify:
 
-* HBM groups: achieved fraction of peak FLOPS (``flops_eff``), of HBM bandwidth (``bw_eff``) and the fixed
-  per-iteration overhead (``step_overhead_s``) — from MLPerf Offline / Server throughput rows.
+* HBM groups: achieved fraction of peak FLOPS in large GEMMs (``flops_eff``), the GEMM row count at which
+  half of that is reached (``gemm_m_half``: small batches and MoE experts with few tokens under-fill the
+  tiles), the achieved fraction of HBM bandwidth (``bw_eff``) and the fixed per-iteration overhead
+  (``step_overhead_s``) — from MLPerf Offline / Server throughput rows.
 * Dataflow groups: the time for a token to cross one layer (``layer_latency_s``), one inter-system hop
   (``hop_latency_s``), and, where TTFT rows exist, the per-request API overhead (``request_overhead_s``) —
   from single-stream speeds.
@@ -36,14 +38,15 @@ from tokenfleet.perf.results import PublishedResult, read_results
 
 # name -> (lower, upper) physical bounds
 BOUNDS: dict[str, tuple[float, float]] = {
-    "flops_eff": (0.10, 0.95),
-    "bw_eff": (0.30, 0.95),
-    "step_overhead_s": (1e-4, 0.03),
+    "flops_eff": (0.20, 0.90),
+    "bw_eff": (0.50, 0.95),
+    "step_overhead_s": (2e-4, 8e-3),
+    "gemm_m_half": (4.0, 256.0),
     "layer_latency_s": (1e-6, 3e-4),
     "hop_latency_s": (0.0, 3e-3),
     "request_overhead_s": (0.0, 1.0),
 }
-HBM_FIT = ("flops_eff", "bw_eff", "step_overhead_s")
+HBM_FIT = ("flops_eff", "bw_eff", "step_overhead_s", "gemm_m_half")
 SRAM_FIT = ("layer_latency_s", "hop_latency_s")
 
 

@@ -54,14 +54,16 @@ def _stored() -> dict[str, Any]:
 
 
 def params_for(calibration_group: str, family: str) -> EfficiencyParams:
-    """Fitted parameters for a calibration group, else its family's fit, else the family defaults."""
+    """Fitted parameters for a calibration group; else the same vendor's fitted generation (``amd-cdna4``
+    takes ``amd-cdna3``); else the fit of its whole device family; else the family defaults."""
     stored = _stored().get("groups", {})
     base = FAMILY_DEFAULTS[family]
-    for key in (calibration_group, f"family:{family}"):
+    vendor = calibration_group.split("-")[0] + "-"
+    same_vendor = sorted(k for k in stored if k.startswith(vendor) and not k.startswith("family:"))
+    for key in (calibration_group, *same_vendor, f"family:{family}"):
         if key in stored:
             return dataclasses.replace(base, **stored[key]["params"])
-    fam = stored.get(f"family:{family}")
-    return dataclasses.replace(base, **fam["params"]) if fam else base
+    return base
 
 
 def clear_cache() -> None:

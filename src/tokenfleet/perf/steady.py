@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from tokenfleet.perf.deployment import Deployment
 
@@ -59,7 +59,7 @@ def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> floa
 def _batch_grid(b_max: int) -> list[int]:
     if b_max <= 0:
         return []
-    grid = {int(round(x)) for x in np.geomspace(1, b_max, num=min(48, b_max))}
+    grid = {int(round(x)) for x in np.geomspace(1, b_max, num=min(32, b_max))}
     grid.add(b_max)
     return sorted(b for b in grid if b >= 1)
 
@@ -78,8 +78,13 @@ def _erlang_c(c: int, a: float) -> float:
     """Probability of waiting in M/M/c with offered load ``a`` (Erlang C), stable for large c."""
     if a >= c:
         return 1.0
-    erlang_b = stats.poisson.pmf(c, a) / stats.poisson.cdf(c, a)
-    return float(c * erlang_b / (c - a * (1.0 - erlang_b)))
+    if a <= 0:
+        return 0.0
+    # Erlang B = Poisson pmf(c; a) / Poisson cdf(c; a); the cdf is the regularised upper gamma Q(c+1, a)
+    pmf = math.exp(c * math.log(a) - a - math.lgamma(c + 1.0))
+    cdf = float(special.gammaincc(c + 1.0, a))
+    erlang_b = min(1.0, pmf / cdf) if cdf > 0 else 1.0
+    return c * erlang_b / (c - a * (1.0 - erlang_b))
 
 
 def _max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01) -> float:
@@ -88,7 +93,7 @@ def _max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float 
         return 0.0
     mu = 1.0 / service_s
     lo, hi = 0.0, c * mu
-    for _ in range(40):
+    for _ in range(30):
         lam = 0.5 * (lo + hi)
         tail = _erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * wait_budget_s)
         lo, hi = (lam, hi) if tail <= q else (lo, lam)
