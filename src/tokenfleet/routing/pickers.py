@@ -17,8 +17,7 @@ class MaxScorePicker:
     def pick(self, idx: np.ndarray, scores: np.ndarray) -> int:
         if idx.size == 1:
             return int(idx[0])
-        best = scores.max()
-        tied = idx[scores >= best - 1e-12]
+        tied = idx[scores >= np.maximum.reduce(scores) - 1e-12]
         self._turn += 1
         return int(tied[self._turn % tied.size])
 

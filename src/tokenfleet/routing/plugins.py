@@ -72,8 +72,10 @@ class Profile:
         """Row of the chosen endpoint. Raises :class:`InfeasibleError` if no endpoint serves the model."""
         return self._choose(req, table)[0]
 
-    def _choose(self, req: RequestInfo, table: EndpointTable) -> tuple[int, float, int]:
-        idx = np.flatnonzero(table.healthy & table.model_mask(req.model))
+    def _choose(
+        self, req: RequestInfo, table: EndpointTable, want_score: bool = False
+    ) -> tuple[int, float, int]:
+        idx = table.candidates(req.model)
         if idx.size == 0:
             raise InfeasibleError(
                 f"no healthy endpoint serves model {req.model!r} (class {req.class_name!r})",
@@ -92,18 +94,26 @@ class Profile:
                 raise InfeasibleError(
                     f"filter {f.name!r} left no endpoint for class {req.class_name!r}", binding=[f.name]
                 )
-        total = np.zeros(idx.size)
+        total: np.ndarray | None = None
         if idx.size > 1:
             for s, w in self.scorers:
-                total += w * np.clip(s.score(req, table, idx), 0.0, 1.0)
+                x = s.score(req, table, idx)
+                x = np.minimum(np.maximum(x, 0.0, out=x if x.dtype.kind == "f" else None), 1.0)
+                if w != 1.0:
+                    x *= w
+                total = x if total is None else total + x
+        if total is None:
+            total = np.zeros(idx.size)
         row = self.picker.pick(idx, total)
+        if not want_score:
+            return row, 0.0, int(idx.size)
         pos = int(np.searchsorted(idx, row))
         return row, float(total[pos]), int(idx.size)
 
     def pick(self, req: RequestInfo, endpoints: Sequence[EndpointSnapshot] | EndpointTable) -> Decision:
         """Choose an endpoint from snapshots (gateway) or a table (simulator)."""
         table = endpoints if isinstance(endpoints, EndpointTable) else EndpointTable.from_snapshots(endpoints)
-        row, score, n = self._choose(req, table)
+        row, score, n = self._choose(req, table, want_score=True)
         return Decision(row, table.endpoint_id[row], score, n)
 
     def describe(self) -> str:

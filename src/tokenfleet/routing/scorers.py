@@ -13,9 +13,11 @@ import numpy as np
 from tokenfleet.routing.table import EndpointTable
 from tokenfleet.routing.types import RequestInfo
 
+_min, _max = np.minimum.reduce, np.maximum.reduce
+
 
 def lower_is_better(x: np.ndarray) -> np.ndarray:
-    lo, hi = float(x.min()), float(x.max())
+    lo, hi = float(_min(x)), float(_max(x))
     if not hi > lo:  # equal, or NaN somewhere
         return np.ones(x.size) if hi == lo else np.where(np.isnan(x), 0.0, 1.0)
     return (hi - x) / (hi - lo)
@@ -28,7 +30,7 @@ class OutstandingScorer:
     name: str = "outstanding"
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        return lower_is_better(table.in_flight[idx].astype(float))
+        return lower_is_better(table.in_flight[idx] * 1.0)
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ class EndpointTable:
     """Columns of endpoint state; ``observed_*`` hold NaN where there is no observation."""
 
     __slots__ = (
+        "_cand",
         "_model_codes",
         "_row_of",
         "endpoint_id",
@@ -69,6 +70,7 @@ class EndpointTable:
         self.model = list(models)
         self.tiers = list(tiers)
         self._row_of = {e: i for i, e in enumerate(self.endpoint_id)}
+        self._cand: dict[str, np.ndarray] = {}
         self._model_codes: dict[str, int] = {}
         self.model_code = np.array(
             [self._model_codes.setdefault(m, len(self._model_codes)) for m in models], dtype=np.int64
@@ -111,7 +113,20 @@ class EndpointTable:
         for c in _FLOAT_COLS:
             v = getattr(s, c)
             getattr(self, c)[i] = np.nan if v is None else v
-        self.healthy[i] = s.healthy
+        self.set_healthy(i, s.healthy)
+
+    def set_healthy(self, i: int, healthy: bool) -> None:
+        """Mark row ``i`` up or down (write health only through here: candidate lists are cached)."""
+        if bool(self.healthy[i]) != healthy:
+            self.healthy[i] = healthy
+            self._cand.clear()
+
+    def candidates(self, model: str) -> np.ndarray:
+        """Rows that are healthy and serve ``model`` (cached until health changes)."""
+        idx = self._cand.get(model)
+        if idx is None:
+            idx = self._cand[model] = np.flatnonzero(self.healthy & self.model_mask(model))
+        return idx
 
     def row_of(self, endpoint_id: str) -> int:
         return self._row_of[endpoint_id]

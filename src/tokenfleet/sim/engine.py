@@ -87,6 +87,8 @@ class Simulation:
         for t, rows in ((self.entry_table, self.entry_rows), (self.decode_table, self.decode_rows)):
             for r_i, rep_i in enumerate(rows):
                 self.row_in[rep_i] = (t, r_i)
+        self._inv_rate = [1.0 / self.pools[pi].prefill_tok_per_s for pi in self.rep_pool]
+        self._overhead = [self.pools[pi].dep.params.request_overhead_s for pi in self.rep_pool]
         self.link_bps = (d.link_gbps * 1e9) if d else 0.0
         self.link_s = (d.link_latency_ms / 1e3) if d else 0.0
         self.infos = [(c.name, c.model, c.slo.ttft_p99_ms, c.slo.tpot_target_ms, c.tier) for c in sc.traffic]
@@ -122,16 +124,16 @@ class Simulation:
     def _sync(self, rep_i: int) -> None:
         t, r = self.row_in[rep_i]
         rep = self.replicas[rep_i]
-        pool = self.pools[self.rep_pool[rep_i]]
-        t.in_flight[r] = rep.in_flight
-        t.queued[r] = len(rep.waiting)
-        t.running_seqs[r] = rep.running
-        t.kv_use_frac[r] = rep.kv_use_frac
-        step = rep.last_step_s()
+        kv = rep.kv
+        running = rep.n + len(rep.prefilling)
+        queued = len(rep.waiting)
+        t.in_flight[r] = running + queued
+        t.queued[r] = queued
+        t.running_seqs[r] = running
+        t.kv_use_frac[r] = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
+        step = rep._step_s if rep.busy_until < INF else 0.0
         t.predicted_tpot_s[r] = step
-        t.predicted_ttft_s[r] = (
-            rep.pending_tokens / pool.prefill_tok_per_s + step + pool.dep.params.request_overhead_s
-        )
+        t.predicted_ttft_s[r] = rep.pending_tokens * self._inv_rate[rep_i] + step + self._overhead[rep_i]
 
     # ---- the run ------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> SimResult:

@@ -23,13 +23,20 @@ class IterationTimes:
 
     __slots__ = ("_a", "_f0", "_slope", "_starts", "_sums", "m")
 
-    def __init__(self, f: Callable[[int], float], m: int) -> None:
+    def __init__(self, f: Callable[[int], float], m: int, f0: float | None = None) -> None:
         self.m = m
         self._starts: list[int] = []
         self._f0: list[float] = []
         self._slope: list[float] = []
+        if m == 1:
+            self._starts.append(0)
+            self._f0.append(f(0) if f0 is None else f0)
+            self._slope.append(0.0)
+            self._sums = [0.0, self._f0[0]]
+            self._a = self._starts
+            return
         if m > 0:
-            self._split(f, 0, m - 1, f(0), f(m - 1) if m > 1 else 0.0)
+            self._split(f, 0, m - 1, f(0) if f0 is None else f0, f(m - 1))
         self._sums = [0.0]
         for i, a in enumerate(self._starts):
             b = self._starts[i + 1] if i + 1 < len(self._starts) else m

@@ -30,6 +30,7 @@ from tokenfleet.sim.kv import KvCache
 from tokenfleet.sim.seq import DECODE, DONE, PREFILL, WAITING, Seq
 
 INF = float("inf")
+UTIL_CTX_BUCKET = 256  # decode utilisation (energy only) is cached per batch size and 256-token mean context
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +71,10 @@ class Replica:
         "_fin",
         "_it",
         "_m",
+        "_step_s",
         "_t0",
         "_u",
+        "_ucache",
         "bin_s",
         "bins",
         "busy_until",
@@ -112,6 +115,8 @@ class Replica:
         self._it: IterationTimes | None = None
         self._chunks: list[tuple[Seq, int]] = []
         self._u = 0.0
+        self._step_s = 0.0
+        self._ucache: dict[tuple[int, int], float] = {}
         self.dyn_w = dep.peak_power_w - dep.idle_power_w
         self.stats = ReplicaStats()
         self.trace: list[tuple[float, float, int, int, int]] | None = [] if trace else None
@@ -136,7 +141,8 @@ class Replica:
         return (kv.capacity_blocks - kv.available) / kv.capacity_blocks if kv.capacity_blocks else 1.0
 
     def last_step_s(self) -> float:
-        return self._it.first() if self._it is not None else 0.0
+        """Duration of the iteration now running (0 when idle): the current time per output token."""
+        return self._step_s if self.busy_until < INF else 0.0
 
     # ---- arrivals -----------------------------------------------------------------------------------
     def admit(self, seq: Seq, now: float) -> bool:
@@ -168,34 +174,39 @@ class Replica:
         """Apply the iterations that end at ``now`` and start the next ones."""
         first: list[Seq] = []
         done: list[Seq] = []
-        m, st = self._m, self.stats
-        dt = now - self._t0
+        m, st, t0, n = self._m, self.stats, self._t0, self.n
+        dt = now - t0
         st.busy_s += dt
         e = self._u * self.dyn_w * dt
         st.dyn_energy_j += e
-        if self.bin_s > 0 and e > 0:
-            self._bin_energy(self._t0, now, e)
+        if e > 0 and self.bin_s > 0:
+            w = self.bin_s
+            b0 = int(t0 // w)
+            if b0 == int(now // w):
+                self.bins[b0] = self.bins.get(b0, 0.0) + e
+            else:
+                self._bin_energy(t0, now, e)
         st.iterations += m
         st.runs += 1
         if self.trace is not None:
-            self.trace.append((self._t0, dt, m, self.n, sum(c for _, c in self._chunks)))
-        if self.n:
-            grow = self._blocks_needed(m)
-            ok = self.kv.allocate(grow)
+            self.trace.append((t0, dt, m, n, sum(c for _, c in self._chunks)))
+        kv = self.kv
+        if n:
+            ok = kv.allocate(self._blocks_needed(m))
             assert ok, "decode growth was checked when the run started"
-            st.decode_tokens += m * self.n
-        self.iters += m
-        iters = self.iters
-        for seq, chunk in self._chunks:
-            seq.done += chunk
-            st.prefill_tokens += chunk
-            if seq.done >= seq.prompt:
-                self.prefilling.remove(seq)
-                self._prefill_complete(seq, now, first, done)
-        self._chunks = []
+            st.decode_tokens += m * n
+        self.iters = iters = self.iters + m
+        if self._chunks:
+            for seq, chunk in self._chunks:
+                seq.done += chunk
+                st.prefill_tokens += chunk
+                if seq.done >= seq.prompt:
+                    self.prefilling.remove(seq)
+                    self._prefill_complete(seq, now, first, done)
+            self._chunks = []
         fin = self._fin
         while fin and fin[0][0] <= iters:
-            _, _, seq = heapq.heappop(fin)
+            seq = heapq.heappop(fin)[2]
             if seq.state != DECODE:
                 continue
             seq.gen = seq.out_total
@@ -203,7 +214,7 @@ class Replica:
             self._release(seq)
             seq.state = DONE
             done.append(seq)
-        used = self.kv.capacity_blocks - self.kv.free
+        used = kv.capacity_blocks - kv.free
         if used > st.max_kv_blocks:
             st.max_kv_blocks = used
         self._schedule(now)
@@ -269,15 +280,19 @@ class Replica:
         """New KV blocks the decoding batch needs over its next ``j`` iterations."""
         bs = self.cfg.block_tokens
         cycles, rest = divmod(j, bs)
-        total = cycles * self.n
-        cnt, it = self.cnt, self.iters
-        for t in range(rest):
-            total += cnt[(-(it + t)) % bs]
-        return total
+        if not rest:
+            return cycles * self.n
+        cnt = self.cnt
+        r0 = (-self.iters) % bs  # seqs with key r0 need a block now, then key r0 - 1, ...
+        lo = r0 - rest + 1
+        part = sum(cnt[lo : r0 + 1]) if lo >= 0 else sum(cnt[: r0 + 1]) + sum(cnt[bs + lo :])
+        return cycles * self.n + part
 
     def _iters_that_fit(self, limit: int, avail: int) -> int:
         """Largest j <= limit whose KV growth fits in ``avail`` blocks."""
-        if self.n == 0 or self._blocks_needed(limit) <= avail:
+        if self.n == 0 or self.n * (limit // self.cfg.block_tokens + 1) <= avail:
+            return limit
+        if self._blocks_needed(limit) <= avail:
             return limit
         lo, hi = 0, limit  # growth(lo) fits, growth(hi) does not
         while hi - lo > 1:
@@ -321,7 +336,8 @@ class Replica:
             k = kv.match(hashes, min(len(hashes), (seq.prompt - 1) // cfg.prefix_block_tokens))
         blocks = -(-seq.prompt // bs) - k * kv.blocks_per_prefix
         pinned = kv.pinned_if_matched(hashes, k) if k else 0
-        if kv.available - pinned < blocks + reserve:
+        own = 1 if seq.prefilled and seq.prompt % bs == 0 else 0  # its first decode step needs a block
+        if kv.available - pinned < blocks + reserve + own:
             return False
         if k:
             kv.pin(hashes[:k])
@@ -347,61 +363,84 @@ class Replica:
 
     def _schedule(self, now: float) -> None:
         cfg, kv = self.cfg, self.kv
-        while self.n and self._blocks_needed(1) > kv.available:
-            self._preempt_one()
-        reserve = self._blocks_needed(1) if self.n else 0
-        budget = cfg.max_batched_tokens - self.n
-        budget -= sum(s.prompt - s.done for s in self.prefilling)
-        waiting = self.waiting
-        while waiting and budget > 0 and self.running < cfg.max_seqs:
-            seq = waiting[0]
-            if not self._try_admit(seq, reserve):
-                break
-            waiting.popleft()
-            if seq.admitted_s == -2.0:
-                seq.admitted_s = now
-            budget -= seq.prompt - seq.done if seq.state == PREFILL else 1
-            reserve = self._blocks_needed(1) if self.n else 0
-        # prefill chunks, in admission order
-        budget = cfg.max_batched_tokens - self.n
-        chunks: list[tuple[Seq, int]] = []
-        ptoks, pairs = 0, 0.0
-        for seq in self.prefilling:
-            if budget <= 0:
-                break
-            rem = seq.prompt - seq.done
-            if rem > budget and not cfg.chunked_prefill and chunks:
-                break
-            c = min(rem, budget) if cfg.chunked_prefill else rem
-            chunks.append((seq, c))
-            ptoks += c
-            pairs += c * (seq.done + c * 0.5)
-            budget -= c
-        self.pending_tokens -= ptoks
-        self._chunks = chunks
+        bs = cfg.block_tokens
+        n = self.n
+        if n:
+            while (
+                self.n and self.cnt[(-self.iters) % bs] > kv.free + len(kv.evictable) * kv.blocks_per_prefix
+            ):
+                self._preempt_one()
+            n = self.n
+        prefilling, waiting = self.prefilling, self.waiting
+        if waiting:
+            reserve = self.cnt[(-self.iters) % bs] if n else 0
+            budget = cfg.max_batched_tokens - n
+            for s in prefilling:
+                budget -= s.prompt - s.done
+            while waiting and budget > 0 and self.n + len(prefilling) < cfg.max_seqs:
+                seq = waiting[0]
+                if not self._try_admit(seq, reserve):
+                    break
+                waiting.popleft()
+                if seq.admitted_s == -2.0:
+                    seq.admitted_s = now
+                budget -= seq.prompt - seq.done if seq.state == PREFILL else 1
+                if self.n != n:
+                    n = self.n
+                    reserve = self.cnt[(-self.iters) % bs]
         self._t0 = now
-        n, ctx0 = self.n, self.cb + self.n * self.iters
-        if not chunks and n == 0:
+        dep = self.dep
+        ctx0 = self.cb + n * self.iters
+        if prefilling:  # an iteration with prefill chunks, in admission order
+            budget = cfg.max_batched_tokens - n
+            chunks: list[tuple[Seq, int]] = []
+            ptoks, pairs = 0, 0.0
+            for seq in prefilling:
+                if budget <= 0:
+                    break
+                rem = seq.prompt - seq.done
+                if rem > budget and not cfg.chunked_prefill and chunks:
+                    break
+                c = min(rem, budget) if cfg.chunked_prefill else rem
+                chunks.append((seq, c))
+                ptoks += c
+                pairs += c * (seq.done + c * 0.5)
+                budget -= c
+            self.pending_tokens -= ptoks
+            self._chunks = chunks
+            cost = dep.step(ptoks, n, ctx0, pairs)
+            self._u = cost.utilisation
+            self._m = 1
+            self._it = None
+            self._step_s = cost.time_s
+            self.busy_until = now + cost.time_s
+            self.version += 1
+            return
+        if n == 0:
             self._it = None
             self._m = 0
             self._set_busy(INF)
             return
-        dep = self.dep
-        if chunks:
-            t = dep.step_time(ptoks, n, ctx0, pairs)
-            self._it = IterationTimes(lambda k: t, 1)
-            self._m = 1
-            self._u = dep.step(ptoks, n, ctx0, pairs).utilisation
+        fin = self._fin
+        while fin[0][2].state != DECODE:  # drop entries of preempted sequences
+            heapq.heappop(fin)
+        m = 1 if cfg.exact else max(fin[0][0] - self.iters, 1)
+        m = self._iters_that_fit(m, kv.free + len(kv.evictable) * kv.blocks_per_prefix)
+        f0 = dep.step_time(0, n, ctx0)
+        key = (n, ctx0 // (n * UTIL_CTX_BUCKET))  # utilisation varies slowly with context: cache it
+        u = self._ucache.get(key)
+        if u is None:
+            u = self._ucache[key] = dep.step(0, n, ctx0).utilisation
+        self._u = u
+        self._m = m
+        self._step_s = f0
+        if m == 1:
+            self._it = None
+            self.busy_until = now + f0
+            self.version += 1
         else:
-            m = 1 if cfg.exact else self._fin[0][0] - self.iters
-            while self._fin[0][2].state != DECODE:  # drop stale heap entries
-                heapq.heappop(self._fin)
-                m = 1 if cfg.exact else self._fin[0][0] - self.iters
-            m = self._iters_that_fit(max(m, 1), kv.available)
-            self._it = IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m)
-            self._m = m
-            self._u = dep.step(0, n, ctx0 + (m // 2) * n).utilisation
-        self._set_busy(now + self._it.total(self._m))
+            self._it = it = IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m, f0)
+            self._set_busy(now + it.total(m))
 
 
 __all__ = ["Replica", "ReplicaStats", "SchedulerConfig"]

@@ -119,20 +119,18 @@ def _rows(src: Source) -> Iterator[tuple[float, int, int, tuple[int, ...]]]:
             yield from zip(arr, pt, ot, (b.hashes_of(i) for i in range(len(arr))), strict=True)
 
 
+def _tagged(name: str, src: Source) -> Iterator[tuple[float, int, int, tuple[int, ...], str]]:
+    for t, p, o, h in _rows(src):
+        yield t, p, o, h, name
+
+
 def merge(
     classes: list[tuple[str, Source]], max_requests: int | None = None, duration_s: float | None = None
 ) -> Iterator[Request]:
     """All classes' requests in arrival order, renumbered from 0; stops at ``max_requests`` or at
     ``duration_s`` (whichever comes first). Infinite sources need one of the two limits."""
-    if len(classes) == 1:
-        name = classes[0][0]
-        tagged: Iterator[tuple[float, int, int, tuple[int, ...], str]] = (
-            (*row, name) for row in _rows(classes[0][1])
-        )
-    else:
-        tagged = heapq.merge(
-            *(((*row, name) for row in _rows(src)) for name, src in classes), key=lambda x: x[0]
-        )
+    streams = [_tagged(name, src) for name, src in classes]
+    tagged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda x: x[0])
     limit = max_requests if max_requests is not None else -1
     horizon = duration_s if duration_s is not None else float("inf")
     for rid, (t, p, o, h, name) in enumerate(tagged):

@@ -1,0 +1,80 @@
+"""Simulator speed: the Azure 2023 conversation trace, rate-scaled and looped to N requests, on a
+two-hardware fleet (96 GB200 replicas + 8 four-system CS-3 replicas of Llama 3.3 70B = 104 replicas).
+
+    python benchmarks/simulator.py        # 1,000,000 requests, per-request rows streamed to a temp Parquet
+    python benchmarks/simulator.py --requests 200000 --no-output
+
+Prints simulated requests per second of wall time (one core, pure Python) and peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tokenfleet.scenario import parse_scenario
+from tokenfleet.sim.engine import Simulation
+from tokenfleet.sim.output import RequestWriter
+
+
+def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
+    return {
+        "name": "bench-azure-conv",
+        "traffic": [
+            {
+                "name": "chat",
+                "model": "llama-3.3-70b",
+                "slo": {"ttft_p99_ms": 2000, "tpot_p99_ms": 100},
+                "arrivals": {
+                    "trace": "shared:traces/azure2023_conv.csv",
+                    "rate_multiplier": 110,
+                    "loop": True,
+                },
+            }
+        ],
+        "pools": [
+            {"name": "gb200", "hardware": "gb200-nvl72", "replicas": 96},
+            {"name": "cs3", "hardware": "cs3", "replicas": 8},
+        ],
+        "routing": {"policy": policy},
+        "sim": {"max_requests": n, "seed": 1, "exact": exact},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--policy", default="least-outstanding")
+    ap.add_argument("--no-output", action="store_true", help="do not stream per-request rows to disk")
+    ap.add_argument("--exact", action="store_true", help="step every iteration (slow)")
+    args = ap.parse_args(argv)
+    sc = parse_scenario(scenario(args.requests, args.policy, args.exact), "bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        sinks = []
+        if not args.no_output:
+            sinks.append(RequestWriter(Path(tmp) / "requests.parquet", ["chat"], [p.name for p in sc.pools]))
+        sim = Simulation(sc, keep_requests=False, sinks=sinks)
+        t0 = time.perf_counter()
+        res = sim.run()
+        wall = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tot = res.collector.total.summary(res.period_s)
+    runs = sum(r.stats.runs for r in res.replicas)
+    iters = sum(r.stats.iterations for r in res.replicas)
+    print(
+        f"requests simulated     {res.requests:,} on {len(res.replicas)} replicas "
+        f"({', '.join(f'{p.replicas}x {p.spec.hardware}' for p in res.pools)}), policy {args.policy}"
+    )
+    print(f"simulated period       {res.period_s:,.0f} s   throughput {tot['throughput_rps']:,.1f} req/s")
+    print(f"wall time              {wall:,.1f} s   -> {res.requests / wall:,.0f} simulated requests/s")
+    print(f"engine iterations      {iters:,} in {runs:,} events ({iters / max(runs, 1):.1f} per event)")
+    print(f"peak memory (RSS)      {peak_mb:,.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""``tokenfleet simulate SCENARIO.yaml``: request-level simulation of a fleet, with tables or JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tokenfleet.errors import InputError
+from tokenfleet.scenario import Scenario, load_scenario
+from tokenfleet.sim.engine import Simulation, Sink
+from tokenfleet.sim.output import RequestWriter, chrome_trace
+from tokenfleet.sim.summary import summarize
+
+console = Console()
+TRACE_MAX_REQUESTS = 50_000
+
+
+def _ms(x: Any) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 1e3:,.1f}"
+
+
+def _latency_cols(table: Table) -> None:
+    for c in (
+        "TTFT p50",
+        "TTFT p99",
+        "TPOT p50",
+        "TPOT p99",
+        "E2E p99 s",
+        "queue p99",
+        "SLO met",
+        "goodput/s",
+        "preempt",
+        "prefix hit",
+    ):
+        table.add_column(c, justify="right")
+
+
+def _latency_row(g: dict[str, Any]) -> list[str]:
+    t, p, e = g["ttft_s"], g["tpot_s"], g["e2e_s"]
+    return [
+        _ms(t["p50"]),
+        _ms(t["p99"]),
+        _ms(p["p50"]),
+        _ms(p["p99"]),
+        f"{e['p99']:,.2f}",
+        _ms(g["queue_s"]["p99"]),
+        f"{g['slo_attainment']:.1%}",
+        f"{g['goodput_rps']:,.2f}",
+        f"{g['preemptions']:,}",
+        f"{g['prefix_hit_rate']:.1%}",
+    ]
+
+
+def _print(s: dict[str, Any]) -> None:
+    f = s["fleet"]
+    ct = Table(
+        title=f"{s['scenario']}: {s['requests']:,} requests over {s['period_s']:,.0f} simulated s "
+        "(latencies in ms unless marked)"
+    )
+    ct.add_column("class")
+    ct.add_column("SLO ttft/tpot", justify="right")
+    ct.add_column("requests", justify="right")
+    _latency_cols(ct)
+    for c in s["classes"]:
+        slo = f"{c['ttft_slo_ms'] or '-'}/{c['tpot_slo_ms'] or '-'}"
+        ct.add_row(c["class"], slo, f"{c['requests']:,}", *_latency_row(c))
+    ct.add_row("[bold]all[/]", "", f"{f['requests']:,}", *_latency_row(f))
+    console.print(ct)
+    pt = Table(title="Pools")
+    for c in (
+        "pool",
+        "hardware",
+        "replicas",
+        "requests",
+        "util",
+        "TTFT p99",
+        "TPOT p99",
+        "out tok/s",
+        "preempt",
+        "max KV",
+        "kWh",
+        "J/tok",
+        "avg MW",
+        "peak MW",
+        "cost $",
+    ):
+        pt.add_column(c, justify="left" if c in ("pool", "hardware") else "right")
+    for p in s["pools"]:
+        pt.add_row(
+            p["pool"],
+            f"{p['hardware']} {p['layout'].split()[0]}",
+            str(p["replicas"]),
+            f"{p['requests']:,}",
+            f"{p['utilisation']:.0%}",
+            _ms(p["ttft_s"]["p99"]),
+            _ms(p["tpot_s"]["p99"]),
+            f"{p['output_tok_s']:,.0f}",
+            f"{p['preemptions']:,}",
+            f"{p['max_kv_use_frac']:.0%}",
+            f"{p['energy_kwh']:,.2f}",
+            f"{p['joules_per_output_token']:,.2f}",
+            f"{p['avg_mw']:.4f}",
+            f"{p['peak_mw']:.4f}",
+            f"{p['cost_usd']:,.2f}",
+        )
+    console.print(pt)
+    console.print(
+        f"fleet: {f['energy_kwh']:,.2f} kWh at PUE {f['pue']}, "
+        f"{f['joules_per_output_token']:,.2f} J per output token, {f['avg_mw']:.4f} MW average / {f['peak_mw']:.4f} MW peak, ${f['cost_usd']:,.2f} "
+        f"(hardware ${f['hardware_usd']:,.2f} + energy ${f['energy_usd']:,.2f}; "
+        f"${f['usd_per_mtok']:,.2f} per M output tokens). Simulated {s['sim_requests_per_s'] or 0:,.0f} requests/s of wall time."
+    )
+
+
+def simulate_cmd(
+    scenario: Path = typer.Argument(..., help="Scenario YAML (see examples/sim-*.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    exact: bool = typer.Option(False, "--exact", help="Step every engine iteration (slow; same results)."),
+    requests_out: Path = typer.Option(None, "--requests-out", help="Per-request rows to .csv or .parquet."),
+    trace_out: Path = typer.Option(None, "--trace-out", help="Chrome trace (JSON) of replica activity."),
+    max_requests: int = typer.Option(None, "--max-requests", help="Override sim.max_requests."),
+    duration_s: float = typer.Option(None, "--duration", help="Override sim.duration_s (seconds)."),
+    seed: int = typer.Option(None, "--seed", help="Override sim.seed."),
+) -> None:
+    """Simulate SCENARIO request by request and report latency, SLOs, utilisation, energy and cost."""
+    sc: Scenario
+    sc, base = load_scenario(scenario)
+    over = {
+        k: v
+        for k, v in (("max_requests", max_requests), ("duration_s", duration_s), ("seed", seed))
+        if v is not None
+    }
+    if over:
+        sc = sc.model_copy(update={"sim": sc.sim.model_copy(update=over)})
+    if trace_out is not None and (sc.sim.max_requests or math.inf) > TRACE_MAX_REQUESTS:
+        raise InputError(
+            f"--trace-out is for small runs: set --max-requests <= {TRACE_MAX_REQUESTS:,}",
+            where="--trace-out",
+        )
+    sinks: list[Sink] = []
+    if requests_out is not None:
+        sinks.append(RequestWriter(requests_out, [c.name for c in sc.traffic], [p.name for p in sc.pools]))
+    sim = Simulation(
+        sc,
+        base,
+        exact=exact or None,
+        keep_requests=requests_out is None and not sc.sim.max_requests,
+        sinks=sinks,
+        trace=trace_out is not None,
+    )
+    if as_json:
+        res = sim.run()
+    else:
+        with Progress(
+            TextColumn("simulating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sim", total=sc.sim.max_requests)
+            res = sim.run(progress=lambda n: bar.update(task, completed=n))
+    s = summarize(res)
+    if trace_out is not None:
+        names = [f"{res.pools[pi].name}/{i}" for i, pi in enumerate(sim.rep_pool)]
+        chrome_trace(res.replicas, names, trace_out)
+    if as_json:
+        typer.echo(json.dumps(s, indent=1, default=lambda x: None))
+    else:
+        _print(s)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_cmd)
