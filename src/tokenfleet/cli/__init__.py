@@ -29,6 +29,7 @@ _COMMAND_MODULES = [
     "emulate",
     "usage",
     "deal",
+    "simulate",
 ]
 
 for _name in _COMMAND_MODULES:
