@@ -111,11 +111,13 @@ def _print(s: dict[str, Any]) -> None:
             f"{p['cost_usd']:,.2f}",
         )
     console.print(pt)
+    rate = s["sim_requests_per_s"] or 0
     console.print(
         f"fleet: {f['energy_kwh']:,.2f} kWh at PUE {f['pue']}, "
-        f"{f['joules_per_output_token']:,.2f} J per output token, {f['avg_mw']:.4f} MW average / {f['peak_mw']:.4f} MW peak, ${f['cost_usd']:,.2f} "
+        f"{f['joules_per_output_token']:,.2f} J per output token, "
+        f"{f['avg_mw']:.4f} MW average / {f['peak_mw']:.4f} MW peak, ${f['cost_usd']:,.2f} "
         f"(hardware ${f['hardware_usd']:,.2f} + energy ${f['energy_usd']:,.2f}; "
-        f"${f['usd_per_mtok']:,.2f} per M output tokens). Simulated {s['sim_requests_per_s'] or 0:,.0f} requests/s of wall time."
+        f"${f['usd_per_mtok']:,.2f} per M output tokens). Simulated {rate:,.0f} requests/s of wall time."
     )
 
 
