@@ -83,6 +83,18 @@ def test_chat_and_completions_streaming_and_not_report_usage(gateway: ServerThre
     assert all(p.usage is None for p in pieces)  # not asked for: the gateway's own usage chunk is dropped
 
 
+def test_httpx_transport_kind_serves_the_same(emulators: dict[str, ServerThread], tmp_path: Path) -> None:
+    pools = [{"name": "h", "model": MODEL, "hardware": "cs3", "kind": "openai-httpx",
+              "backends": [{"url": emulators["cs3"].url}]}]
+    with ServerThread(create_app(parse_config(gateway_config(emulators, tmp_path, pools=pools)))) as gw:
+        c = client(gw)
+        full = c.chat.completions.create(model=MODEL, messages=MSG, max_tokens=4)
+        streamed = "".join(ch.choices[0].delta.content or "" for ch in
+                           c.chat.completions.create(model=MODEL, messages=MSG, max_tokens=4, stream=True)
+                           if ch.choices)
+    assert full.choices[0].message.content == streamed and len(streamed.split()) == 4
+
+
 def test_ultra_low_latency_lands_on_the_fast_pool(gateway: ServerThread) -> None:
     c = client(gateway)
 

@@ -9,6 +9,7 @@ Every error leaves in the OpenAI error format with its status; one bad request n
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -175,6 +176,8 @@ def create_app(cfg: GatewayConfig, transports: dict[str, Transport] | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder["gw"] = Gateway(cfg, transports, ledger)
         app.state.gateway = holder["gw"]
+        gc.collect()
+        gc.freeze()  # start-up objects (catalog, deployments, routing tables) leave the collector's scans
         try:
             yield
         finally:

@@ -74,7 +74,7 @@ class BackendConfig(_Strict):
 class PoolConfig(_Strict):
     name: str
     model: str
-    kind: Literal["openai"] = "openai"
+    kind: Literal["openai", "openai-httpx"] = "openai"  # openai: lean asyncio client; or over httpx
     upstream_model: str | None = None  # the name sent upstream (default: model)
     perf_model: str | None = None  # catalog model id for the performance model (default: model)
     hardware: str | None = None  # catalog hardware id; none for hosted APIs of unknown hardware

@@ -3,7 +3,8 @@
 Each backend kind implements :class:`Transport`; the gateway never touches HTTP libraries elsewhere, so a
 test can pass a :class:`FunctionTransport` and a new kind of backend is one class. :class:`OpenAITransport`
 speaks to any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, hosted APIs) over one pooled
-``httpx.AsyncClient`` per backend.
+``httpx.AsyncClient`` per backend; :class:`~tokenfleet.gateway.fasthttp.FastHTTPTransport` speaks the same
+protocol over bare asyncio streams and is the default for its speed.
 
 Failures before a response arrives raise :class:`UpstreamError` (``connect=True`` when no byte was
 exchanged, so the request can be retried elsewhere).
@@ -140,8 +141,13 @@ class FunctionTransport:
 
 def make_transport(kind: str, base_url: str, api_key: str | None, connect_timeout_s: float,
                    read_timeout_s: float) -> Transport:
-    """The transport for a backend ``kind`` (only ``openai`` today: every server we target speaks it)."""
+    """The transport for a backend ``kind``: ``openai`` (lean keep-alive client, the default) or
+    ``openai-httpx`` (the same protocol over ``httpx.AsyncClient``)."""
     if kind == "openai":
+        from tokenfleet.gateway.fasthttp import FastHTTPTransport
+
+        return FastHTTPTransport(base_url, api_key, connect_timeout_s, read_timeout_s)
+    if kind == "openai-httpx":
         return OpenAITransport(base_url, api_key, connect_timeout_s, read_timeout_s)
     raise ValueError(f"unknown backend kind {kind!r}")
 
