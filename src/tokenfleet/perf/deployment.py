@@ -88,21 +88,24 @@ class Deployment:
         m, hw, lay, p = self.model, self.hw, self.layout, self.params
         if self.hw.is_sram or lay.num_chips == 1:
             return 0.0, 0.0
-        link_bps = (hw.scaleup_bw_gbps if lay.num_chips <= hw.scaleup_domain else INTER_NODE_GBPS) * 1e9
-        link_bps *= p.link_eff
+        # tensor- and expert-parallel groups stay inside one scale-up domain (NVLink, Infinity Fabric, ICI);
+        # only pipeline hops between domains fall back to the scale-out network
+        link_bps = hw.scaleup_bw_gbps * 1e9 * p.link_eff
+        hop_bps = (hw.scaleup_bw_gbps if lay.num_chips <= hw.scaleup_domain else INTER_NODE_GBPS) * 1e9 * p.link_eff
         fixed = per_tok = 0.0
         if lay.tp > 1:  # two all-reduces per layer (attention out, FFN out); ring volume 2 (tp-1)/tp
-            n_coll = 2 * m.n_layers // lay.pp
-            fixed += n_coll * p.collective_latency_s * lay.pp
-            per_tok += n_coll * lay.pp * 2 * (lay.tp - 1) / lay.tp * m.hidden * ACT_BYTES / link_bps
+            n_coll = 2 * m.n_layers
+            fixed += n_coll * p.collective_latency_s
+            per_tok += n_coll * 2 * (lay.tp - 1) / lay.tp * m.hidden * ACT_BYTES / link_bps / lay.pp
         if m.is_moe and lay.num_chips > 1:  # dispatch + combine all-to-all per MoE layer, spread over n links
             n = lay.num_chips
             copies = min(m.n_active_experts, n) * (n - 1) / n  # remote destinations of one token
             fixed += 2 * m.n_moe_layers * p.collective_latency_s
-            per_tok += 2 * m.n_moe_layers * copies * m.hidden * ACT_BYTES / (n * link_bps)
+            per_tok += 2 * m.n_moe_layers * copies * m.hidden * ACT_BYTES / (n * (link_bps if n <= hw.scaleup_domain
+                                                                                   else hop_bps))
         if lay.pp > 1:
             fixed += (lay.pp - 1) * p.collective_latency_s
-            per_tok += (lay.pp - 1) * m.hidden * ACT_BYTES / link_bps
+            per_tok += (lay.pp - 1) * m.hidden * ACT_BYTES / hop_bps
         return fixed, per_tok
 
     # ---- the hot path ------------------------------------------------------------------------------

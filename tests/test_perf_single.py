@@ -1,0 +1,47 @@
+"""Single-stream figures and speculative decoding."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokenfleet import perf
+from tokenfleet.errors import InputError
+from tokenfleet.perf import SpecDecode, single
+
+
+def test_tokens_per_round_is_the_geometric_series() -> None:
+    draft = perf.deploy("llama-3.1-8b", "cs3")
+    for a, k in ((0.5, 1), (0.8, 4), (0.9, 8)):
+        spec = SpecDecode(draft, k, a)
+        assert spec.tokens_per_round == pytest.approx(sum(a**i for i in range(k + 1)))
+
+
+def test_speculation_helps_with_good_acceptance_and_hurts_with_none() -> None:
+    target = perf.deploy("llama-3.3-70b", "cs3")
+    draft = perf.deploy("llama-3.1-8b", "cs3")
+    plain = single.per_user_tok_s(target, 1000, 1000)
+    good = single.per_user_tok_s(target, 1000, 1000, SpecDecode(draft, 4, 0.85))
+    none = single.per_user_tok_s(target, 1000, 1000, SpecDecode(draft, 4, 0.0))
+    assert none < plain < good
+
+
+def test_bad_speculation_settings_are_rejected() -> None:
+    draft = perf.deploy("llama-3.1-8b", "h100")
+    with pytest.raises(InputError):
+        SpecDecode(draft, 4, 1.0)
+    with pytest.raises(InputError):
+        SpecDecode(draft, 0, 0.5)
+
+
+def test_ttft_grows_with_the_prompt_and_includes_request_overhead() -> None:
+    dep = perf.deploy("llama-3.1-70b", "h200", weight_precision="fp8")
+    assert single.ttft_s(dep, 100) < single.ttft_s(dep, 10_000)
+    assert single.ttft_s(dep, 1000) - single.ttft_s(dep, 1000, include_request_overhead=False) == pytest.approx(
+        dep.params.request_overhead_s)
+
+
+def test_wafer_scale_is_faster_per_user_than_a_gpu_server() -> None:
+    cs3 = single.per_user_tok_s(perf.deploy("llama-3.1-70b", "cs3"), 1000, 1000)
+    h100 = single.per_user_tok_s(perf.deploy("llama-3.1-70b", "h100", perf.Layout(8, 8, 1, "fp8", "fp8")),
+                                 1000, 1000)
+    assert cs3 > 2 * h100

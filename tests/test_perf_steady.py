@@ -1,0 +1,66 @@
+"""Steady-state throughput: Erlang C against closed forms, offline >= server, SLO monotonicity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tokenfleet import perf
+from tokenfleet.perf import steady
+
+
+def _erlang_c_reference(c: int, a: float) -> float:
+    """Textbook Erlang C by the explicit sum (small c only)."""
+    top = a**c / math.factorial(c) * c / (c - a)
+    return top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+
+
+@pytest.mark.parametrize("c,a", [(1, 0.3), (1, 0.9), (2, 1.5), (5, 4.0), (20, 17.0), (60, 55.0)])
+def test_erlang_c_matches_the_textbook_sum(c: int, a: float) -> None:
+    assert steady._erlang_c(c, a) == pytest.approx(_erlang_c_reference(c, a), rel=1e-9)
+
+
+def test_mm1_wait_tail_gives_the_closed_form_rate() -> None:
+    # M/M/1: P(W > t) = rho * exp(-(mu - lam) t); solve for the rate with P = 1% at t = 2 s, mu = 1
+    lam = steady._max_rate_for_wait(1, 1.0, 2.0, q=0.01)
+    assert lam * math.exp(-(1.0 - lam) * 2.0) == pytest.approx(0.01, rel=1e-6)
+
+
+@pytest.mark.parametrize("model_id,hw_id,prec", [("llama-2-70b", "h200", "fp8"), ("llama-3.1-8b", "b200", "fp8"),
+                                                 ("gpt-oss-120b", "mi355x", "fp4"), ("llama-3.3-70b", "cs3", "bf16")])
+def test_server_never_beats_offline_and_loosens_with_the_bounds(model_id: str, hw_id: str, prec: str) -> None:
+    dep = perf.deploy(model_id, hw_id, weight_precision=prec)
+    off = steady.offline(dep, 1000, 300)
+    tight = steady.server(dep, 1000, 300, ttft_p99_s=1.0, tpot_p99_s=0.03)
+    loose = steady.server(dep, 1000, 300, ttft_p99_s=5.0, tpot_p99_s=0.2)
+    assert off.output_tok_s > 0
+    assert tight.output_tok_s <= loose.output_tok_s <= off.output_tok_s * (1 + 1e-9)
+    if tight.batch:
+        assert tight.tpot_p99_s <= 0.03 + 1e-12
+
+
+def test_throughput_at_user_speed_respects_the_speed() -> None:
+    dep = perf.deploy("llama-3.1-70b", "h100", perf.Layout(4, 4, 1, "fp8", "fp8"))
+    for speed in (10.0, 30.0, 60.0):
+        op = steady.at_user_speed(dep, 1000, 500, speed)
+        assert op.per_user_tok_s >= speed
+    assert steady.at_user_speed(dep, 1000, 500, 10.0).output_tok_s >= steady.at_user_speed(
+        dep, 1000, 500, 60.0).output_tok_s
+    assert steady.at_user_speed(dep, 1000, 500, 1e6).output_tok_s == 0.0
+
+
+def test_kv_capacity_caps_the_batch() -> None:
+    dep = perf.deploy("llama-3.1-70b", "h200", weight_precision="fp8")
+    b = steady.max_batch(dep, 4000, 1000)
+    assert b * 4500 <= dep.kv_capacity_tokens
+    assert (b + 1) * 4500 > dep.kv_capacity_tokens * steady.KV_FILL or b == steady.MAX_BATCH_SEQS
+
+
+def test_energy_per_token_falls_with_batching() -> None:
+    dep = perf.deploy("llama-3.1-8b", "h100")
+    op_small = steady.at_user_speed(dep, 500, 500, 150.0)
+    op_big = steady.offline(dep, 500, 500)
+    j_small = perf.power.joules_per_output_token(dep, op_small, 500, 500)
+    j_big = perf.power.joules_per_output_token(dep, op_big, 500, 500)
+    assert 0 < j_big < j_small
