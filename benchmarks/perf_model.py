@@ -36,7 +36,7 @@ def main() -> None:
         dep = perf.deploy(model, hw, layout)
         print(f"  {dep.describe():55s} {step_time_rate(dep):>12,.0f} /s")
     t0 = time.perf_counter()
-    preds, summary = validate()
+    _preds, summary = validate()
     wall = time.perf_counter() - t0
     print(f"validate on the shared published_results.csv ({summary.n_predicted} rows predicted): {wall:.2f} s wall")
 

@@ -39,7 +39,7 @@ class HardwareSpec:
     chips_per_system: int  # chips in the unit sold (8 for HGX, 72 for NVL72, 1 for a CS-3)
     system_power_w: float  # max power of that system, host, NICs and fans included
     price_usd: float  # estimated price of one chip/unit; system price = price_usd * chips_per_system
-    calibration_group: str  # which fitted efficiency parameters apply (an architecture generation: "nvidia-hopper", "cerebras")
+    calibration_group: str  # fitted efficiency parameters: one per architecture generation ("nvidia-hopper")
     year: int
     source_url: str
     sources: dict[str, str] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """Fit a few physically meaningful efficiency parameters per calibration group.
 
-Groups are the hardware entries' ``calibration_group`` (one per architecture generation: ``nvidia-hopper``, ``nvidia-blackwell``, ``amd-cdna3``, ``cerebras``, ``groq``…).
+Groups are the hardware entries' ``calibration_group``, one per architecture generation (``nvidia-hopper``,
+``nvidia-blackwell``, ``amd-cdna3``, ``cerebras``, ``groq``…).
 Each group fits only the parameters its rows can identify:
 
 * HBM groups: achieved fraction of peak FLOPS in large GEMMs (``flops_eff``), the GEMM row count at which

@@ -47,9 +47,27 @@ class Deployment:
     """A model replica on ``layout.num_chips`` units of ``hw``. Raises LayoutError if it does not fit."""
 
     __slots__ = (
-        "_attn_flops", "_comm_fixed", "_dense_mm_flops", "_expert_mm_flops", "_m_half", "_tok_per_expert", "_comm_per_tok", "_dense_bytes", "_expert_bytes", "_inv_bw",
-        "_inv_attn_flops", "_inv_flops", "_kv_bytes", "_lat_floor", "_miss", "_mm_flops", "hw", "kv_capacity_tokens",
-        "layout", "model", "params",
+        "_attn_flops",
+        "_comm_fixed",
+        "_comm_per_tok",
+        "_dense_bytes",
+        "_dense_mm_flops",
+        "_expert_bytes",
+        "_expert_mm_flops",
+        "_inv_attn_flops",
+        "_inv_bw",
+        "_inv_flops",
+        "_kv_bytes",
+        "_lat_floor",
+        "_m_half",
+        "_miss",
+        "_mm_flops",
+        "_tok_per_expert",
+        "hw",
+        "kv_capacity_tokens",
+        "layout",
+        "model",
+        "params",
     )
 
     def __init__(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,

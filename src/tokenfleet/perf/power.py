@@ -16,7 +16,7 @@ def facility_w(it_power_w: float, pue: float = DEFAULT_PUE) -> float:
 def operating_power_w(dep: Deployment, op: Operating, isl: float, osl: float) -> float:
     """IT power of a replica running at an operating point (utilisation from the step breakdown)."""
     prefill = op.batch * isl / osl
-    cost = dep.step(int(round(prefill)), op.batch, int(op.batch * (isl + osl / 2.0)),
+    cost = dep.step(round(prefill), op.batch, int(op.batch * (isl + osl / 2.0)),
                     (op.batch / osl) * 0.5 * isl * isl)
     busy = min(1.0, op.request_rate / max(op.batch / (op.step_s * osl), 1e-12)) if op.step_s > 0 else 0.0
     return dep.power_w(cost.utilisation * busy)

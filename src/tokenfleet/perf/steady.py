@@ -53,13 +53,13 @@ def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> floa
     """Mean step time with ``batch`` running sequences in steady state."""
     prefill = batch * isl / osl
     pairs = (batch / osl) * 0.5 * isl * isl
-    return dep.step_time(int(round(prefill)), int(round(batch)), int(batch * (isl + osl / 2.0)), pairs)
+    return dep.step_time(round(prefill), round(batch), int(batch * (isl + osl / 2.0)), pairs)
 
 
 def _batch_grid(b_max: int) -> list[int]:
     if b_max <= 0:
         return []
-    grid = {int(round(x)) for x in np.geomspace(1, b_max, num=min(32, b_max))}
+    grid = {round(x) for x in np.geomspace(1, b_max, num=min(32, b_max))}
     grid.add(b_max)
     return sorted(b for b in grid if b >= 1)
 
