@@ -124,14 +124,13 @@ class Simulation:
     def _sync(self, rep_i: int) -> None:
         t, r = self.row_in[rep_i]
         rep = self.replicas[rep_i]
-        kv = rep.kv
         running = rep.n + len(rep.prefilling)
         queued = len(rep.waiting)
         t.in_flight[r] = running + queued
         t.queued[r] = queued
         t.running_seqs[r] = running
-        t.kv_use_frac[r] = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
-        step = rep._step_s if rep.busy_until < INF else 0.0
+        t.kv_use_frac[r] = rep.comp_kv_use
+        step = rep.comp_step_s
         t.predicted_tpot_s[r] = step
         t.predicted_ttft_s[r] = rep.pending_tokens * self._inv_rate[rep_i] + step + self._overhead[rep_i]
 
@@ -195,9 +194,7 @@ class Simulation:
                 t_now, _, rep_i, ver, payload = heapq.heappop(heap)
                 if rep_i < 0:  # KV hand-off reaches the decode pool
                     assert payload is not None
-                    row = self.decode_profile.pick_row(
-                        self._info(payload.req, payload.class_idx), self.decode_table
-                    )
+                    row = self.decode_profile.pick_row(self._info(payload.req, payload.class_idx), self.decode_table)
                     rep_i = self.decode_rows[row]
                     if reps[rep_i].admit(payload, t_now):
                         push(rep_i)
@@ -206,11 +203,13 @@ class Simulation:
                 rep = reps[rep_i]
                 if ver != rep.version:
                     continue
+                cv = rep.comp_version
                 _, done = rep.advance(t_now)
                 if done:
                     finish(rep_i, done, t_now)
                 push(rep_i)
-                self._sync(rep_i)
+                if rep.comp_version != cv:
+                    self._sync(rep_i)
                 if len(buf) >= FLUSH:
                     done_count += len(buf)
                     self._flush(buf, kept)

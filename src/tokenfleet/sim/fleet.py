@@ -40,9 +40,7 @@ def _deployment(sc: Scenario, i: int, p: PoolSpec, model: str) -> perf.Deploymen
     lay = p.layout
     try:
         if lay.num_chips is None:
-            return perf.deploy(
-                model, p.hardware, weight_precision=lay.weight_precision, kv_precision=lay.kv_precision
-            )
+            return perf.deploy(model, p.hardware, weight_precision=lay.weight_precision, kv_precision=lay.kv_precision)
         from tokenfleet import catalog
 
         hw = catalog.hardware(p.hardware)

@@ -64,9 +64,7 @@ class Group:
     preemptions: int = 0
     sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, 0.0))
     tpot_count: int = 0
-    hist: dict[str, np.ndarray] = field(
-        default_factory=lambda: {m: np.zeros(N_BINS, np.int64) for m in METRICS}
-    )
+    hist: dict[str, np.ndarray] = field(default_factory=lambda: {m: np.zeros(N_BINS, np.int64) for m in METRICS})
     kept: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METRICS})
 
     def add(

@@ -74,9 +74,7 @@ class RequestWriter:
             self._fh.close()
 
 
-def chrome_trace(
-    replicas: list[Replica], names: list[str], path: str | Path, max_events: int = 200_000
-) -> int:
+def chrome_trace(replicas: list[Replica], names: list[str], path: str | Path, max_events: int = 200_000) -> int:
     """Write replica activity (one row per replica, one slice per iteration run) as a Chrome trace."""
     events: list[dict[str, Any]] = []
     for i, (rep, name) in enumerate(zip(replicas, names, strict=True)):

@@ -71,6 +71,7 @@ class Replica:
         "_fin",
         "_it",
         "_m",
+        "_sig",
         "_step_s",
         "_t0",
         "_u",
@@ -81,6 +82,9 @@ class Replica:
         "cb",
         "cfg",
         "cnt",
+        "comp_kv_use",
+        "comp_step_s",
+        "comp_version",
         "dep",
         "dyn_w",
         "iters",
@@ -117,6 +121,12 @@ class Replica:
         self._u = 0.0
         self._step_s = 0.0
         self._ucache: dict[tuple[int, int], float] = {}
+        # state published to routing, refreshed only when the batch composition changes, so that it is the
+        # same whether iterations are stepped one by one (exact) or advanced in runs
+        self._sig: tuple[int, int, bool] = (0, 0, False)
+        self.comp_step_s = 0.0
+        self.comp_kv_use = 0.0
+        self.comp_version = 0
         self.dyn_w = dep.peak_power_w - dep.idle_power_w
         self.stats = ReplicaStats()
         self.trace: list[tuple[float, float, int, int, int]] | None = [] if trace else None
@@ -141,8 +151,16 @@ class Replica:
         return (kv.capacity_blocks - kv.available) / kv.capacity_blocks if kv.capacity_blocks else 1.0
 
     def last_step_s(self) -> float:
-        """Duration of the iteration now running (0 when idle): the current time per output token."""
-        return self._step_s if self.busy_until < INF else 0.0
+        """First iteration time of the current batch composition (0 when idle): time per output token."""
+        return self.comp_step_s
+
+    def _published(self, step_s: float, chunked: bool) -> None:
+        sig = (self.n, len(self.prefilling), chunked)
+        if sig != self._sig or chunked:
+            self._sig = sig
+            self.comp_step_s = step_s
+            self.comp_kv_use = self.kv_use_frac
+            self.comp_version += 1
 
     # ---- arrivals -----------------------------------------------------------------------------------
     def admit(self, seq: Seq, now: float) -> bool:
@@ -366,9 +384,7 @@ class Replica:
         bs = cfg.block_tokens
         n = self.n
         if n:
-            while (
-                self.n and self.cnt[(-self.iters) % bs] > kv.free + len(kv.evictable) * kv.blocks_per_prefix
-            ):
+            while self.n and self.cnt[(-self.iters) % bs] > kv.free + len(kv.evictable) * kv.blocks_per_prefix:
                 self._preempt_one()
             n = self.n
         prefilling, waiting = self.prefilling, self.waiting
@@ -415,11 +431,13 @@ class Replica:
             self._step_s = cost.time_s
             self.busy_until = now + cost.time_s
             self.version += 1
+            self._published(cost.time_s, True)
             return
         if n == 0:
             self._it = None
             self._m = 0
             self._set_busy(INF)
+            self._published(0.0, False)
             return
         fin = self._fin
         while fin[0][2].state != DECODE:  # drop entries of preempted sequences
@@ -434,6 +452,7 @@ class Replica:
         self._u = u
         self._m = m
         self._step_s = f0
+        self._published(f0, False)
         if m == 1:
             self._it = None
             self.busy_until = now + f0

@@ -19,9 +19,7 @@ from tokenfleet.workload import (
 
 
 def length_dist(s: LengthSpec) -> LengthDist:
-    return LengthDist(
-        s.dist, s.value or 0, s.low or 1, s.high or 1, s.mean or 0.0, s.cv, s.min_tokens, s.max_tokens
-    )
+    return LengthDist(s.dist, s.value or 0, s.low or 1, s.high or 1, s.mean or 0.0, s.cv, s.min_tokens, s.max_tokens)
 
 
 def class_sources(sc: Scenario, base_dir: Path) -> list[tuple[str, Source]]:
