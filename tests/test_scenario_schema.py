@@ -63,7 +63,7 @@ def test_bad_fields_are_named(path: str, value: object, match: str) -> None:
 def test_bad_yaml_and_missing_trace_name_the_file(tmp_path: Path) -> None:
     p = tmp_path / "s.yaml"
     p.write_text("traffic: [unclosed\n")
-    with pytest.raises(ScenarioError, match="s.yaml: not valid YAML"):
+    with pytest.raises(ScenarioError, match=r"s\.yaml: not valid YAML"):
         load_scenario(p)
     doc = with_("traffic.0.arrivals", {"trace": "nowhere.csv"})
     p.write_text(yaml.safe_dump(doc))
