@@ -14,6 +14,8 @@ from tokenfleet.perf.calibrate import calibrate, write_calibration
 from tokenfleet.perf.validate import as_json, packaged_results_path, validate
 
 console = Console()
+if not console.is_terminal:
+    console = Console(width=160)
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -35,7 +37,8 @@ def validate_cmd(
     table = Table(title=f"Published vs predicted ({results or 'packaged published_results.csv'})")
     for col in ("row", "hardware", "model", "prec", "workload", "metric", "published", "predicted", "error",
                 "layout"):
-        table.add_column(col, justify="right" if col in ("row", "published", "predicted", "error") else "left")
+        table.add_column(col, justify="right" if col in ("row", "published", "predicted", "error") else "left",
+                         no_wrap=col in ("layout", "error", "published", "predicted"))
     for p in preds:
         r = p.result
         if p.predicted is None:
@@ -43,8 +46,8 @@ def validate_cmd(
         err = p.pct_error or 0.0
         colour = "green" if abs(err) <= 15 else "yellow" if abs(err) <= 35 else "red"
         table.add_row(str(r.row), f"{r.num_chips or '?'}x {r.hw_id}", r.model_id, r.precision or "-",
-                      r.workload_id, r.metric, _fmt(r.value), _fmt(p.predicted), f"[{colour}]{err:+.1f}%[/]",
-                      p.layout)
+                      r.workload_id.removeprefix("mlperf-"), r.metric, _fmt(r.value), _fmt(p.predicted),
+                      f"[{colour}]{err:+.1f}%[/]", p.layout)
     console.print(table)
     skipped = [p for p in preds if p.predicted is None]
     if skipped:

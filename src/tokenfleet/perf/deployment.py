@@ -187,7 +187,7 @@ class Deployment:
         return self.idle_power_w + u * (self.peak_power_w - self.idle_power_w)
 
     def describe(self) -> str:
-        return f"{self.model.model_id} on {self.hw.hw_id} {self.layout.describe()}"
+        return f"{self.model.model_id} on {self.num_chips}x {self.hw.hw_id} ({self.layout.describe()})"
 
 
 def deploy(model: str | ModelSpec, hw: str | HardwareSpec, layout: Layout | None = None,

@@ -42,8 +42,11 @@ class Layout:
         return self.num_chips
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f"xPP{self.pp}" if self.pp > 1 else "")
-        return f"{self.num_chips}x {par} {self.weight_precision}/kv-{self.kv_precision}"
+        par = f"TP{self.tp}" + (f"xPP{self.pp}" if self.pp > 1 else "") if self.tp > 1 or self.pp > 1 else "1 chip"
+        if self.pp > 1 and self.tp == 1:
+            par = f"PP{self.pp}"
+        kv = "" if self.kv_precision == self.weight_precision else f"/kv-{self.kv_precision}"
+        return f"{par} {self.weight_precision}{kv}"
 
 
 def weight_bytes(model: ModelSpec, precision: str) -> float:

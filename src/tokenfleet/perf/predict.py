@@ -110,7 +110,7 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
             value = op.output_tok_s / lay.num_chips
             if res.metric == "usd_per_mtok":
                 value = _usd_per_mtok(hw, value) if value > 0 else float("inf")
-        scored.append((value, f"{replicas}x {lay.describe()} B={op.batch}"))
+        scored.append((value, f"{replicas}x({lay.describe()}) B={op.batch}"))
     pick = min if res.metric == "usd_per_mtok" else max
     value, desc = pick(scored, key=lambda s: s[0])
     if value == float("inf"):
