@@ -31,7 +31,7 @@ def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
                 "slo": {"ttft_p99_ms": 2000, "tpot_p99_ms": 100},
                 "arrivals": {
                     "trace": "shared:traces/azure2023_conv.csv",
-                    "rate_multiplier": 110,
+                    "rate_multiplier": 80,
                     "loop": True,
                 },
             }

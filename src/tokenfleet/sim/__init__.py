@@ -15,7 +15,13 @@
   Waiting / prefilling / decoding sets, token budget per step, chunked prefill, paged KV blocks
   (:class:`~tokenfleet.sim.kv.KvCache`) with recompute preemption, prefix caching from trace hash ids with
   LRU eviction. Runs of decode iterations between batch changes are advanced in closed form
-  (:class:`~tokenfleet.sim.itertime.IterationTimes`); ``exact=True`` steps every iteration.
+  (:class:`~tokenfleet.sim.itertime.IterationTimes`); ``exact=True`` steps every iteration. What routing
+  reads (``comp_step_s``, ``comp_kv_use``, bumped ``comp_version``) is refreshed when the batch composition
+  changes, so both modes route identically and give the same completion times.
+* Defaults by device family: HBM replicas 256 sequences, 8192 batched tokens per step; SRAM-dataflow
+  replicas (CS-3, LPU) 64 sequences (pipeline concurrency), KV capacity from the SRAM left beside the
+  weights (``Deployment.kv_capacity_tokens``). TTFT and E2E include the model's per-request overhead
+  (``params.request_overhead_s``).
 * Energy: each replica integrates ``Deployment.power_w`` (idle floor + dynamic part x step utilisation)
   over its busy and idle time; facility power = IT x PUE. Cost: hardware price amortised over
   ``facility.depreciation_years`` plus energy at ``facility.usd_per_mwh``.

@@ -36,7 +36,19 @@ class IterationTimes:
             self._a = self._starts
             return
         if m > 0:
-            self._split(f, 0, m - 1, f(0) if f0 is None else f0, f(m - 1))
+            fa = f(0) if f0 is None else f0
+            fb = f(m - 1)
+            if m > 2:  # the common case: affine over the whole run, one piece (checked at the midpoint)
+                mid = (m - 1) // 2
+                fm = f(mid)
+                if abs(fa + (fb - fa) * mid / (m - 1) - fm) <= REL_TOL * abs(fm):
+                    self._starts.append(0)
+                    self._f0.append(fa)
+                    self._slope.append((fb - fa) / (m - 1))
+                    self._sums = [0.0, m * fa + self._slope[0] * m * (m - 1) * 0.5]
+                    self._a = self._starts
+                    return
+            self._split(f, 0, m - 1, fa, fb)
         self._sums = [0.0]
         for i, a in enumerate(self._starts):
             b = self._starts[i + 1] if i + 1 < len(self._starts) else m
