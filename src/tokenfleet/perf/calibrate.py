@@ -43,13 +43,14 @@ from tokenfleet.perf.results import PublishedResult, read_results
 BOUNDS: dict[str, tuple[float, float]] = {
     "flops_eff": (0.20, 0.90),
     "bw_eff": (0.60, 0.92),
-    "step_overhead_s": (2e-4, 8e-3),
+    "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
+    "seq_overhead_s": (0.0, 2e-5),
     "layer_latency_s": (1e-6, 3e-4),
     "hop_latency_s": (0.0, 3e-3),
     "request_overhead_s": (0.0, 1.0),
 }
-HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half")
+HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "seq_overhead_s")
 SRAM_FIT = ("layer_latency_s", "hop_latency_s")
 
 

@@ -62,6 +62,7 @@ class Deployment:
         "_m_half",
         "_miss",
         "_mm_flops",
+        "_seq_overhead",
         "_tok_per_expert",
         "hw",
         "kv_capacity_tokens",
@@ -100,6 +101,7 @@ class Deployment:
             self._lat_floor = model.n_layers * p.layer_latency_s + (n - 1) * p.hop_latency_s
         else:
             self._lat_floor = p.step_overhead_s
+        self._seq_overhead = 0.0 if hw.is_sram else p.seq_overhead_s
 
     def _comm_coefficients(self) -> tuple[float, float]:
         """Per-step collective cost as fixed latency + seconds per token processed."""
@@ -151,7 +153,8 @@ class Deployment:
         mem = (wbytes + self._kv_bytes * (context_tokens + prefill_tokens)) * self._inv_bw
         if self.hw.is_sram:
             return self._lat_floor + comp + mem
-        return (comp if comp > mem else mem) + self._comm_fixed + self._comm_per_tok * tokens + self._lat_floor
+        return ((comp if comp > mem else mem) + self._comm_fixed + self._comm_per_tok * tokens + self._lat_floor
+                + self._seq_overhead * (decode_seqs + (1 if prefill_tokens else 0)))
 
     def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
              prefill_attn_pairs: float = -1.0) -> StepCost:
@@ -164,7 +167,8 @@ class Deployment:
         wbytes = self._dense_bytes + (self._expert_bytes * (1.0 - self._miss ** tokens) if self._expert_bytes else 0)
         mem = (wbytes + self._kv_bytes * (context_tokens + prefill_tokens)) * self._inv_bw
         comm = self._comm_fixed + self._comm_per_tok * tokens if tokens else 0.0
-        return StepCost(total, comp, mem, comm, self._lat_floor if tokens else 0.0)
+        overhead = total - max(comp, mem) - comm if not self.hw.is_sram else self._lat_floor
+        return StepCost(total, comp, mem, comm, overhead if tokens else 0.0)
 
     # ---- power ---------------------------------------------------------------------------------------
     @property

@@ -24,7 +24,8 @@ class EfficiencyParams:
     flops_eff: float = 0.5  # achieved fraction of dense peak FLOPS in large matmuls
     gemm_m_half: float = 32.0  # rows (tokens) at which a GEMM reaches half of flops_eff (tile under-fill)
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)
-    step_overhead_s: float = 0.002  # per engine iteration: scheduling, kernel launches, sampling
+    step_overhead_s: float = 0.002  # per engine iteration: kernel launches, synchronisation
+    seq_overhead_s: float = 0.0  # per running sequence per iteration: scheduling, sampling, detokenising
     collective_latency_s: float = 5e-6  # per all-reduce / all-to-all / pipeline hop over the scale-up link
     link_eff: float = 0.7  # achieved fraction of scale-up link bandwidth
     layer_latency_s: float = 0.0  # dataflow only: time for one token to cross one layer's compute region

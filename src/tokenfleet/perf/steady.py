@@ -22,7 +22,7 @@ from scipy import special
 
 from tokenfleet.perf.deployment import Deployment
 
-MAX_BATCH_SEQS = 4096  # engines cap running sequences (vLLM max_num_seqs, TRT-LLM max_batch_size)
+MAX_BATCH_SEQS = 2048  # engines cap running sequences per replica (TensorRT-LLM default max_batch_size 2048)
 KV_FILL = 0.95  # fraction of KV blocks usable before preemption
 
 
