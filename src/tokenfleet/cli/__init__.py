@@ -7,6 +7,7 @@ one line in ``_COMMAND_MODULES``. User errors (:class:`TokenfleetError`) print a
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -40,6 +41,8 @@ err_console = Console(stderr=True)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tokenfleet`` console script."""
+    if not sys.stdout.isatty():  # piped or captured: render tables at a readable width instead of 80 columns
+        os.environ.setdefault("COLUMNS", "160")
     try:
         app(args=argv, standalone_mode=True)
     except TokenfleetError as exc:
