@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_output:
             sinks.append(RequestWriter(Path(tmp) / "requests.parquet", ["chat"], [p.name for p in sc.pools]))
         sim = Simulation(sc, keep_requests=False, sinks=sinks)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = sim.run()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tot = res.collector.total.summary(res.period_s)
     runs = sum(r.stats.runs for r in res.replicas)
@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"simulated period       {res.period_s:,.0f} s   throughput {tot['throughput_rps']:,.1f} req/s")
     print(f"wall time              {wall:,.1f} s   -> {res.requests / wall:,.0f} simulated requests/s")
+    print(
+        f"CPU time (this process) {cpu:,.1f} s  -> {res.requests / cpu:,.0f} simulated requests/s of CPU "
+        "(differs from wall time when other processes share the core)"
+    )
     print(f"engine iterations      {iters:,} in {runs:,} events ({iters / max(runs, 1):.1f} per event)")
     print(f"peak memory (RSS)      {peak_mb:,.0f} MB")
     return 0

@@ -72,9 +72,7 @@ class Profile:
         """Row of the chosen endpoint. Raises :class:`InfeasibleError` if no endpoint serves the model."""
         return self._choose(req, table)[0]
 
-    def _choose(
-        self, req: RequestInfo, table: EndpointTable, want_score: bool = False
-    ) -> tuple[int, float, int]:
+    def _choose(self, req: RequestInfo, table: EndpointTable, want_score: bool = False) -> tuple[int, float, int]:
         idx = table.candidates(req.model)
         if idx.size == 0:
             raise InfeasibleError(
@@ -98,7 +96,8 @@ class Profile:
         if idx.size > 1:
             for s, w in self.scorers:
                 x = s.score(req, table, idx)
-                x = np.minimum(np.maximum(x, 0.0, out=x if x.dtype.kind == "f" else None), 1.0)
+                if not getattr(s, "bounded", False):  # scorers that guarantee [0, 1] skip the clamp
+                    x = np.minimum(np.maximum(x, 0.0, out=x if x.dtype.kind == "f" else None), 1.0)
                 if w != 1.0:
                     x *= w
                 total = x if total is None else total + x

@@ -50,9 +50,7 @@ def round_robin(weights: Mapping[str, float], seed: int) -> Profile:
 
 def random_weighted(weights: Mapping[str, float], seed: int) -> Profile:
     """Random by free KV (power-of-choices style load spreading)."""
-    return Profile(
-        "random", [], weighted("random", [(KvUseScorer(), 1.0)], weights), WeightedRandomPicker(seed)
-    )
+    return Profile("random", [], weighted("random", [(KvUseScorer(), 1.0)], weights), WeightedRandomPicker(seed))
 
 
 def least_outstanding(weights: Mapping[str, float], seed: int) -> Profile:
@@ -76,9 +74,7 @@ def slo_tier(weights: Mapping[str, float], seed: int) -> Profile:
     """The tier's own pool first (ultra-low-latency class -> fast pool); spill to any endpoint whose
     predicted TTFT/TPOT still meets the SLO, and to all when none can."""
     filters: list[Filter] = [SloFeasibleFilter(), KvHeadroomFilter()]
-    scorers = weighted(
-        "slo-tier", [(TierMatchScorer(), 4.0), (TtftScorer(), 1.0), (OutstandingScorer(), 0.5)], weights
-    )
+    scorers = weighted("slo-tier", [(TierMatchScorer(), 4.0), (TtftScorer(), 1.0), (OutstandingScorer(), 0.5)], weights)
     return Profile("slo-tier", filters, scorers, MaxScorePicker())
 
 

@@ -7,6 +7,7 @@ candidates: the best candidate scores 1, the worst 0, and all score 1 when they 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -28,6 +29,7 @@ class OutstandingScorer:
     """Fewest requests in flight (queued + running)."""
 
     name: str = "outstanding"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         return lower_is_better(table.in_flight[idx] * 1.0)
@@ -38,6 +40,7 @@ class QueueScorer:
     """Shortest waiting queue; in-flight count breaks ties (a tenth of a queued request each)."""
 
     name: str = "queue"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         return lower_is_better(table.queued[idx] + 0.1 * table.in_flight[idx] / (1.0 + table.in_flight[idx]))
@@ -58,6 +61,7 @@ class TtftScorer:
     """Lowest predicted TTFT for this prompt (queueing included)."""
 
     name: str = "ttft"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         return lower_is_better(table.ttft_estimate_s(req.prompt_tokens, idx))
@@ -68,6 +72,7 @@ class TpotScorer:
     """Lowest predicted time per output token."""
 
     name: str = "tpot"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         return lower_is_better(table.tpot_estimate_s(idx))
@@ -78,6 +83,7 @@ class CostScorer:
     """Cheapest $ per million output tokens."""
 
     name: str = "cost"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         return lower_is_better(table.usd_per_mtok[idx])
@@ -88,6 +94,7 @@ class EnergyScorer:
     """Fewest joules per output token (IT power now when joules per token is unknown)."""
 
     name: str = "energy"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         j = table.joules_per_token[idx]
@@ -99,13 +106,12 @@ class TierMatchScorer:
     """1 for endpoints tagged with the request's tier (or untagged when the request has none), else 0."""
 
     name: str = "tier-match"
+    bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
         if req.tier is None:
             return np.fromiter((0.0 if table.tiers[i] else 1.0 for i in idx), dtype=float, count=idx.size)
-        return np.fromiter(
-            (1.0 if req.tier in table.tiers[i] else 0.0 for i in idx), dtype=float, count=idx.size
-        )
+        return np.fromiter((1.0 if req.tier in table.tiers[i] else 0.0 for i in idx), dtype=float, count=idx.size)
 
 
 __all__ = [

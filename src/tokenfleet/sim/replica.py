@@ -424,14 +424,21 @@ class Replica:
                 budget -= c
             self.pending_tokens -= ptoks
             self._chunks = chunks
-            cost = dep.step(ptoks, n, ctx0, pairs)
-            self._u = cost.utilisation
+            t = dep.step_time(ptoks, n, ctx0, pairs)
+            key = (-1 - (ptoks >> 6), n >> 2)  # energy only: utilisation cached per 64 prefill tokens, 4 seqs
+            u = self._ucache.get(key)
+            if u is None:
+                u = self._ucache[key] = dep.step(ptoks, n, ctx0, pairs).utilisation
+            self._u = u
             self._m = 1
             self._it = None
-            self._step_s = cost.time_s
-            self.busy_until = now + cost.time_s
+            self._step_s = t
+            self.busy_until = now + t
             self.version += 1
-            self._published(cost.time_s, True)
+            self._sig = (n, len(prefilling), True)
+            self.comp_step_s = t
+            self.comp_kv_use = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
+            self.comp_version += 1
             return
         if n == 0:
             self._it = None
@@ -452,7 +459,12 @@ class Replica:
         self._u = u
         self._m = m
         self._step_s = f0
-        self._published(f0, False)
+        sig = (n, 0, False)
+        if sig != self._sig:
+            self._sig = sig
+            self.comp_step_s = f0
+            self.comp_kv_use = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
+            self.comp_version += 1
         if m == 1:
             self._it = None
             self.busy_until = now + f0
