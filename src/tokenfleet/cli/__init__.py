@@ -31,6 +31,9 @@ _COMMAND_MODULES = [
     "usage",
     "deal",
     "simulate",
+    "plan",
+    "sweep",
+    "ui",
 ]
 
 for _name in _COMMAND_MODULES:
