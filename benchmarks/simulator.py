@@ -3,6 +3,7 @@ two-hardware fleet (96 GB200 replicas + 8 four-system CS-3 replicas of Llama 3.3
 
     python benchmarks/simulator.py        # 1,000,000 requests, per-request rows streamed to a temp Parquet
     python benchmarks/simulator.py --requests 200000 --no-output
+    python benchmarks/simulator.py --compiled         # the sim core compiled with mypyc (build/mypyc-sim)
 
 Prints simulated requests per second of wall time (one core, pure Python) and peak resident memory.
 """
@@ -10,15 +11,44 @@ Prints simulated requests per second of wall time (one core, pure Python) and pe
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import tokenfleet.sim.replica
 from tokenfleet.scenario import parse_scenario
 from tokenfleet.sim.engine import Simulation
 from tokenfleet.sim.output import RequestWriter
+
+REPO = Path(__file__).resolve().parents[1]
+COMPILED_MODULES = ["sim/replica.py", "sim/itertime.py", "sim/kv.py", "sim/seq.py", "sim/engine.py"]
+
+
+def build_compiled() -> Path:
+    """Copy the package to build/mypyc-sim and compile the simulator core there with mypyc (cached)."""
+    out = REPO / "build" / "mypyc-sim"
+    src = REPO / "src" / "tokenfleet"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(src.rglob("*.py")))).hexdigest()
+    stamp = out / "STAMP"
+    if stamp.is_file() and stamp.read_text() == digest:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out / "tokenfleet", ignore=shutil.ignore_patterns("__pycache__"))
+    print("compiling the simulator core with mypyc (about a minute) ...", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, "-m", "mypyc", *(f"tokenfleet/{m}" for m in COMPILED_MODULES)],
+        cwd=out,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    stamp.write_text(digest)
+    return out
 
 
 def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
@@ -51,7 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", default="least-outstanding")
     ap.add_argument("--no-output", action="store_true", help="do not stream per-request rows to disk")
     ap.add_argument("--exact", action="store_true", help="step every iteration (slow)")
+    ap.add_argument("--compiled", action="store_true", help="run the sim core compiled with mypyc")
     args = ap.parse_args(argv)
+    if args.compiled and os.environ.get("TOKENFLEET_BENCH_COMPILED") != "1":
+        path = build_compiled()
+        env = dict(
+            os.environ,
+            PYTHONPATH=f"{path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            TOKENFLEET_BENCH_COMPILED="1",
+        )
+        return subprocess.run(
+            [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])], env=env, check=False
+        ).returncode
     sc = parse_scenario(scenario(args.requests, args.policy, args.exact), "bench")
     with tempfile.TemporaryDirectory() as tmp:
         sinks = []
@@ -65,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     tot = res.collector.total.summary(res.period_s)
     runs = sum(r.stats.runs for r in res.replicas)
     iters = sum(r.stats.iterations for r in res.replicas)
+    impl = "mypyc-compiled" if tokenfleet.sim.replica.__file__.endswith(".so") else "pure Python"
+    print(f"implementation         {impl} ({tokenfleet.sim.replica.__file__})")
     print(
         f"requests simulated     {res.requests:,} on {len(res.replicas)} replicas "
         f"({', '.join(f'{p.replicas}x {p.spec.hardware}' for p in res.pools)}), policy {args.policy}"
