@@ -76,3 +76,15 @@ def test_bad_scenario_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         main(["simulate", str(p)])
     assert ei.value.code == 2
     assert "bad.yaml: pools.0.replicas" in capsys.readouterr().err
+
+
+def test_layout_that_does_not_fit_names_file_and_pool(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "small.yaml"
+    pools = [{"name": "gpu", "hardware": "h100", "layout": {"num_chips": 1}}]
+    doc = dict(SCENARIO, pools=pools)
+    doc["traffic"] = [dict(SCENARIO["traffic"][0], model="llama-3.1-405b")]  # type: ignore[index]
+    p.write_text(yaml.safe_dump(doc))
+    with pytest.raises(SystemExit) as ei:
+        main(["simulate", str(p)])
+    assert ei.value.code == 2
+    assert "small.yaml: pools.0: llama-3.1-405b" in capsys.readouterr().err

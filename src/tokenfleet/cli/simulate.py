@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tokenfleet.errors import InputError
+from tokenfleet.errors import InputError, ScenarioError
 from tokenfleet.scenario import Scenario, load_scenario
 from tokenfleet.sim.engine import Simulation, Sink
 from tokenfleet.sim.output import RequestWriter, chrome_trace
@@ -135,9 +135,7 @@ def simulate_cmd(
     sc: Scenario
     sc, base = load_scenario(scenario)
     over = {
-        k: v
-        for k, v in (("max_requests", max_requests), ("duration_s", duration_s), ("seed", seed))
-        if v is not None
+        k: v for k, v in (("max_requests", max_requests), ("duration_s", duration_s), ("seed", seed)) if v is not None
     }
     if over:
         sc = sc.model_copy(update={"sim": sc.sim.model_copy(update=over)})
@@ -149,14 +147,17 @@ def simulate_cmd(
     sinks: list[Sink] = []
     if requests_out is not None:
         sinks.append(RequestWriter(requests_out, [c.name for c in sc.traffic], [p.name for p in sc.pools]))
-    sim = Simulation(
-        sc,
-        base,
-        exact=exact or None,
-        keep_requests=requests_out is None and not sc.sim.max_requests,
-        sinks=sinks,
-        trace=trace_out is not None,
-    )
+    try:
+        sim = Simulation(
+            sc,
+            base,
+            exact=exact or None,
+            keep_requests=requests_out is None and not sc.sim.max_requests,
+            sinks=sinks,
+            trace=trace_out is not None,
+        )
+    except ScenarioError as exc:  # layouts are checked when the pools are built: name the file too
+        raise ScenarioError(str(exc), where=scenario.name) from None
     if as_json:
         res = sim.run()
     else:
