@@ -1,13 +1,14 @@
 """The emulator: an OpenAI-compatible server whose token timing is the performance model's prediction.
 
 ``create_emulator_app(hardware, model, replicas=N)`` serves ``model`` on ``N`` emulated replicas of
-``perf.deploy(model, hardware)``. A request goes to the least-loaded replica, which schedules it by
-continuous batching (:mod:`.scheduler`) in wall-clock time (:mod:`.replica`): TTFT and the gaps between
-tokens follow the prediction for that hardware at the load it is under. Answers are deterministic filler
+``perf.deploy(model, hardware)``. A request goes to the least-loaded replica, which schedules it with the
+simulator's replica model (:class:`tokenfleet.sim.Replica`: continuous batching, chunked prefill, paged
+KV) driven in wall-clock time (:mod:`.replica`): TTFT and the gaps between tokens follow the simulator's
+prediction for that hardware at the load it is under. Answers are deterministic filler
 (:mod:`.text`); usage counts follow :mod:`tokenfleet.gateway.tokens`.
 
 Extra endpoints: ``POST /_emulator/faults`` (set failure injection, see :mod:`.faults`) and
-``GET /_emulator/stats`` (load, steps, busy seconds per replica).
+``GET /_emulator/stats`` (load, engine iterations, modelled busy seconds, KV use per replica).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from tokenfleet.gateway import tokens
 from tokenfleet.gateway.emulator import text
 from tokenfleet.gateway.emulator.faults import FaultInjector, Faults
 from tokenfleet.gateway.emulator.replica import Stream, WallClockReplica
-from tokenfleet.gateway.emulator.scheduler import StepModel
 from tokenfleet.gateway.openai_models import (
     ApiError,
     ChatCompletionRequest,
@@ -36,6 +36,8 @@ from tokenfleet.gateway.openai_models import (
     parse_body,
     prompt_text,
 )
+from tokenfleet.perf import Deployment
+from tokenfleet.sim.replica import SchedulerConfig
 
 JSON = "application/json"
 DEFAULT_OUTPUT_TOKENS = 64
@@ -50,12 +52,14 @@ def _err(e: ApiError) -> Response:
 
 
 class Emulator:
-    def __init__(self, model_name: str, step_model: StepModel, replicas: int = 1, time_scale: float = 1.0,
+    def __init__(self, model_name: str, dep: Deployment, replicas: int = 1, time_scale: float = 1.0,
                  faults: Faults | None = None, seed: int = 0,
-                 default_output_tokens: int = DEFAULT_OUTPUT_TOKENS, description: str = "") -> None:
+                 default_output_tokens: int = DEFAULT_OUTPUT_TOKENS, description: str = "",
+                 scheduler: SchedulerConfig | None = None, request_overhead_s: float | None = None) -> None:
         self.model_name = model_name
-        self.step_model = step_model
-        self.replicas = [WallClockReplica(step_model, time_scale) for _ in range(replicas)]
+        self.dep = dep
+        self.replicas = [WallClockReplica(dep, scheduler, time_scale, request_overhead_s)
+                         for _ in range(replicas)]
         self.injector = FaultInjector(faults, seed)
         self.default_output_tokens = default_output_tokens
         self.description = description
@@ -141,7 +145,9 @@ class Emulator:
     async def stats(self, request: Request) -> Response:
         return Response(orjson.dumps({
             "model": self.model_name, "deployment": self.description, "requests_total": self.requests_total,
-            "replicas": [{"load": r.load, "steps": r.steps, "busy_s": r.busy_s} for r in self.replicas]}),
+            "replicas": [{"load": r.load, "waiting": len(r.rep.waiting), "running": r.rep.running,
+                          "steps": r.rep.stats.iterations, "busy_s": r.rep.stats.busy_s,
+                          "kv_use": r.rep.kv_use_frac} for r in self.replicas]}),
             media_type=JSON)
 
     async def models(self, request: Request) -> Response:
@@ -156,19 +162,23 @@ class Emulator:
 
 def create_emulator_app(hardware: str | None = None, model: str | None = None, replicas: int = 1,
                         time_scale: float = 1.0, faults: Faults | None = None, seed: int = 0,
-                        served_name: str | None = None, step_model: StepModel | None = None,
-                        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> Starlette:
-    """An emulator app for ``model`` on ``hardware`` (catalog ids), or on an explicit ``step_model``."""
-    description = "custom step model"
-    if step_model is None:
+                        served_name: str | None = None, deployment: Deployment | None = None,
+                        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+                        scheduler: SchedulerConfig | None = None,
+                        request_overhead_s: float | None = None) -> Starlette:
+    """An emulator app for ``model`` on ``hardware`` (catalog ids), or on an explicit ``deployment``.
+
+    ``scheduler`` overrides the simulator's defaults for the device family; ``request_overhead_s`` the
+    performance model's per-request overhead (``dep.params.request_overhead_s``), added before the request
+    reaches the replica."""
+    if deployment is None:
         if hardware is None or model is None:
             raise TokenfleetError("the emulator needs --hardware and --model (catalog ids)")
         from tokenfleet import perf
 
-        dep = perf.deploy(model, hardware)
-        step_model, description = dep, dep.describe()
-    emu = Emulator(served_name or model or "emulated", step_model, replicas, time_scale, faults, seed,
-                   default_output_tokens, description)
+        deployment = perf.deploy(model, hardware)
+    emu = Emulator(served_name or model or deployment.model.model_id, deployment, replicas, time_scale, faults,
+                   seed, default_output_tokens, deployment.describe(), scheduler, request_overhead_s)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
