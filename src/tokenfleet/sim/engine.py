@@ -44,6 +44,7 @@ class SimResult:
     period_s: float
     requests: int
     wall_s: float = 0.0
+    rejected: int = 0  # requests longer than a replica's whole KV cache
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # per request, when kept
 
 
@@ -93,6 +94,7 @@ class Simulation:
         self.link_s = (d.link_latency_ms / 1e3) if d else 0.0
         self.infos = [(c.name, c.model, c.slo.ttft_p99_ms, c.slo.tpot_target_ms, c.tier) for c in sc.traffic]
         self._requests = requests
+        self.rejected = 0
         classes = [
             Group(c.name, (c.slo.ttft_p99_ms or math.inf) / 1e3, (c.slo.tpot_target_ms or math.inf) / 1e3)
             for c in sc.traffic
@@ -198,6 +200,8 @@ class Simulation:
                     rep_i = self.decode_rows[row]
                     if reps[rep_i].admit(payload, t_now):
                         push(rep_i)
+                    if reps[rep_i].rejected:
+                        self._reject(rep_i)
                     self._sync(rep_i)
                     continue
                 rep = reps[rep_i]
@@ -207,6 +211,8 @@ class Simulation:
                 _, done = rep.advance(t_now)
                 if done:
                     finish(rep_i, done, t_now)
+                if rep.rejected:
+                    self._reject(rep_i)
                 push(rep_i)
                 if rep.comp_version != cv:
                     self._sync(rep_i)
@@ -226,6 +232,8 @@ class Simulation:
             seq = Seq(nxt, ci, out_total=1 if pool.role == "prefill" else None)
             if reps[rep_i].admit(seq, t_now):
                 push(rep_i)
+            if reps[rep_i].rejected:
+                self._reject(rep_i)
             self._sync(rep_i)
             nxt = next(reqs, None)
         done_count += len(buf)
@@ -242,9 +250,20 @@ class Simulation:
             self.collector,
             t_now,
             done_count,
-            time.perf_counter() - wall0,
-            cols,
+            wall_s=time.perf_counter() - wall0,
+            columns=cols,
+            rejected=self.rejected,
         )
+
+    def _reject(self, rep_i: int) -> None:
+        """Requests whose prompt exceeds the replica's whole KV cache: counted, never served."""
+        rep = self.replicas[rep_i]
+        for s in rep.rejected:
+            self.collector.classes[s.class_idx].rejected += 1
+            self.collector.pools[self.rep_pool[rep_i]].rejected += 1
+            self.collector.total.rejected += 1
+        self.rejected += len(rep.rejected)
+        rep.rejected.clear()
 
     def _info(self, req: Request, ci: int) -> RequestInfo:
         name, model, ttft, tpot, tier = self.infos[ci]

@@ -64,6 +64,7 @@ class Group:
     preemptions: int = 0
     sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(METRICS, 0.0))
     tpot_count: int = 0
+    rejected: int = 0  # never served: the prompt exceeds the replica's KV cache
     hist: dict[str, np.ndarray] = field(default_factory=lambda: {m: np.zeros(N_BINS, np.int64) for m in METRICS})
     kept: dict[str, list[np.ndarray]] = field(default_factory=lambda: {m: [] for m in METRICS})
 
@@ -100,8 +101,8 @@ class Group:
         return _hist_quantile(self.hist[m], q)
 
     def summary(self, period_s: float) -> dict[str, object]:
-        n = max(self.count, 1)
-        out: dict[str, object] = {"requests": self.count}
+        n = max(self.count + self.rejected, 1)
+        out: dict[str, object] = {"requests": self.count, "rejected": self.rejected}
         for m in METRICS:
             cnt = self.tpot_count if m == "tpot_s" else self.count
             out[m] = {

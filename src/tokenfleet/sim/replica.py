@@ -93,6 +93,7 @@ class Replica:
         "next_order",
         "pending_tokens",
         "prefilling",
+        "rejected",
         "stats",
         "trace",
         "version",
@@ -112,6 +113,7 @@ class Replica:
         self.iters = 0
         self.next_order = 0
         self.pending_tokens = 0  # prompt tokens waiting or not yet prefilled (for TTFT prediction)
+        self.rejected: list[Seq] = []  # prompts longer than the KV cache; the driver drains this list
         self.busy_until = INF
         self.version = 0
         self._t0 = 0.0
@@ -396,6 +398,12 @@ class Replica:
             while waiting and budget > 0 and self.n + len(prefilling) < cfg.max_seqs:
                 seq = waiting[0]
                 if not self._try_admit(seq, reserve):
+                    if not self.n and not prefilling and -(-seq.prompt // bs) > kv.capacity_blocks:
+                        waiting.popleft()  # longer than the whole KV cache: it can never run here
+                        self.pending_tokens -= seq.prompt
+                        seq.state = DONE
+                        self.rejected.append(seq)
+                        continue
                     break
                 waiting.popleft()
                 if seq.admitted_s == -2.0:

@@ -100,6 +100,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
     return {
         "scenario": res.scenario.name,
         "requests": res.requests,
+        "rejected": res.rejected,
         "period_s": res.period_s,
         "wall_s": res.wall_s,
         "sim_requests_per_s": res.requests / res.wall_s if res.wall_s else None,
