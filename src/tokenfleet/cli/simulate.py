@@ -111,6 +111,11 @@ def _print(s: dict[str, Any]) -> None:
             f"{p['cost_usd']:,.2f}",
         )
     console.print(pt)
+    if s["rejected"]:
+        console.print(
+            f"[yellow]{s['rejected']:,} requests rejected: prompt longer than the KV cache of the "
+            "replica they were routed to[/]"
+        )
     rate = s["sim_requests_per_s"] or 0
     console.print(
         f"fleet: {f['energy_kwh']:,.2f} kWh at PUE {f['pue']}, "
