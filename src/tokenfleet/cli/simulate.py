@@ -95,7 +95,7 @@ def _print(s: dict[str, Any]) -> None:
     for p in s["pools"]:
         pt.add_row(
             p["pool"],
-            f"{p['hardware']} {p['layout'].split()[0]}",
+            f"{p['hardware']} ({p['layout']})",
             str(p["replicas"]),
             f"{p['requests']:,}",
             f"{p['utilisation']:.0%}",
