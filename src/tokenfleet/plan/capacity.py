@@ -1,0 +1,275 @@
+"""Per (class, hardware, layout[, speculative decoding]): the largest request rate one replica sustains
+within the class's SLOs, and its power and chips at that load.
+
+Without speculative decoding the rate is :func:`tokenfleet.perf.steady.server` (Poisson arrivals; each
+batch size is an M/M/c queue for p99 TTFT, the step time times the calibrated tail ratio for p99 TPOT) with
+the TTFT budget net of the replica's fixed API overhead (which the simulator adds to every TTFT).
+
+With speculative decoding (:class:`~tokenfleet.plan.schema.SpecDecodeSpec`) a decoding round over a batch of
+``B`` sequences runs ``k`` draft steps then one target step verifying ``B (k + 1)`` tokens; each sequence
+gains ``(1 - a^(k+1)) / (1 - a)`` tokens per round (Leviathan et al. 2023, as in
+:class:`tokenfleet.perf.SpecDecode`). The same M/M/c admission bound then gives the rate. On SRAM-dataflow
+hardware the draft runs on its own systems (counted in the replica's chips and power); on HBM hardware it
+shares the target's GPUs.
+
+Results are cached per (model, hardware, layout, lengths, SLOs, speculative settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from tokenfleet import catalog, perf
+from tokenfleet.errors import InfeasibleError, LayoutError, TokenfleetError
+from tokenfleet.perf.steady import _max_rate_for_wait  # the M/M/c bound perf.steady.server uses
+from tokenfleet.plan.demand import Demand
+from tokenfleet.plan.schema import CandidateSpec, PlanScenario, SpecDecodeSpec
+from tokenfleet.scenario import LayoutSpec
+
+SpecKey = tuple[str, int, float] | None  # (draft model, draft tokens, acceptance)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """An operating point of one replica at the largest SLO-meeting Poisson rate."""
+
+    request_rate: float
+    batch: int
+    per_user_tok_s: float
+    tpot_p99_s: float
+    it_power_w: float  # at that rate
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One way to serve a class: a replica of ``layout`` on ``hw_id`` (plus a draft when speculative)."""
+
+    class_idx: int
+    class_name: str
+    hw_id: str
+    vendor: str
+    layout: perf.Layout
+    spec: SpecKey
+    chips: int  # units this replica occupies (target + draft systems on SRAM hardware)
+    rate_rps: float
+    batch: int
+    per_user_tok_s: float
+    peak_it_w: float  # IT power at rate_rps
+    idle_it_w: float  # IT power of the replica at idle
+
+    @property
+    def label(self) -> str:
+        s = f" + spec({self.spec[0]}, k={self.spec[1]}, a={self.spec[2]})" if self.spec else ""
+        return f"{self.layout.describe()}{s}"
+
+
+@cache
+def deployment(model: str, hw: str, layout: perf.Layout | None) -> perf.Deployment:
+    return perf.deploy(model, hw, layout)
+
+
+def _layout_from_spec(hw: catalog.HardwareSpec, lay: LayoutSpec, model: catalog.ModelSpec) -> perf.Layout:
+    if lay.num_chips is None:
+        return perf.min_layout(model, hw, lay.weight_precision, lay.kv_precision)
+    tp = lay.tp or (1 if hw.is_sram else min(lay.num_chips, hw.scaleup_domain))
+    pp = lay.pp or lay.num_chips // tp
+    wp = lay.weight_precision or hw.default_precision
+    return perf.Layout(lay.num_chips, tp, pp, wp, lay.kv_precision or wp)
+
+
+def layouts_for(model: str, cand: CandidateSpec) -> tuple[perf.Layout, ...]:
+    """Valid layouts of ``model`` on the candidate (its explicit list, else perf.candidate_layouts)."""
+    specs = tuple(cand.layouts) if cand.layouts else None
+    return _layouts(model, cand.hardware, specs, cand.max_chips_per_replica)
+
+
+@cache
+def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None,
+             max_chips: int | None) -> tuple[perf.Layout, ...]:
+    m, hw = catalog.model(model), catalog.hardware(hw_id)
+    try:
+        if specs:
+            lays = [_layout_from_spec(hw, s, m) for s in specs]
+        else:
+            lays = perf.candidate_layouts(m, hw, max_chips=max_chips)
+    except (LayoutError, TokenfleetError):
+        return ()
+    ok = []
+    for lay in lays:
+        try:
+            deployment(model, hw_id, lay)
+            ok.append(lay)
+        except TokenfleetError:
+            continue
+    return tuple(ok)
+
+
+@cache
+def plain_rate(model: str, hw: str, layout: perf.Layout, isl: int, osl: int, ttft_s: float,
+               tpot_s: float) -> Rate:
+    dep = deployment(model, hw, layout)
+    budget = ttft_s - dep.params.request_overhead_s
+    if budget <= 0:
+        return Rate(0.0, 0, 0.0, math.inf, dep.idle_power_w)
+    op = perf.steady.server(dep, isl, osl, budget, tpot_s)
+    if op.request_rate <= 0:
+        return Rate(0.0, 0, 0.0, math.inf, dep.idle_power_w)
+    power = perf.power.operating_power_w(dep, op, isl, osl)
+    return Rate(op.request_rate, op.batch, op.per_user_tok_s, op.tpot_p99_s, power)
+
+
+def _batch_grid(b_max: int) -> list[int]:
+    if b_max <= 0:
+        return []
+    return sorted({round(x) for x in np.geomspace(1, b_max, num=min(32, b_max))} | {b_max})
+
+
+@cache
+def spec_rate(model: str, hw: str, layout: perf.Layout, spec: tuple[str, int, float], isl: int, osl: int,
+              ttft_s: float, tpot_s: float) -> Rate:
+    dep = deployment(model, hw, layout)
+    draft = deployment(spec[0], hw, None)
+    k, a = spec[1], spec[2]
+    tpr = (1.0 - a ** (k + 1)) / (1.0 - a)
+    ctx = isl + osl / 2.0
+    tail = dep.params.tpot_p99_over_mean
+    budget = ttft_s - dep.params.request_overhead_s
+    prefill_alone = dep.step_time(isl, 0, 0) + draft.step_time(isl, 0, 0)
+    b_max = min(perf.steady.max_batch(dep, isl, osl), perf.steady.max_batch(draft, isl, osl))
+    best = Rate(0.0, 0, 0.0, math.inf, dep.idle_power_w + (draft.idle_power_w if dep.hw.is_sram else 0.0))
+    best_tok = 0.0
+    for b in _batch_grid(b_max):
+        new = b * tpr / osl  # requests finishing (and prompts arriving) per round
+        p_tok, p_pairs = round(new * isl), new * 0.5 * isl * isl
+        draft_args = [(p_tok, b, int(b * ctx), p_pairs)] + [(0, b, int(b * ctx), -1.0)] * (k - 1)
+        verify_args = (b * (k + 1) + p_tok, 0, int(b * ctx), b * k * ctx + b * (k + 1) * k / 2.0 + p_pairs)
+        d_costs = [draft.step(*x) for x in draft_args]
+        v_cost = dep.step(*verify_args)
+        round_s = sum(c.time_s for c in d_costs) + v_cost.time_s
+        t_tok = round_s / tpr
+        if t_tok * tail > tpot_s:
+            break
+        ttft_base = round_s + prefill_alone
+        rate = _max_rate_for_wait(b, osl * t_tok + ttft_base, budget - ttft_base) if budget > ttft_base else 0.0
+        if rate * osl <= best_tok:
+            continue
+        busy = min(1.0, rate * osl / (b / t_tok))
+        d_busy = sum(c.time_s * c.utilisation for c in d_costs) / round_s
+        v_busy = v_cost.time_s * v_cost.utilisation / round_s
+        if dep.hw.is_sram:
+            power = dep.power_w(v_busy * busy) + draft.power_w(d_busy * busy)
+        else:
+            power = dep.power_w((v_busy + d_busy) * busy)
+        best_tok = rate * osl
+        best = Rate(rate, b, 1.0 / t_tok, t_tok * tail, power)
+    return best
+
+
+def _spec_key(s: SpecDecodeSpec | None) -> SpecKey:
+    return None if s is None else (s.draft_model, s.draft_tokens, float(s.acceptance))
+
+
+def options_for(d: Demand, ci: int, cand: CandidateSpec, derate: float = 1.0) -> list[Option]:
+    hw = catalog.hardware(cand.hardware)
+    isl, osl = round(d.isl), round(d.osl)
+    out = []
+    specs: list[SpecKey] = [] if cand.speculative_only else [None]
+    sd = cand.speculative
+    if sd is not None and (not sd.for_models or d.model in sd.for_models):
+        specs.append(_spec_key(sd))
+    elif cand.speculative_only:
+        return []
+    for lay in layouts_for(d.model, cand):
+        dep = deployment(d.model, cand.hardware, lay)
+        for sk in specs:
+            if sk is None:
+                r = plain_rate(d.model, cand.hardware, lay, isl, osl, d.ttft_p99_s, d.tpot_p99_s)
+                chips, idle = lay.num_chips, dep.idle_power_w
+            else:
+                try:
+                    draft = deployment(sk[0], cand.hardware, None)
+                except TokenfleetError:
+                    continue
+                r = spec_rate(d.model, cand.hardware, lay, sk, isl, osl, d.ttft_p99_s, d.tpot_p99_s)
+                extra = draft.num_chips if hw.is_sram else 0
+                chips = lay.num_chips + extra
+                idle = dep.idle_power_w + (draft.idle_power_w if hw.is_sram else 0.0)
+            if r.request_rate <= 0:
+                continue
+            out.append(Option(ci, d.name, cand.hardware, hw.vendor, lay, sk, chips, r.request_rate * derate,
+                              r.batch, r.per_user_tok_s, r.it_power_w, idle))
+    return out
+
+
+def best_single_stream(d: Demand, cands: list[CandidateSpec]) -> tuple[float, float, str, str]:
+    """Best per-user tok/s and best TTFT (s, overhead included) any candidate reaches for one request."""
+    best_u, best_t, who_u, who_t = 0.0, math.inf, "-", "-"
+    isl, osl = round(d.isl), round(d.osl)
+    for cand in cands:
+        for lay in layouts_for(d.model, cand):
+            dep = deployment(d.model, cand.hardware, lay)
+            specs: list[perf.SpecDecode | None] = [None]
+            s = cand.speculative
+            if s is not None and (not s.for_models or d.model in s.for_models):
+                with contextlib.suppress(TokenfleetError):
+                    specs.append(perf.SpecDecode(deployment(s.draft_model, cand.hardware, None),
+                                                 s.draft_tokens, s.acceptance))
+            for sp in specs:
+                u = perf.single.per_user_tok_s(dep, isl, osl, sp)
+                if u > best_u:
+                    tag = " + speculative decoding" if sp else ""
+                    best_u, who_u = u, f"{cand.hardware} {lay.describe()}{tag}"
+            t = perf.single.ttft_s(dep, isl)
+            if t < best_t:
+                best_t, who_t = t, f"{cand.hardware} {lay.describe()}"
+    return best_u, best_t, who_u, who_t
+
+
+def all_options(sc: PlanScenario, demands: list[Demand], derate: dict[int, float] | None = None) -> list[Option]:
+    """Every feasible option; a class no candidate can serve raises InfeasibleError saying which SLO fails
+    and the best any candidate reaches."""
+    cands = usable_candidates(sc)
+    out: list[Option] = []
+    for ci, d in enumerate(demands):
+        opts = [o for c in cands for o in options_for(d, ci, c, (derate or {}).get(ci, 1.0))]
+        if not opts:
+            raise InfeasibleError(_unmet_message(d, cands), binding=[f"slo:{d.name}"])
+        out.extend(opts)
+    return out
+
+
+def usable_candidates(sc: PlanScenario) -> list[CandidateSpec]:
+    dl = sc.plan.constraints.deadline_months
+    return [c for c in sc.plan.candidates if dl is None or c.lead_time_months <= dl]
+
+
+def _unmet_message(d: Demand, cands: list[CandidateSpec]) -> str:
+    fits = [c.hardware for c in cands if layouts_for(d.model, c)]
+    if not fits:
+        return (f"class {d.name!r}: model {d.model} fits no candidate layout "
+                f"(candidates: {', '.join(c.hardware for c in cands)})")
+    u, t, who_u, who_t = best_single_stream(d, cands)
+    tpot_ms = d.tpot_p99_s * 1e3
+    parts = []
+    if d.tpot_p99_s < math.inf and 1.0 / u > d.tpot_p99_s:
+        want = (f"min_user_tok_s {d.min_user_tok_s:,.0f} tok/s" if d.min_user_tok_s
+                else f"tpot_p99_ms {tpot_ms:,.1f} ms ({1e3 / tpot_ms:,.0f} tok/s per user)")
+        parts.append(f"SLO {want} is out of reach: the best any candidate reaches is {u:,.0f} tok/s per user "
+                     f"({who_u}) at {d.isl:,.0f} prompt / {d.osl:,.0f} output tokens")
+    if d.ttft_p99_s < math.inf and t > d.ttft_p99_s:
+        parts.append(f"SLO ttft_p99_ms {d.ttft_p99_s * 1e3:,.0f} ms is out of reach: the best single-request "
+                     f"TTFT any candidate reaches is {t * 1e3:,.0f} ms ({who_t})")
+    if not parts:
+        parts.append(f"no candidate meets TTFT p99 {d.ttft_p99_s * 1e3:,.0f} ms and TPOT p99 {tpot_ms:,.1f} ms "
+                     f"together under load (best single-stream: {u:,.0f} tok/s per user on {who_u}, "
+                     f"TTFT {t * 1e3:,.0f} ms on {who_t})")
+    return f"class {d.name!r}: " + "; ".join(parts)
+
+
+__all__ = ["Option", "Rate", "all_options", "best_single_stream", "deployment", "layouts_for", "options_for",
+           "plain_rate", "spec_rate", "usable_candidates"]

@@ -1,0 +1,99 @@
+"""``plan.json`` (read by :mod:`tokenfleet.deal.plan_link`; extra keys for people and tools) and
+``plan.csv`` (one row per pool)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from tokenfleet.plan.economics import FORMULAS
+from tokenfleet.plan.planner import PlanResult, PoolPlan
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else float(x)
+
+
+def pool_row(p: PoolPlan) -> dict[str, Any]:
+    return {
+        "name": p.name, "class": p.class_name, "model": p.model, "hardware": p.hw_id, "vendor": p.vendor,
+        "layout": p.layout, "speculative": p.speculative, "replicas": p.replicas,
+        "count": p.chips,  # units: GPUs / CS-3 systems / LPUs
+        "chips": p.chips, "systems": round(p.systems, 4), "rate_rps_per_replica": p.rate_rps_per_replica,
+        "batch": p.batch, "per_user_tok_s": p.per_user_tok_s, "peak_load": p.peak_load,
+        "it_mw": p.it_mw, "facility_mw": p.facility_mw, "avg_facility_mw": p.avg_facility_mw,
+        "capex_usd": p.capex_usd, "opex_usd_per_year": p.opex_usd_per_year,
+        "tco_usd_per_year": p.tco_usd_per_year, "output_tokens_per_year": p.output_tokens_per_year,
+        "usd_per_mtok": _num(p.usd_per_mtok),
+    }
+
+
+def plan_json(r: PlanResult) -> dict[str, Any]:
+    sc, sol = r.scenario, r.solution
+    pools = [pool_row(p) for p in r.pools]
+    tokens = sum(p.output_tokens_per_year for p in r.pools)
+    capex = sum(p.capex_usd for p in r.pools)
+    opex = sum(p.opex_usd_per_year for p in r.pools)
+    ver = r.verification
+    return {
+        "scenario": sc.name,
+        "objective": sc.plan.objective,
+        "horizon_years": sc.plan.horizon_years,
+        "depreciation_years": sc.facility.depreciation_years,
+        "pue": sc.facility.pue,
+        "power_budget_mw": sc.plan.power_budget_mw,
+        "pools": pools,
+        "totals": {
+            "capex_usd": capex, "opex_usd_per_year": opex, "tco_usd_per_year": sol.tco_usd_per_year,
+            "tco_usd_horizon": sol.tco_usd_per_year * sc.plan.horizon_years,
+            "facility_mw": sol.peak_facility_mw, "it_mw": sol.peak_facility_mw / sc.facility.pue,
+            "avg_facility_mw": sol.avg_facility_mw, "output_tokens_per_year": tokens,
+            "usd_per_mtok": sol.tco_usd_per_year / tokens * 1e6 if tokens > 0 else None,
+            "traffic_scale": sol.scale,
+        },
+        "classes": [{"class": d.name, "model": d.model, "mean_rps": d.mean_rps, "peak_rps": d.peak_rps,
+                     "mean_input_tokens": d.isl, "mean_output_tokens": d.osl,
+                     "ttft_p99_ms": _num(d.ttft_p99_s * 1e3), "tpot_p99_ms": _num(d.tpot_p99_s * 1e3)}
+                    for d in r.demands],
+        "binding": [{"constraint": b.constraint, "detail": b.detail, "gain": b.gain} for b in r.binding],
+        "excluded": r.excluded,
+        "verification": None if ver is None else {
+            "slice_fraction": ver.slice_fraction, "sim_replicas": ver.sim_replicas, "duration_s": ver.duration_s,
+            "requests": ver.requests, "wall_s": ver.wall_s,
+            "classes": [{"class": c.name, "simulated": c.simulated, "requests": c.requests,
+                         "ttft_p99_ms": _num(c.ttft_p99_s * 1e3), "tpot_p99_ms": _num(c.tpot_p99_s * 1e3),
+                         "slo_attainment": _num(c.attainment), "met": c.met, "note": c.note}
+                        for c in ver.classes],
+        },
+        "iterations": [{"iteration": i.index, "tco_usd_per_year": i.tco_usd_per_year, "facility_mw": i.facility_mw,
+                        "derate": i.derate, "missed": i.missed} for i in r.iterations],
+        "budget_options": [{"power_budget_mw": mw, "feasible": s is not None,
+                            "tco_usd_per_year": s.tco_usd_per_year if s else None,
+                            "facility_mw": s.peak_facility_mw if s else None,
+                            "traffic_scale": s.scale if s else None} for mw, s in r.budget_options],
+        "pareto_cost_vs_mw": [{"facility_mw": q.facility_mw, "tco_usd_per_year": q.tco_usd_per_year,
+                               "mw_by_vendor": q.mw_by_vendor} for q in r.pareto_mw],
+        "pareto_cost_vs_slo": [{"slo_factor": q.x, "tco_usd_per_year": q.tco_usd_per_year,
+                                "facility_mw": q.facility_mw} for q in r.pareto_slo],
+        "formulas": FORMULAS,
+        "timings_s": r.timings_s,
+    }
+
+
+def write_plan_files(r: PlanResult, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = plan_json(r)
+    pj = out_dir / "plan.json"
+    pj.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    pc = out_dir / "plan.csv"
+    with pc.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(data["pools"][0]) if data["pools"] else ["name"])
+        w.writeheader()
+        w.writerows(data["pools"])
+    return [pj, pc]
+
+
+__all__ = ["plan_json", "pool_row", "write_plan_files"]

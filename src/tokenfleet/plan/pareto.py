@@ -1,0 +1,79 @@
+"""Pareto frontiers by re-solving: TCO against facility MW (sweeping the power budget between the
+lowest-power and the cheapest fleet) and TCO against SLO tightness (every class's TTFT and TPOT targets
+scaled by a factor)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tokenfleet.plan.milp import Problem, Solution, solve
+
+SLO_FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ParetoPoint:
+    x: float  # facility MW budget, or SLO factor
+    tco_usd_per_year: float | None  # None: infeasible
+    facility_mw: float | None
+    mw_by_vendor: dict[str, float]
+
+
+def _by_vendor(p: Problem, sol: Solution) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for j, o in enumerate(p.options):
+        out[o.vendor] = out.get(o.vendor, 0.0) + float(p.peak_mw_n[j] * sol.replicas[j])
+    for h, hw in enumerate(p.hardware):
+        out[hw.vendor] = out.get(hw.vendor, 0.0) + float(p.peak_mw_s[h] * sol.systems[h])
+    return {k: v for k, v in sorted(out.items()) if v > 0}
+
+
+def _point(p: Problem, x: float, sol: Solution | None) -> ParetoPoint:
+    if sol is None:
+        return ParetoPoint(x, None, None, {})
+    return ParetoPoint(x, sol.tco_usd_per_year, sol.peak_facility_mw, _by_vendor(p, sol))
+
+
+def cost_vs_mw(p: Problem, points: int) -> list[ParetoPoint]:
+    """Cheapest fleet at each power budget from the lowest-power fleet's MW to the cheapest fleet's MW."""
+    low = solve(p, "power")
+    cheap = solve(p, "cost")
+    if low is None or cheap is None or points <= 0:
+        return []
+    lo_mw, hi_mw = low.peak_facility_mw, cheap.peak_facility_mw
+    out = [_point(p, hi_mw, cheap)]
+    if hi_mw > lo_mw * (1 + 1e-6):
+        for mw in np.linspace(lo_mw, hi_mw, points)[:-1]:
+            sol = solve(replace(p, limits=replace(p.limits, power_budget_mw=float(mw) * (1 + 1e-9))), "cost")
+            out.append(_point(p, float(mw), sol))
+    return _frontier(out)
+
+
+def _frontier(points: list[ParetoPoint]) -> list[ParetoPoint]:
+    """Distinct fleets, by MW, keeping only those no other fleet beats on both MW and cost."""
+    seen: dict[tuple[float, float], ParetoPoint] = {}
+    for q in points:
+        if q.tco_usd_per_year is not None and q.facility_mw is not None:
+            seen.setdefault((round(q.facility_mw, 9), round(q.tco_usd_per_year, 3)), q)
+    pts = sorted(seen.values(), key=lambda q: (q.facility_mw or 0.0, q.tco_usd_per_year or 0.0))
+    out: list[ParetoPoint] = []
+    for q in pts:
+        if not out or (q.tco_usd_per_year or 0.0) < (out[-1].tco_usd_per_year or 0.0):
+            out.append(replace(q, x=q.facility_mw or 0.0))
+    return out
+
+
+def cost_vs_slo(problem_for: Callable[[float], Problem | None],
+                factors: tuple[float, ...] = SLO_FACTORS) -> list[ParetoPoint]:
+    """Cheapest fleet when every SLO is scaled by each factor (< 1 tighter, > 1 looser)."""
+    out = []
+    for f in factors:
+        p = problem_for(f)
+        out.append(_point(p, f, solve(p, "cost")) if p is not None else ParetoPoint(f, None, None, {}))
+    return out
+
+
+__all__ = ["SLO_FACTORS", "ParetoPoint", "cost_vs_mw", "cost_vs_slo"]

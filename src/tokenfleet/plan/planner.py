@@ -1,0 +1,225 @@
+"""The planner loop: demand -> capacity -> MILP -> binding -> Pareto -> simulate; where a class misses its
+SLO in the simulation, its per-replica rate is derated and the MILP re-solved (recorded per iteration)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tokenfleet.errors import InfeasibleError
+from tokenfleet.plan.binding import Binding, binding_constraints, explain_infeasible
+from tokenfleet.plan.capacity import Option, all_options, usable_candidates
+from tokenfleet.plan.demand import Demand, class_demands
+from tokenfleet.plan.economics import HOURS_PER_YEAR, economics, hardware_econ
+from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve
+from tokenfleet.plan.pareto import ParetoPoint, cost_vs_mw, cost_vs_slo
+from tokenfleet.plan.schema import PlanScenario
+from tokenfleet.plan.verify import Verification, verify
+
+Progress = Callable[[str, float], None]
+DERATE_STEP = 0.85
+SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """One pool of the plan: a class served on one (hardware, layout) option."""
+
+    name: str
+    class_name: str
+    model: str
+    hw_id: str
+    vendor: str
+    layout: str
+    speculative: str | None
+    replicas: int
+    chips: int
+    systems: float  # share of whole systems bought for this pool (idle chips shared out by use)
+    rate_rps_per_replica: float
+    batch: int
+    per_user_tok_s: float
+    peak_load: float  # planned peak rate / capacity
+    it_mw: float  # peak
+    facility_mw: float  # peak
+    avg_facility_mw: float
+    capex_usd: float
+    opex_usd_per_year: float
+    output_tokens_per_year: float
+    depreciation_years: float
+
+    @property
+    def tco_usd_per_year(self) -> float:
+        return self.capex_usd / self.depreciation_years + self.opex_usd_per_year
+
+    @property
+    def usd_per_mtok(self) -> float:
+        if self.output_tokens_per_year <= 0:
+            return math.nan
+        return self.tco_usd_per_year / self.output_tokens_per_year * 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Iteration:
+    index: int
+    tco_usd_per_year: float
+    facility_mw: float
+    derate: dict[str, float]
+    missed: list[str]
+    sim_wall_s: float
+
+
+@dataclass
+class PlanResult:
+    scenario: PlanScenario
+    demands: list[Demand]
+    options: list[Option]
+    problem: Problem
+    solution: Solution
+    pools: list[PoolPlan]
+    binding: list[Binding]
+    pareto_mw: list[ParetoPoint] = field(default_factory=list)
+    pareto_slo: list[ParetoPoint] = field(default_factory=list)
+    verification: Verification | None = None
+    iterations: list[Iteration] = field(default_factory=list)
+    budget_options: list[tuple[float, Solution | None]] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def objective(self) -> str:
+        return self.scenario.plan.objective
+
+
+def _limits(sc: PlanScenario) -> Limits:
+    p, k = sc.plan, sc.plan.constraints
+    return Limits(p.power_budget_mw, k.max_vendor_share, k.share_basis, k.min_vendors, k.min_vendor_share,
+                  p.budget_usd_per_year)
+
+
+def make_problem(sc: PlanScenario, demands: list[Demand], options: list[Option]) -> Problem:
+    cands = usable_candidates(sc)
+    used_hw = {o.hw_id for o in options}
+    hardware = [hardware_econ(c) for c in cands if c.hardware in used_hw]
+    sized = np.array([d.peak_rps * (1.0 + sc.plan.constraints.peak_headroom) for d in demands])
+    return build(options, hardware, demands, sized, economics(sc), _limits(sc))
+
+
+def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
+    """Split system-level capex, idle power and facility cost over pools by the chips they occupy."""
+    econ = p.econ
+    chips_used = np.zeros(len(p.hardware))
+    for j, o in enumerate(p.options):
+        chips_used[p.hw_of[j]] += o.chips * sol.replicas[j]
+    e_rate = econ.energy_usd_per_year_per_facility_w() * 1e6
+    f_rate = econ.facility_usd_per_year_per_facility_w() * 1e6
+    out = []
+    for j, o in enumerate(p.options):
+        n = int(sol.replicas[j])
+        if n <= 0:
+            continue
+        h = int(p.hw_of[j])
+        hw = p.hardware[h]
+        share = float(o.chips * n / chips_used[h])
+        systems = float(sol.systems[h]) * share
+        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * systems
+        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * systems
+        capex = hw.capex_per_system_usd * systems
+        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * systems
+        d = p.demands[o.class_idx]
+        cap_class = float(sum(q.rate_rps * sol.replicas[i] for i, q in enumerate(p.options)
+                              if q.class_idx == o.class_idx))
+        tokens = d.output_tok_per_year * (o.rate_rps * n / cap_class if cap_class > 0 else 0.0)
+        spec = f"{o.spec[0]} k={o.spec[1]} a={o.spec[2]}" if o.spec else None
+        out.append(PoolPlan(
+            f"{o.class_name}/{o.hw_id}", o.class_name, d.model, o.hw_id, o.vendor, o.layout.describe(), spec, n,
+            o.chips * n, systems, o.rate_rps, o.batch, o.per_user_tok_s,
+            d.peak_rps / cap_class if cap_class > 0 else 0.0,
+            peak / econ.pue, peak, avg, capex, opex, tokens, econ.depreciation_years,
+        ))
+    names = [q.name for q in out]
+    return [replace(q, name=q.name + (f"/{q.chips // q.replicas}chips" if names.count(q.name) > 1 else ""))
+            for q in out]
+
+
+def _solve_or_explain(p: Problem, objective: str) -> Solution:
+    sol = solve(p, objective)
+    if sol is None:
+        raise explain_infeasible(p, objective)
+    return sol
+
+
+def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, run_verify: bool = True,
+         pareto: bool = True) -> PlanResult:
+    say: Progress = progress or (lambda stage, frac: None)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    say("demand", 0.02)
+    demands = class_demands(sc, base_dir)
+    objective = sc.plan.objective
+    derate: dict[int, float] = {}
+    iterations: list[Iteration] = []
+    ver: Verification | None = None
+    max_it = sc.plan.verify.max_iterations if (run_verify and sc.plan.verify.enabled) else 1
+    for it in range(max_it):
+        say("capacity", 0.05 + 0.1 * it)
+        t = time.perf_counter()
+        options = all_options(sc, demands, derate)
+        timings["capacity_s"] = timings.get("capacity_s", 0.0) + time.perf_counter() - t
+        say("solve", 0.15 + 0.1 * it)
+        t = time.perf_counter()
+        problem = make_problem(sc, demands, options)
+        sol = _solve_or_explain(problem, objective)
+        timings["solve_s"] = timings.get("solve_s", 0.0) + time.perf_counter() - t
+        if not (run_verify and sc.plan.verify.enabled):
+            break
+        say("simulate", 0.3 + 0.15 * it)
+        ver = verify(sc, base_dir, demands, options, [int(x) for x in sol.replicas])
+        timings["verify_s"] = timings.get("verify_s", 0.0) + ver.wall_s
+        missed = [c.name for c in ver.classes if not c.met]
+        iterations.append(Iteration(it + 1, sol.tco_usd_per_year, sol.peak_facility_mw,
+                                    {demands[i].name: f for i, f in derate.items()}, missed, ver.wall_s))
+        if not missed:
+            break
+        if it + 1 < max_it:
+            for name in missed:
+                ci = next(i for i, d in enumerate(demands) if d.name == name)
+                derate[ci] = derate.get(ci, 1.0) * DERATE_STEP
+    say("binding", 0.8)
+    t = time.perf_counter()
+    result = PlanResult(sc, demands, options, problem, sol, pools_of(problem, sol),
+                        binding_constraints(problem, sol), verification=ver, iterations=iterations)
+    dl = sc.plan.constraints.deadline_months
+    result.excluded = [f"{c.hardware} (lead time {c.lead_time_months:g} months > deadline {dl:g})"
+                       for c in sc.plan.candidates if dl is not None and c.lead_time_months > dl]
+    for mw in sc.plan.budget_options_mw:
+        result.budget_options.append(
+            (mw, solve(replace(problem, limits=replace(problem.limits, power_budget_mw=mw)), objective)))
+    timings["binding_s"] = time.perf_counter() - t
+    if pareto and sc.plan.pareto_points:
+        say("pareto", 0.9)
+        t = time.perf_counter()
+        result.pareto_mw = cost_vs_mw(problem, sc.plan.pareto_points)
+        result.pareto_slo = cost_vs_slo(lambda f: _slo_problem(sc, demands, derate, f))
+        timings["pareto_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    result.timings_s = timings
+    say("done", 1.0)
+    return result
+
+
+def _slo_problem(sc: PlanScenario, demands: list[Demand], derate: dict[int, float], factor: float) -> Problem | None:
+    scaled = [replace(d, ttft_p99_s=d.ttft_p99_s * factor, tpot_p99_s=d.tpot_p99_s * factor,
+                      min_user_tok_s=d.min_user_tok_s / factor if d.min_user_tok_s else None) for d in demands]
+    try:
+        options = all_options(sc, scaled, derate)
+    except InfeasibleError:
+        return None
+    return make_problem(sc, scaled, options)
+
+
+__all__ = ["Iteration", "PlanResult", "PoolPlan", "make_problem", "plan", "pools_of"]

@@ -1,0 +1,191 @@
+"""The planner's scenario: the shared :class:`~tokenfleet.scenario.Scenario` plus a ``plan:`` section.
+
+A plan scenario names traffic classes (as for ``simulate``) but no pools: the planner chooses them from
+``plan.candidates``. Everything a planner needs beyond the base schema lives under ``plan``::
+
+    plan:
+      candidates:                       # hardware the planner may buy (or rent)
+        - {hardware: cs3, supply_cap_systems: 2000, lead_time_months: 6,
+           speculative: {draft_model: llama-3.1-8b, draft_tokens: 3, acceptance: 0.9}}
+        - {hardware: gb200-nvl72, price_usd: 40000}          # per chip; default: catalog price_usd
+        - {hardware: h100, usd_per_hour: 2.2}                 # rented per chip-hour: opex, no capex
+      power_budget_mw: 750              # facility MW (IT x PUE); omit for no budget
+      facility_usd_per_mw: 15.0e6       # facility capex per facility MW, amortised over facility_life_years
+      horizon_years: 3
+      objective: cost                   # cost | power | goodput (most traffic for budget_usd_per_year)
+      constraints: {max_vendor_share: 0.7, min_vendors: 2, peak_headroom: 0.1, deadline_months: 12}
+      traffic: {chat: {peak_rps: 400}}  # per-class overrides of the demand the planner sizes for
+      verify: {duration_s: 120, max_replicas: 48}
+
+``facility.pue``, ``facility.usd_per_mwh`` and ``facility.depreciation_years`` come from the base schema.
+:func:`load_plan_scenario` reads a file; :func:`check_plan` turns contradictions into ScenarioErrors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from tokenfleet import catalog
+from tokenfleet.errors import ScenarioError, UnknownIdError
+from tokenfleet.scenario import LayoutSpec, PoolSpec, Scenario, load_scenario, parse_scenario, register_section
+from tokenfleet.scenario.base import StrictModel
+
+register_section("plan")
+
+
+class SpecDecodeSpec(StrictModel):
+    """Speculative decoding on a candidate: a ``draft_model`` proposes ``draft_tokens`` tokens per round,
+    each accepted with probability ``acceptance``. On SRAM-dataflow hardware the draft gets its own
+    systems; on HBM hardware it shares the target's GPUs."""
+
+    draft_model: str
+    draft_tokens: PositiveInt = 4
+    acceptance: float = Field(default=0.8, ge=0.0, lt=1.0)
+    for_models: list[str] = Field(default_factory=list)  # target models it applies to (empty: all)
+
+
+class CandidateSpec(StrictModel):
+    hardware: str
+    price_usd: PositiveFloat | None = None  # per chip / unit; default catalog price_usd
+    usd_per_hour: PositiveFloat | None = None  # rental per chip-hour instead of buying
+    supply_cap_chips: PositiveInt | None = None
+    supply_cap_systems: PositiveInt | None = None
+    lead_time_months: NonNegativeFloat = 0.0
+    layouts: list[LayoutSpec] | None = None  # default: perf.candidate_layouts
+    max_chips_per_replica: PositiveInt | None = None
+    speculative: SpecDecodeSpec | None = None
+    speculative_only: bool = False  # with ``speculative``: drop the plain (non-speculative) options
+
+    @model_validator(mode="after")
+    def _rent_or_buy(self) -> CandidateSpec:
+        if self.price_usd is not None and self.usd_per_hour is not None:
+            raise ValueError("give price_usd (buy) or usd_per_hour (rent), not both")
+        if self.speculative_only and self.speculative is None:
+            raise ValueError("speculative_only needs a speculative section")
+        return self
+
+
+class ConstraintSpec(StrictModel):
+    max_vendor_share: float = Field(default=1.0, gt=0.0, le=1.0)  # of facility MW (or capex, see share_basis)
+    share_basis: Literal["power", "capex"] = "power"
+    min_vendors: PositiveInt = 1
+    min_vendor_share: float = Field(default=0.0, ge=0.0, lt=1.0)  # a vendor "counts" above this share
+    peak_headroom: NonNegativeFloat = 0.0  # size every class for peak x (1 + headroom)
+    deadline_months: NonNegativeFloat | None = None  # candidates with a longer lead time are excluded
+
+
+class ClassDemandSpec(StrictModel):
+    """Override what the planner sizes a class for (default: from its arrivals)."""
+
+    mean_rps: PositiveFloat | None = None
+    peak_rps: PositiveFloat | None = None
+
+
+class VerifySpec(StrictModel):
+    enabled: bool = True
+    duration_s: PositiveFloat = 120.0
+    max_replicas: PositiveInt = 48  # per run: larger fleets are simulated as a slice, same load per replica
+    max_requests: PositiveInt = 60_000
+    max_iterations: PositiveInt = 4
+    seed: int = 0
+
+
+class PlanSpec(StrictModel):
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    power_budget_mw: PositiveFloat | None = None
+    budget_options_mw: list[PositiveFloat] = Field(default_factory=list)  # extra budgets to re-plan at
+    facility_usd_per_mw: NonNegativeFloat = 15.0e6
+    facility_life_years: PositiveFloat = 15.0
+    horizon_years: PositiveFloat = 3.0
+    objective: Literal["cost", "power", "goodput"] = "cost"
+    budget_usd_per_year: PositiveFloat | None = None  # objective goodput: annual TCO budget
+    constraints: ConstraintSpec = ConstraintSpec()
+    traffic: dict[str, ClassDemandSpec] = Field(default_factory=dict)
+    verify: VerifySpec = VerifySpec()
+    pareto_points: int = Field(default=7, ge=0, le=40)
+
+    @model_validator(mode="after")
+    def _checks(self) -> PlanSpec:
+        hws = [c.hardware for c in self.candidates]
+        if len(set(hws)) != len(hws):
+            raise ValueError(f"candidates must name each hardware once, got {hws}")
+        if self.objective == "goodput" and self.budget_usd_per_year is None and self.power_budget_mw is None:
+            raise ValueError("objective goodput needs budget_usd_per_year or power_budget_mw")
+        return self
+
+
+class PlanScenario(Scenario):
+    """A scenario for ``plan``: pools are optional (the planner writes them), ``plan`` is required."""
+
+    pools: list[PoolSpec] = Field(default_factory=list)
+    plan: PlanSpec
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PlanScenario:  # replaces the base check, which needs pools
+        names = [c.name for c in self.traffic]
+        if len(set(names)) != len(names):
+            raise ValueError(f"traffic class names must be unique, got {names}")
+        unknown = sorted(set(self.plan.traffic) - set(names))
+        if unknown:
+            raise ValueError(f"plan.traffic names unknown classes {unknown} (classes: {names})")
+        return self
+
+
+def _check_id(kind: str, ident: str, where: str) -> None:
+    try:
+        catalog.hardware(ident) if kind == "hardware" else catalog.model(ident)
+    except UnknownIdError as exc:
+        raise ScenarioError(str(exc), where=where) from None
+
+
+def check_plan(sc: PlanScenario, where: str) -> None:
+    """Catalog ids and contradictory constraints; raises ScenarioError naming the field."""
+    p = sc.plan
+    for i, c in enumerate(p.candidates):
+        _check_id("hardware", c.hardware, f"{where}: plan.candidates.{i}.hardware")
+        if c.speculative is not None:
+            _check_id("model", c.speculative.draft_model, f"{where}: plan.candidates.{i}.speculative.draft_model")
+    vendors = {catalog.hardware(c.hardware).vendor for c in p.candidates}
+    k = p.constraints
+    if k.min_vendors > len(vendors):
+        raise ScenarioError(f"min_vendors is {k.min_vendors} but the candidates come from only {len(vendors)} "
+                            f"vendor(s): {', '.join(sorted(vendors))}", where=f"{where}: plan.constraints.min_vendors")
+    if k.max_vendor_share * len(vendors) < 1.0 - 1e-9:
+        raise ScenarioError(f"max_vendor_share {k.max_vendor_share} x {len(vendors)} vendor(s) < 100%: no fleet "
+                            "can satisfy it", where=f"{where}: plan.constraints.max_vendor_share")
+    too_much = k.min_vendors > 1 and k.min_vendor_share > k.max_vendor_share
+    if k.min_vendor_share * k.min_vendors > 1.0 + 1e-9 or too_much:
+        raise ScenarioError(f"min_vendor_share {k.min_vendor_share} x min_vendors {k.min_vendors} contradicts "
+                            f"max_vendor_share {k.max_vendor_share}", where=f"{where}: plan.constraints")
+    if k.deadline_months is not None and all(c.lead_time_months > k.deadline_months for c in p.candidates):
+        raise ScenarioError(f"every candidate's lead time exceeds deadline_months {k.deadline_months}",
+                            where=f"{where}: plan.constraints.deadline_months")
+
+
+def parse_plan_scenario(data: object, where: str = "scenario") -> PlanScenario:
+    sc = parse_scenario(data, where, PlanScenario)
+    check_plan(sc, where)
+    return sc
+
+
+def load_plan_scenario(path: str | Path) -> tuple[PlanScenario, Path]:
+    sc, base = load_scenario(path, PlanScenario)
+    check_plan(sc, Path(path).name)
+    return sc, base
+
+
+__all__ = [
+    "CandidateSpec",
+    "ClassDemandSpec",
+    "ConstraintSpec",
+    "PlanScenario",
+    "PlanSpec",
+    "SpecDecodeSpec",
+    "VerifySpec",
+    "check_plan",
+    "load_plan_scenario",
+    "parse_plan_scenario",
+]
