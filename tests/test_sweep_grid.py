@@ -32,6 +32,7 @@ BASE = {
         ("0.1:0.3:0.1", (0.1, 0.2, 0.3)),  # decimal steps: no 0.30000000000000004, stop included
         ("1:2:5", (1,)),
         ("40,80,120", (40, 80, 120)),
+        ("1.5e6,3e6", (1.5e6, 3e6)),  # numbers, though YAML 1.1 would read them as strings
         ("0.5", (0.5,)),
         ("true,false", (True, False)),
         ("cs3, h100", ("cs3", "h100")),

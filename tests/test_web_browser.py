@@ -88,10 +88,14 @@ def _shot(page: Any, tmp_path: Path, name: str, show: str | None = None) -> Path
     return p
 
 
-def _run_plan(page: Any, expect_id: str) -> None:
-    page.click("#run-plan")
+def _run(page: Any, button: str, expect_id: str) -> None:
+    page.click(button)
     page.wait_for_function(f"document.querySelector('.run-head h2')?.textContent.includes('{expect_id}')")
     page.wait_for_selector("#run-status.done", timeout=60_000)
+
+
+def _run_plan(page: Any, expect_id: str) -> None:
+    _run(page, "#run-plan", expect_id)
 
 
 def test_page_loads_with_form_and_plotly(page: Any, tmp_path: Path) -> None:
@@ -157,8 +161,7 @@ def test_compare_runs_and_value_a_deal(page: Any, server: str, tmp_path: Path) -
     _shot(page, tmp_path, "07-compare")
     page.click('#edit-tabs button[data-tab="deal"]')
     page.fill("#deal-paths", "2000")
-    page.click("#run-deal")
-    page.wait_for_selector("#run-status.done", timeout=60_000)
+    _run(page, "#run-deal", "r3")
     assert page.locator(".card[data-key='warrant']").count() == 1
     assert page.locator("#fig-deal0 .main-svg").count() > 0  # vesting timeline
     _shot(page, tmp_path, "08-deal")

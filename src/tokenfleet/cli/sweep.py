@@ -27,16 +27,28 @@ _GRID_HELP = (
 )
 
 
-def _load_deal(path: Path) -> dict[str, Any]:
+def _load_deal(path: Path, planned: bool) -> dict[str, Any]:
+    """The deal's YAML, checked once up front; with ``planned`` its ``from_plan`` link is filled per point."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(f"cannot read: {exc.strerror}", where=str(path)) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"not valid YAML ({exc})", where=str(path)) from None
-    from tokenfleet.deal.load import parse_deal
+    from pydantic import ValidationError
 
-    parse_deal(raw, path.name, path.parent)  # check it once, up front
+    from tokenfleet.deal.load import parse_deal, pydantic_error
+    from tokenfleet.deal.schema import DealSpec
+
+    if not isinstance(raw, dict):
+        raise ScenarioError("a deal file must be a YAML mapping", where=str(path))
+    if planned and isinstance((raw.get("contract") or {}).get("from_plan"), dict):
+        try:
+            DealSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise pydantic_error(exc, path.name) from None
+    else:
+        parse_deal(raw, path.name, path.parent)
     return json.loads(json.dumps(raw, default=str))
 
 
@@ -82,7 +94,7 @@ def sweep_cmd(
         steps += ("simulate",)
     deal_raw = None
     if deal is not None:
-        deal_raw = _load_deal(deal)
+        deal_raw = _load_deal(deal, is_plan)
         steps += ("deal",)
     tasks = make_tasks(sw, steps, max_requests=max_requests, duration_s=duration_s, deal=deal_raw,
                        deal_dir=deal.resolve().parent if deal else None, deal_paths=deal_paths)

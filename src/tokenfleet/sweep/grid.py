@@ -57,6 +57,12 @@ def _scalar(text: str, where: str) -> Value:
         v = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(v, str):  # YAML 1.1 reads 1.5e6 (no dot or sign in the exponent) as a string
+        for conv in (int, float):
+            try:
+                return conv(text)
+            except ValueError:
+                pass
     if v is None or isinstance(v, bool | int | float | str):
         return v
     raise InputError(f"{text!r} is not a single value (number, true/false or a word)", where=where)

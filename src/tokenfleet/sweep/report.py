@@ -50,7 +50,8 @@ def line_figures(rows: list[dict[str, Any]], keys: list[str]) -> list[go.Figure]
             ok = [r for r in rs if r.get(col) is not None]
             f.add_trace(go.Scatter(x=[r[x] for r in ok], y=[r[col] * scale for r in ok], mode="lines+markers",
                                    name=label))
-        f.update_layout(title=title, xaxis_title=x, height=360, margin={"t": 50, "b": 40})
+        f.update_layout(title=title, xaxis_title=x, height=380, margin={"t": 50, "b": 40},
+                        legend={"orientation": "h", "y": -0.25})
         figs.append(f)
     return figs
 
@@ -66,8 +67,8 @@ def mix_figures(rows: list[dict[str, Any]], keys: list[str]) -> list[go.Figure]:
         f = go.Figure()
         for c in parts:
             f.add_trace(go.Bar(x=labels, y=[r.get(c) or 0 for r in rows], name=c[len(prefix):]))
-        f.update_layout(barmode="stack", title=title, xaxis_title=" / ".join(keys), height=380,
-                        margin={"t": 50, "b": 60})
+        f.update_layout(barmode="stack", title=title, xaxis_title=" / ".join(keys), height=400,
+                        margin={"t": 50, "b": 60}, legend={"orientation": "h", "y": -0.3})
         figs.append(f)
     return figs
 
@@ -87,17 +88,21 @@ def _table(rows: list[dict[str, Any]], limit: int = 200) -> str:
 
 def write_report(rows: list[dict[str, Any]], keys: list[str], path: Path, title: str, note: str = "") -> Path:
     figs = line_figures(rows, keys) + mix_figures(rows, keys)
-    parts = [f.to_html(full_html=False, include_plotlyjs=("inline" if i == 0 else False)) for i, f in enumerate(figs)]
+    parts = [f.to_html(full_html=False, include_plotlyjs=("inline" if i == 0 else False), default_width="100%",
+                       config={"responsive": True}) for i, f in enumerate(figs)]
     bad = [r for r in rows if r.get("status") != "ok"]
     problems = "".join(f"<li>point {r['point']}: {html.escape(str(r.get('message')))}</li>" for r in bad[:50])
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}} .scroll{{overflow:auto;max-height:480px}}
-.grid{{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}}</style></head><body>
+.grid{{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}}
+.grid>div{{min-width:0}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{html.escape(note)}</p>
 {f"<h3>Points that did not solve</h3><ul>{problems}</ul>" if bad else ""}
 <div class="grid">{"".join(f"<div>{p}</div>" for p in parts)}</div>
-<h2>All points</h2>{_table(rows)}</body></html>"""
+<h2>All points</h2>{_table(rows)}
+<script>window.addEventListener("load", () =>
+  document.querySelectorAll(".js-plotly-plot").forEach(d => Plotly.Plots.resize(d)));</script></body></html>"""
     path.write_text(doc, encoding="utf-8")
     return path
 

@@ -92,8 +92,8 @@ def _plan(task: PointTask, data: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     from tokenfleet.sweep.planlink import run_plan
 
     simulate = "simulate" in task.steps
-    if simulate and (task.max_requests or task.duration_s):
-        verify = {**data["plan"].get("verify", {})}
+    if simulate:
+        verify = {**(data["plan"].get("verify") or {}), "enabled": True}
         verify.update({k: v for k, v in (("max_requests", task.max_requests), ("duration_s", task.duration_s)) if v})
         data = {**data, "plan": {**data["plan"], "verify": verify}}
     row, payload, _ = run_plan(data, Path(task.base_dir), task.where, verify=simulate)
