@@ -1,0 +1,72 @@
+"""Planner benchmark: MILP solve time and plan-plus-verify time on a large instance.
+
+    python benchmarks/planner.py            # 14 hardware types x 6 classes, all their layouts
+
+Prints capacity, solve (one MILP, min cost), Pareto and verification times. Target: solve < 5 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tokenfleet.plan.capacity import all_options
+from tokenfleet.plan.demand import class_demands
+from tokenfleet.plan.milp import solve
+from tokenfleet.plan.planner import make_problem, plan
+from tokenfleet.plan.schema import parse_plan_scenario
+
+HARDWARE = ["h100", "h200", "b200", "b300", "gb200-nvl72", "gb300-nvl72", "mi300x", "mi325x", "mi355x", "cs3",
+            "tpu-v5p", "tpu7x", "trn2", "groq-lpu"]
+CLASSES = [  # name, model, mean rps, isl, osl, ttft ms, tpot ms
+    ("chat-70b", "llama-3.3-70b", 400, 1200, 300, 3000, 60),
+    ("realtime-70b", "llama-3.3-70b", 40, 600, 250, 800, 4),
+    ("chat-120b", "gpt-oss-120b", 800, 1500, 700, 2000, 40),
+    ("api-8b", "llama-3.1-8b", 1500, 2000, 200, 5000, 100),
+    ("code-32b", "qwen3-32b", 300, 4000, 400, 4000, 50),
+    ("batch-120b", "gpt-oss-120b", 300, 4000, 1000, 60000, 200),
+]
+
+
+def scenario() -> dict[str, object]:
+    traffic = [{"name": n, "model": m, "arrivals": {"process": "diurnal", "rate_rps": r, "peak_to_mean": 1.4},
+                "input_tokens": {"dist": "lognormal", "mean": i, "cv": 1.0, "max_tokens": 32000},
+                "output_tokens": {"dist": "lognormal", "mean": o, "cv": 1.0, "max_tokens": 8000},
+                "slo": {"ttft_p99_ms": t, "tpot_p99_ms": p}} for n, m, r, i, o, t, p in CLASSES]
+    return {"name": "bench-14hw-6cls", "traffic": traffic, "facility": {"pue": 1.2, "usd_per_mwh": 70},
+            "plan": {"candidates": [{"hardware": h} for h in HARDWARE], "power_budget_mw": 200,
+                     "constraints": {"max_vendor_share": 0.7, "min_vendors": 2, "peak_headroom": 0.1},
+                     "verify": {"duration_s": 60, "max_replicas": 48, "max_requests": 30000}}}
+
+
+def main() -> None:
+    sc = parse_plan_scenario(scenario(), "benchmark")
+    demands = class_demands(sc, Path("."))
+    t = time.perf_counter()
+    options = all_options(sc, demands)
+    cap_s = time.perf_counter() - t
+    problem = make_problem(sc, demands, options)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        sol = solve(problem, "cost")
+        times.append(time.perf_counter() - t)
+    assert sol is not None
+    print(f"{len(HARDWARE)} hardware types x {len(CLASSES)} classes: {len(options)} (class, hardware, layout) "
+          f"options, {len(problem.hardware)} hardware with a feasible option")
+    print(f"capacity (cold cache): {cap_s:.2f} s")
+    print(f"MILP solve (min cost, vendor share + min vendors + power budget): best {min(times):.3f} s, "
+          f"worst {max(times):.3f} s; TCO ${sol.tco_usd_per_year / 1e6:,.1f}M/yr, {sol.peak_facility_mw:,.1f} MW")
+    t = time.perf_counter()
+    r = plan(sc, Path("."))
+    wall = time.perf_counter() - t
+    tm = r.timings_s
+    print(f"plan + verify (warm capacity cache): {wall:.2f} s (solve {tm.get('solve_s', 0):.2f} s, simulation "
+          f"{tm.get('verify_s', 0):.2f} s over {len(r.iterations)} iteration(s), "
+          f"binding {tm.get('binding_s', 0):.2f} s, "
+          f"Pareto {tm.get('pareto_s', 0):.2f} s)")
+    print("binding: " + ("; ".join(f"{b.constraint}: {b.detail}" for b in r.binding) or "none"))
+
+
+if __name__ == "__main__":
+    main()
