@@ -2,7 +2,8 @@
 
 :func:`plan_payload` is the JSON both use (pools, totals, Pareto frontier, binding constraints, the
 verification run's per-class latencies); its ``pools`` / ``totals`` / ``horizon_years`` keys are the
-``plan.json`` format :mod:`tokenfleet.deal.plan_link` reads, so a deal can be valued on a plan.
+``plan.json`` format :mod:`tokenfleet.deal.plan_link` reads, so a deal can be valued on a plan (files people
+download come from the planner's own :func:`tokenfleet.plan.output.plan_json`).
 :func:`plan_row` flattens it to sweep columns: ``plan.tco_usd_per_year``, ``plan.facility_mw``,
 ``plan.chips.<hardware>``, ``plan.mw.<vendor>``, ...
 """
@@ -118,8 +119,8 @@ def plan_row(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_plan(data: dict[str, Any], base_dir: Path, where: str, *, verify: bool = False, pareto: bool = False,
-             progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Plan the scenario ``data``: (sweep row columns, :func:`plan_payload`, ``data`` unchanged)."""
+             progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Plan the scenario ``data``: (sweep row columns, :func:`plan_payload`, the planner's ``PlanResult``)."""
     from tokenfleet.plan.planner import plan
     from tokenfleet.plan.schema import parse_plan_scenario
 
@@ -130,7 +131,7 @@ def run_plan(data: dict[str, Any], base_dir: Path, where: str, *, verify: bool =
     sc = parse_plan_scenario(data, where)
     result = plan(sc, base_dir, progress, run_verify=verify, pareto=pareto)
     payload = plan_payload(result)
-    return plan_row(payload), payload, data
+    return plan_row(payload), payload, result
 
 
 __all__ = ["plan_payload", "plan_row", "run_plan"]

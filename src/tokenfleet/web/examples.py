@@ -29,7 +29,8 @@ def _repo_examples() -> Path | None:
 
 def list_examples() -> list[dict[str, str]]:
     """``[{name, kind}]``: kind is ``scenario`` or ``deal``; gateway configs are left out."""
-    out = [{"name": "starter: plan.yaml", "kind": "scenario"}, {"name": "starter: deal.yaml", "kind": "deal"}]
+    out = [{"name": "starter: plan.yaml", "kind": "scenario"}, {"name": "starter: deal.yaml", "kind": "deal"},
+           {"name": "built-in: tokenfleet plan default", "kind": "scenario"}]
     ex = _repo_examples()
     if ex is not None:
         out += [{"name": f"examples/{p.name}", "kind": "scenario"} for p in sorted(ex.glob("*.yaml"))
@@ -43,6 +44,10 @@ def example_text(name: str) -> str | None:
         return default_scenario()
     if name == "starter: deal.yaml":
         return default_deal()
+    if name == "built-in: tokenfleet plan default":
+        from tokenfleet.plan.default import default_text
+
+        return default_text()
     if name not in {e["name"] for e in list_examples()}:
         return None
     ex = _repo_examples()

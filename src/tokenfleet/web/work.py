@@ -55,8 +55,8 @@ def plan_work(run: Run, progress: Progress) -> dict[str, Any]:
     verify = bool(run.options.get("verify"))
     if verify and isinstance(data.get("plan"), dict):  # the tick box wins over the file's verify.enabled
         data["plan"]["verify"] = {**(data["plan"].get("verify") or {}), "enabled": True}
-    _, p, _ = run_plan(data, Path(run.options.get("base_dir", ".")), "scenario.yaml", verify=verify, pareto=True,
-                       progress=lambda stage, frac: progress(stage, frac))
+    _, p, result = run_plan(data, Path(run.options.get("base_dir", ".")), "scenario.yaml", verify=verify,
+                            pareto=True, progress=lambda stage, frac: progress(stage, frac))
     t = p["totals"]
     vendors = ", ".join(sorted(p["by_vendor"]))
     summary = {
@@ -92,11 +92,17 @@ def plan_work(run: Run, progress: Progress) -> dict[str, Any]:
             samples = {c: np.asarray(v.get(metric, [])) for c, v in ver["latencies"].items()}
             figs.append(F.cdf_figure(f"cdf_{metric}", f"{label} CDF per class (simulated plan)", samples,
                                      {c: s[metric] for c, s in slo.items()}))
-    plan_json = {k: v for k, v in p.items() if k != "verification"}
-    if ver is not None:
-        plan_json["verification"] = {k: v for k, v in ver.items() if k not in ("latencies", "sim_summary")}
-    out = {"summary": summary, "tables": [pools, binding], "figures": figs, "plan": plan_json}
-    return _finish(run, out, {"plan.json": json.dumps(plan_json, indent=1), "scenario.yaml": run.scenario_yaml})
+    from tokenfleet.plan.output import plan_json
+    from tokenfleet.plan.report import write_report
+
+    official = plan_json(result)  # the same plan.json and report.html as `tokenfleet plan --out`
+    out = {"summary": summary, "tables": [pools, binding], "figures": figs, "plan": official}
+    files = _finish(run, out, {"plan.json": json.dumps(official, indent=1, default=lambda x: None),
+                               "scenario.yaml": run.scenario_yaml})
+    with tempfile.TemporaryDirectory(prefix="tokenfleet-ui-") as tmp:
+        report = write_report(result, Path(tmp) / "report.html")
+        files["files"]["report.html"] = report.read_text(encoding="utf-8")
+    return files
 
 
 def _class_slos(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
