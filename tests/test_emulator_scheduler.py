@@ -22,9 +22,9 @@ from tokenfleet.sim.seq import DECODE, Seq
 from tokenfleet.workload.request import Request
 
 MODEL = "llama-3.3-70b"
-EARLY_S = 0.001  # a timer may fire a hair early
-LATE_S = 0.025  # worst wake-up latency tolerated for one token (a busy 2-core CI machine)
-MEAN_LATE_S = 0.006  # mean wake-up latency tolerated over a request
+EARLY_S = 0.001  # a timer may fire a hair early; a token is never emitted earlier than that
+MEDIAN_LATE_S = 0.003  # median wake-up latency (timers have ~1 ms resolution; one cs3 step here is >= 4 ms)
+LATE_S = 0.025  # TTFT of one request: one wake-up, on a busy 2-core CI machine
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,26 @@ async def consume(stream: Stream, loop: asyncio.AbstractEventLoop) -> dict[int, 
     return times
 
 
-def check_lateness(seen: dict[int, float], predicted_wall: dict[int, float]) -> None:
-    late = np.array([seen[k] - predicted_wall[k] for k in sorted(predicted_wall)])
-    assert late.min() >= -EARLY_S, late
-    assert late.max() <= LATE_S, late
-    assert late.mean() <= MEAN_LATE_S, late
+def lateness(seen: dict[int, float], predicted_wall: dict[int, float]) -> list[float]:
+    """Seconds each token count was seen after the replica model says it exists."""
+    assert sorted(seen) == sorted(predicted_wall)
+    return [seen[k] - predicted_wall[k] for k in sorted(predicted_wall)]
+
+
+def check_lateness(late: list[float]) -> None:
+    """No token comes before its time; most come within a timer tick. (Single tokens may be late by a
+    whole OS scheduling stall on a loaded machine; a modelling error, e.g. one iteration too late, moves
+    the median.)"""
+    arr = np.array(late)
+    assert arr.min() >= -EARLY_S, arr
+    assert float(np.median(arr)) <= MEDIAN_LATE_S, arr
+
+
+def robust_gap(times: list[float]) -> float:
+    """Time per token: the median slope over pairs of tokens at least half the stream apart (one token
+    late by a scheduling stall, or wake-ups rounded to a timer tick, barely move it)."""
+    n = len(times)
+    return float(np.median([(times[j] - times[i]) / (j - i) for i in range(n) for j in range(i + n // 2, n)]))
 
 
 def test_batch_one_follows_step_time(h100: perf.Deployment) -> None:
@@ -81,11 +96,10 @@ def test_batch_one_follows_step_time(h100: perf.Deployment) -> None:
     assert seq is not None and stream.admitted_s == pytest.approx(oh, abs=LATE_S)
     assert seq.first_token_s - stream.admitted_s == pytest.approx(prefill, rel=1e-9)
     # and the reader sees them in wall-clock time
-    check_lateness(seen, {k: rep.wall_time(stream.admitted_s + v - oh) for k, v in rel_pred.items()})
+    check_lateness(lateness(seen, {k: rep.wall_time(stream.admitted_s + v - oh) for k, v in rel_pred.items()}))
     ttft = seen[1] - t0
     assert oh + prefill - EARLY_S <= ttft <= oh + prefill + LATE_S
-    gaps = np.diff([seen[k] for k in range(1, o + 1)])
-    assert gaps.mean() == pytest.approx(np.mean(decode), rel=0.03)
+    assert robust_gap([seen[k] for k in range(1, o + 1)]) == pytest.approx(float(np.mean(decode)), rel=0.03)
 
 
 def test_a_burst_under_load_follows_the_batched_steps(cs3: perf.Deployment) -> None:
@@ -115,13 +129,15 @@ def test_a_burst_under_load_follows_the_batched_steps(cs3: perf.Deployment) -> N
     t0, seen, rep, streams = asyncio.run(main())
     a0 = streams[0].admitted_s
     assert all(a0 <= s.admitted_s < a0 + s1 for s in streams)  # all arrived during the first iteration
+    late: list[float] = []
     for i, got in enumerate(seen):
         pred = first_pred if i == 0 else other_pred
-        check_lateness(got, {k: rep.wall_time(a0 + v) for k, v in pred.items()})
+        late += lateness(got, {k: rep.wall_time(a0 + v) for k, v in pred.items()})
+    check_lateness(late)
     ttft_other = np.mean([got[1] - t0 for got in seen[1:]])
     assert scale * (oh + s1 + s2) - EARLY_S <= ttft_other <= scale * (oh + s1 + s2) + LATE_S
-    gap = np.mean([np.mean(np.diff([got[k] for k in range(2, o)])) for got in seen[1:]])
-    assert gap == pytest.approx(scale * float(np.mean(dec[: o - 3])), rel=0.03)
+    gap = np.median([robust_gap([got[k] for k in range(2, o)]) for got in seen[1:]])  # all N decoding
+    assert float(gap) == pytest.approx(scale * float(np.mean(dec[: o - 3])), rel=0.03)
 
 
 def replay(dep: perf.Deployment, arrivals: list[tuple[float, int, int]]) -> list[dict[int, float]]:
@@ -171,11 +187,13 @@ def test_staggered_mixed_load_matches_the_sim_replica(cs3: perf.Deployment) -> N
     order = sorted(range(len(streams)), key=lambda i: streams[i].admitted_s)
     pred = replay(cs3, [(streams[i].admitted_s, *sizes[i]) for i in order])
     assert rep.rep.stats.iterations > max(o for _, o in sizes)  # requests overlapped
+    late: list[float] = []
     for j, i in enumerate(order):
         assert sorted(seen[i]) == list(range(1, sizes[i][1] + 1))
         seq = streams[i].seq
         assert seq is not None and seq.first_token_s == pred[j][1]  # the same model, the same times
-        check_lateness(seen[i], {k: rep.wall_time(t) for k, t in pred[j].items()})
+        late += lateness(seen[i], {k: rep.wall_time(t) for k, t in pred[j].items()})
+    check_lateness(late)
 
 
 def test_unpaced_runs_everything_at_once_and_frees_the_kv(cs3: perf.Deployment) -> None:
