@@ -162,7 +162,7 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
         Route("/", index),
         Route("/vendor/plotly.min.js", plotly_js),
         Route("/api/init", init),
-        Route("/api/examples/{name}", example),
+        Route("/api/examples/{name:path}", example),
         Route("/api/validate", validate, methods=["POST"]),
         Route("/api/runs", create_run, methods=["POST"]),
         Route("/api/runs", list_runs, methods=["GET"]),

@@ -180,6 +180,11 @@ function renderForm() {
     )),
   ].filter(Boolean));
   $("#verify").closest("label").style.visibility = hasPlan ? "visible" : "hidden";
+  const hasPools = !!(sc.pools && sc.pools.length);
+  $("#run-plan").disabled = !hasPlan;
+  $("#run-plan").title = hasPlan ? "" : "this scenario has no plan: section (candidates, budget, objective)";
+  $("#run-simulate").disabled = !hasPools;
+  $("#run-simulate").title = hasPools ? "" : "no pools to simulate: tick 'simulate the plan' and run the plan";
   showErrors();
 }
 
