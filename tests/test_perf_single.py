@@ -45,3 +45,19 @@ def test_wafer_scale_is_faster_per_user_than_a_gpu_server() -> None:
     h100 = single.per_user_tok_s(perf.deploy("llama-3.1-70b", "h100", perf.Layout(8, 8, 1, "fp8", "fp8")),
                                  1000, 1000)
     assert cs3 > 2 * h100
+
+
+def test_batched_round_reduces_to_single_stream_and_grows_with_the_batch() -> None:
+    from tokenfleet.perf import speculative, steady
+
+    target = perf.deploy("llama-3.3-70b", "cs3")
+    spec = SpecDecode(perf.deploy("llama-3.2-1b", "cs3"), 4, 0.9)
+    one = speculative.round_cost(target, spec, 1, 1500.0)
+    assert one.time_s / spec.tokens_per_round == pytest.approx(single.decode_step_s(target, 1500, spec))
+    times = [steady.token_time_s(target, b, 1000, 1000, spec) for b in (1, 8, 64)]
+    assert times == sorted(times)
+    # a speculative server never promises more per-user speed than a single stream gets
+    op = steady.server(target, 1000, 1000, 1.0, 0.002, spec)
+    assert op.batch >= 1 and op.per_user_tok_s <= 1.0 / single.decode_step_s(target, 1500, spec) * 1.01
+    draft_busy, target_busy = one.busy_s()
+    assert 0 < draft_busy < one.time_s and 0 < target_busy < one.time_s

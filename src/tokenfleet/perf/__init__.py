@@ -9,11 +9,11 @@ Typical use::
     perf.single.ttft_s(dep, 1000)
 """
 
-from tokenfleet.perf import power, single, steady
+from tokenfleet.perf import power, single, speculative, steady
 from tokenfleet.perf.deployment import Deployment, StepCost, deploy
 from tokenfleet.perf.layout import Layout, candidate_layouts, kv_capacity_tokens, min_layout
 from tokenfleet.perf.params import EfficiencyParams, params_for
-from tokenfleet.perf.single import SpecDecode
+from tokenfleet.perf.speculative import SpecDecode
 
 __all__ = [
     "Deployment",
@@ -28,5 +28,6 @@ __all__ = [
     "params_for",
     "power",
     "single",
+    "speculative",
     "steady",
 ]

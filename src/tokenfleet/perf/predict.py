@@ -23,8 +23,10 @@ from tokenfleet.perf.single import SpecDecode
 # 0.6-0.9 acceptance for same-family drafts; 4 drafted tokens is the common default in vLLM / TRT-LLM).
 DEFAULT_SPEC_ACCEPTANCE = 0.8
 DEFAULT_SPEC_TOKENS = 4
-DRAFT_FOR = {"llama-3.1-70b": "llama-3.1-8b", "llama-3.3-70b": "llama-3.1-8b", "llama-3.1-405b": "llama-3.1-8b",
-             "llama-2-70b": "llama-3.1-8b", "qwen3-235b-a22b": "qwen3-32b", "gpt-oss-120b": "gpt-oss-20b"}
+# drafts: the smallest model sharing the target's tokenizer (Llama 3.2 1B for Llama 3.x, as in the vLLM and
+# TensorRT-LLM speculative-decoding examples)
+DRAFT_FOR = {"llama-3.1-70b": "llama-3.2-1b", "llama-3.3-70b": "llama-3.2-1b", "llama-3.1-405b": "llama-3.2-1b",
+             "llama-3.1-8b": "llama-3.2-1b", "qwen3-235b-a22b": "qwen3-32b", "gpt-oss-120b": "gpt-oss-20b"}
 # cost model for usd_per_mtok: hardware amortised over 4 years, power at a hyperscale PUE and price
 DEPRECIATION_YEARS = 4.0
 PUE = 1.2

@@ -7,6 +7,9 @@
   (queueing + prefill) and p99 TPOT (``t(B)`` times the calibrated tail ratio) meet the bounds wins.
 * :func:`at_user_speed` — aggregate throughput when every user must see at least ``user_tok_s``.
 
+Each accepts ``spec`` (:class:`~tokenfleet.perf.speculative.SpecDecode`): a step is then a speculative round
+over the batch and the time per output token is the round time over the tokens a round yields.
+
 In the steady state of continuous batching with ``B`` running sequences, each step decodes ``B`` tokens,
 prefills ``B * isl / osl`` prompt tokens (new requests replacing finished ones) and attends over a mean
 context of ``isl + osl / 2`` per sequence.
@@ -21,6 +24,7 @@ import numpy as np
 from scipy import special
 
 from tokenfleet.perf.deployment import Deployment
+from tokenfleet.perf.speculative import RoundCost, SpecDecode, round_cost
 
 MAX_BATCH_SEQS = 2048  # engines cap running sequences per replica (TensorRT-LLM default max_batch_size 2048)
 KV_FILL = 0.95  # fraction of KV blocks usable before preemption
@@ -31,7 +35,7 @@ class Operating:
     """One operating point of a replica."""
 
     batch: int
-    step_s: float
+    step_s: float  # seconds per output token of each running sequence (a step, or a round / its yield)
     output_tok_s: float
     request_rate: float  # requests / s
     ttft_p99_s: float = 0.0
@@ -42,10 +46,13 @@ class Operating:
         return 1.0 / self.step_s if self.step_s > 0 else 0.0
 
 
-def max_batch(dep: Deployment, isl: float, osl: float) -> int:
-    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap."""
+def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None) -> int:
+    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap;
+    with speculation the draft's KV must hold them too."""
     per_seq = isl + osl / 2.0
     by_kv = int(dep.kv_capacity_tokens * KV_FILL / per_seq)
+    if spec is not None:
+        by_kv = min(by_kv, int(spec.draft.kv_capacity_tokens * KV_FILL / per_seq))
     return max(0, min(MAX_BATCH_SEQS, by_kv))
 
 
@@ -56,6 +63,19 @@ def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> floa
     return dep.step_time(round(prefill), round(batch), int(batch * (isl + osl / 2.0)), pairs)
 
 
+def steady_round(dep: Deployment, spec: SpecDecode, batch: int, isl: float, osl: float) -> RoundCost:
+    """One speculative round in steady state: ``batch * yield / osl`` new prompts ride along."""
+    new = batch * spec.tokens_per_round / osl
+    return round_cost(dep, spec, batch, isl + osl / 2.0, round(new * isl), new * 0.5 * isl * isl)
+
+
+def token_time_s(dep: Deployment, batch: int, isl: float, osl: float, spec: SpecDecode | None = None) -> float:
+    """Seconds per output token of each of ``batch`` running sequences in steady state."""
+    if spec is None:
+        return steady_step_s(dep, batch, isl, osl)
+    return float(steady_round(dep, spec, batch, isl, osl).time_s / spec.tokens_per_round)
+
+
 def _batch_grid(b_max: int) -> list[int]:
     if b_max <= 0:
         return []
@@ -64,11 +84,11 @@ def _batch_grid(b_max: int) -> list[int]:
     return sorted(b for b in grid if b >= 1)
 
 
-def offline(dep: Deployment, isl: float, osl: float) -> Operating:
+def offline(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None) -> Operating:
     """The most output tokens/s, with no latency bound."""
     best = Operating(0, 0.0, 0.0, 0.0)
-    for b in _batch_grid(max_batch(dep, isl, osl)):
-        t = steady_step_s(dep, b, isl, osl)
+    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+        t = token_time_s(dep, b, isl, osl, spec)
         if b / t > best.output_tok_s:
             best = Operating(b, t, b / t, b / t / osl)
     return best
@@ -87,7 +107,7 @@ def _erlang_c(c: int, a: float) -> float:
     return c * erlang_b / (c - a * (1.0 - erlang_b))
 
 
-def _max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01) -> float:
+def max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01) -> float:
     """Largest Poisson rate with P(wait > budget) <= q in M/M/c with mean service ``service_s``."""
     if wait_budget_s <= 0:
         return 0.0
@@ -100,27 +120,32 @@ def _max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float 
     return lo
 
 
-def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_s: float) -> Operating:
+def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_s: float,
+           spec: SpecDecode | None = None) -> Operating:
     """The most output tokens/s under Poisson arrivals meeting p99 TTFT and p99 TPOT."""
     best = Operating(0, 0.0, 0.0, 0.0)
     tail = dep.params.tpot_p99_over_mean
     prefill_alone = dep.step_time(int(isl), 0, 0)
-    for b in _batch_grid(max_batch(dep, isl, osl)):
-        t = steady_step_s(dep, b, isl, osl)
+    if spec is not None:
+        prefill_alone += spec.draft.step_time(int(isl), 0, 0)
+    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+        t = token_time_s(dep, b, isl, osl, spec)
         if t * tail > tpot_p99_s:
             break
-        ttft_base = t + prefill_alone  # finish the current step, then the step that carries the prompt
-        rate = _max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base)
+        step = t * spec.tokens_per_round if spec is not None else t
+        ttft_base = step + prefill_alone  # finish the current step, then the step that carries the prompt
+        rate = max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base)
         if rate * osl > best.output_tok_s:
             best = Operating(b, t, rate * osl, rate, ttft_p99_s, t * tail)
     return best
 
 
-def at_user_speed(dep: Deployment, isl: float, osl: float, user_tok_s: float) -> Operating:
+def at_user_speed(dep: Deployment, isl: float, osl: float, user_tok_s: float,
+                  spec: SpecDecode | None = None) -> Operating:
     """The most output tokens/s with every running sequence decoding at >= ``user_tok_s``."""
     best = Operating(0, 0.0, 0.0, 0.0)
-    for b in _batch_grid(max_batch(dep, isl, osl)):
-        t = steady_step_s(dep, b, isl, osl)
+    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+        t = token_time_s(dep, b, isl, osl, spec)
         if 1.0 / t < user_tok_s:
             break
         if b / t > best.output_tok_s:

@@ -5,12 +5,11 @@ Without speculative decoding the rate is :func:`tokenfleet.perf.steady.server` (
 batch size is an M/M/c queue for p99 TTFT, the step time times the calibrated tail ratio for p99 TPOT) with
 the TTFT budget net of the replica's fixed API overhead (which the simulator adds to every TTFT).
 
-With speculative decoding (:class:`~tokenfleet.plan.schema.SpecDecodeSpec`) a decoding round over a batch of
-``B`` sequences runs ``k`` draft steps then one target step verifying ``B (k + 1)`` tokens; each sequence
-gains ``(1 - a^(k+1)) / (1 - a)`` tokens per round (Leviathan et al. 2023, as in
-:class:`tokenfleet.perf.SpecDecode`). The same M/M/c admission bound then gives the rate. On SRAM-dataflow
-hardware the draft runs on its own systems (counted in the replica's chips and power); on HBM hardware it
-shares the target's GPUs.
+With speculative decoding (:class:`~tokenfleet.plan.schema.SpecDecodeSpec`) the same
+``perf.steady.server`` runs with a :class:`tokenfleet.perf.SpecDecode`: each step is a round of ``k`` draft
+steps and one target step verifying ``B (k + 1)`` tokens (see :mod:`tokenfleet.perf.speculative`). On
+SRAM-dataflow hardware the draft runs on its own systems (counted in the replica's chips and power); on HBM
+hardware it shares the target's GPUs.
 
 Results are cached per (model, hardware, layout, lengths, SLOs, speculative settings).
 """
@@ -22,11 +21,8 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-import numpy as np
-
 from tokenfleet import catalog, perf
 from tokenfleet.errors import InfeasibleError, LayoutError, TokenfleetError
-from tokenfleet.perf.steady import _max_rate_for_wait  # the M/M/c bound perf.steady.server uses
 from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.schema import CandidateSpec, PlanScenario, SpecDecodeSpec
 from tokenfleet.scenario import LayoutSpec
@@ -123,51 +119,21 @@ def plain_rate(model: str, hw: str, layout: perf.Layout, isl: int, osl: int, ttf
     return Rate(op.request_rate, op.batch, op.per_user_tok_s, op.tpot_p99_s, power)
 
 
-def _batch_grid(b_max: int) -> list[int]:
-    if b_max <= 0:
-        return []
-    return sorted({round(x) for x in np.geomspace(1, b_max, num=min(32, b_max))} | {b_max})
-
-
 @cache
 def spec_rate(model: str, hw: str, layout: perf.Layout, spec: tuple[str, int, float], isl: int, osl: int,
               ttft_s: float, tpot_s: float) -> Rate:
+    """The largest SLO-meeting rate with speculative decoding (``perf.steady.server`` with a draft)."""
     dep = deployment(model, hw, layout)
-    draft = deployment(spec[0], hw, None)
-    k, a = spec[1], spec[2]
-    tpr = (1.0 - a ** (k + 1)) / (1.0 - a)
-    ctx = isl + osl / 2.0
-    tail = dep.params.tpot_p99_over_mean
+    sd = perf.SpecDecode(deployment(spec[0], hw, None), spec[1], spec[2])
+    idle = perf.power.operating_power_w(dep, perf.steady.Operating(0, 0.0, 0.0, 0.0), isl, osl, sd)
     budget = ttft_s - dep.params.request_overhead_s
-    prefill_alone = dep.step_time(isl, 0, 0) + draft.step_time(isl, 0, 0)
-    b_max = min(perf.steady.max_batch(dep, isl, osl), perf.steady.max_batch(draft, isl, osl))
-    best = Rate(0.0, 0, 0.0, math.inf, dep.idle_power_w + (draft.idle_power_w if dep.hw.is_sram else 0.0))
-    best_tok = 0.0
-    for b in _batch_grid(b_max):
-        new = b * tpr / osl  # requests finishing (and prompts arriving) per round
-        p_tok, p_pairs = round(new * isl), new * 0.5 * isl * isl
-        draft_args = [(p_tok, b, int(b * ctx), p_pairs)] + [(0, b, int(b * ctx), -1.0)] * (k - 1)
-        verify_args = (b * (k + 1) + p_tok, 0, int(b * ctx), b * k * ctx + b * (k + 1) * k / 2.0 + p_pairs)
-        d_costs = [draft.step(*x) for x in draft_args]
-        v_cost = dep.step(*verify_args)
-        round_s = sum(c.time_s for c in d_costs) + v_cost.time_s
-        t_tok = round_s / tpr
-        if t_tok * tail > tpot_s:
-            break
-        ttft_base = round_s + prefill_alone
-        rate = _max_rate_for_wait(b, osl * t_tok + ttft_base, budget - ttft_base) if budget > ttft_base else 0.0
-        if rate * osl <= best_tok:
-            continue
-        busy = min(1.0, rate * osl / (b / t_tok))
-        d_busy = sum(c.time_s * c.utilisation for c in d_costs) / round_s
-        v_busy = v_cost.time_s * v_cost.utilisation / round_s
-        if dep.hw.is_sram:
-            power = dep.power_w(v_busy * busy) + draft.power_w(d_busy * busy)
-        else:
-            power = dep.power_w((v_busy + d_busy) * busy)
-        best_tok = rate * osl
-        best = Rate(rate, b, 1.0 / t_tok, t_tok * tail, power)
-    return best
+    if budget <= 0:
+        return Rate(0.0, 0, 0.0, math.inf, idle)
+    op = perf.steady.server(dep, isl, osl, budget, tpot_s, spec=sd)
+    if op.request_rate <= 0:
+        return Rate(0.0, 0, 0.0, math.inf, idle)
+    power = perf.power.operating_power_w(dep, op, isl, osl, sd)
+    return Rate(op.request_rate, op.batch, op.per_user_tok_s, op.tpot_p99_s, power)
 
 
 def _spec_key(s: SpecDecodeSpec | None) -> SpecKey:
