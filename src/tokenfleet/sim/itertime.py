@@ -38,16 +38,15 @@ class IterationTimes:
         if m > 0:
             fa = f(0) if f0 is None else f0
             fb = f(m - 1)
-            if m > 2:  # the common case: affine over the whole run, one piece (checked at the midpoint)
-                mid = (m - 1) // 2
-                fm = f(mid)
-                if abs(fa + (fb - fa) * mid / (m - 1) - fm) <= REL_TOL * abs(fm):
-                    self._starts.append(0)
-                    self._f0.append(fa)
-                    self._slope.append((fb - fa) / (m - 1))
-                    self._sums = [0.0, m * fa + self._slope[0] * m * (m - 1) * 0.5]
-                    self._a = self._starts
-                    return
+            # the common case: affine over the whole run, one piece (checked at the midpoint)
+            slope = line_slope(fa, fb, f((m - 1) // 2) if m > 2 else fb, m)
+            if slope == slope:
+                self._starts.append(0)
+                self._f0.append(fa)
+                self._slope.append(slope)
+                self._sums = [0.0, affine_sum(fa, slope, m)]
+                self._a = self._starts
+                return
             self._split(f, 0, m - 1, fa, fb)
         self._sums = [0.0]
         for i, a in enumerate(self._starts):
@@ -75,7 +74,7 @@ class IterationTimes:
 
     def _partial(self, i: int, c: int) -> float:
         """Time of the first ``c`` iterations of piece ``i``."""
-        return c * self._f0[i] + self._slope[i] * c * (c - 1) * 0.5
+        return affine_sum(self._f0[i], self._slope[i], c)
 
     def first(self) -> float:
         return self._f0[0] if self._f0 else 0.0
@@ -95,20 +94,40 @@ class IterationTimes:
         i = bisect_right(sums, dt, 0, n + 1) - 1  # piece where the cumulative time crosses dt
         if i >= n:
             return self.m
-        rem = dt - sums[i]
-        f0, s = self._f0[i], self._slope[i]
-        if abs(s) < 1e-300:
-            c = math.ceil(rem / f0) if f0 > 0 else 0
-        else:  # s/2 c^2 + (f0 - s/2) c - rem = 0
-            bq = f0 - 0.5 * s
-            disc = max(bq * bq + 2.0 * s * rem, 0.0)
-            c = math.ceil((-bq + math.sqrt(disc)) / s)
-        c = max(c, 0)
-        while c > 0 and self._partial(i, c - 1) >= rem:
-            c -= 1
-        while self._partial(i, c) < rem:
-            c += 1
-        return min(self._starts[i] + c, self.m)
+        return min(self._starts[i] + crossing(self._f0[i], self._slope[i], dt - sums[i]), self.m)
 
 
-__all__ = ["IterationTimes"]
+# ---- one affine piece, without an object (the replica's hot path uses these for single-piece runs) ----
+def line_slope(fa: float, fb: float, fm: float, m: int) -> float:
+    """Slope of ``f`` over a run of ``m >= 2`` iterations from ``fa = f(0)``, ``fb = f(m - 1)`` and
+    ``fm = f((m - 1) // 2)`` when the midpoint lies on the line (always for ``m == 2``), else NaN."""
+    if m == 2:
+        return fb - fa
+    mid = (m - 1) // 2
+    if abs(fa + (fb - fa) * mid / (m - 1) - fm) <= REL_TOL * abs(fm):
+        return (fb - fa) / (m - 1)
+    return math.nan
+
+
+def affine_sum(f0: float, slope: float, c: int) -> float:
+    """Time of the first ``c`` iterations of an affine piece ``f(k) = f0 + slope k``."""
+    return c * f0 + slope * c * (c - 1) * 0.5
+
+
+def crossing(f0: float, s: float, rem: float) -> int:
+    """Smallest ``c >= 0`` with ``affine_sum(f0, s, c) >= rem`` (a quadratic solve, then exact checks)."""
+    if abs(s) < 1e-300:
+        c = math.ceil(rem / f0) if f0 > 0 else 0
+    else:  # s/2 c^2 + (f0 - s/2) c - rem = 0
+        bq = f0 - 0.5 * s
+        disc = max(bq * bq + 2.0 * s * rem, 0.0)
+        c = math.ceil((-bq + math.sqrt(disc)) / s)
+    c = max(c, 0)
+    while c > 0 and affine_sum(f0, s, c - 1) >= rem:
+        c -= 1
+    while affine_sum(f0, s, c) < rem:
+        c += 1
+    return c
+
+
+__all__ = ["IterationTimes", "affine_sum", "crossing", "line_slope"]

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from tokenfleet.perf import Deployment
-from tokenfleet.sim.itertime import IterationTimes
+from tokenfleet.sim.itertime import IterationTimes, affine_sum, crossing, line_slope
 from tokenfleet.sim.kv import KvCache
 from tokenfleet.sim.seq import DECODE, DONE, PREFILL, WAITING, Seq
 
@@ -67,13 +67,19 @@ class ReplicaStats:
 
 class Replica:
     __slots__ = (
+        "_bs",
         "_chunks",
+        "_exact",
         "_fin",
         "_it",
+        "_lin",
         "_m",
+        "_run_m",
         "_sig",
+        "_slope",
         "_step_s",
         "_t0",
+        "_tot",
         "_u",
         "_ucache",
         "bin_s",
@@ -118,14 +124,24 @@ class Replica:
         self.version = 0
         self._t0 = 0.0
         self._m = 0
+        self._bs = bs
+        self._exact = cfg.exact
+        # the run in flight while _m > 1: one affine piece (_lin: first iteration _step_s, _slope, total
+        # time _tot of its _run_m iterations), else piecewise (_it)
         self._it: IterationTimes | None = None
+        self._lin = False
+        self._slope = 0.0
+        self._tot = 0.0
+        self._run_m = 0
         self._chunks: list[tuple[Seq, int]] = []
         self._u = 0.0
         self._step_s = 0.0
         self._ucache: dict[tuple[int, int], float] = {}
         # state published to routing, refreshed only when the batch composition changes, so that it is the
-        # same whether iterations are stepped one by one (exact) or advanced in runs
-        self._sig: tuple[int, int, bool] = (0, 0, False)
+        # same whether iterations are stepped one by one (exact) or advanced in runs. The composition
+        # signature is the decoding count of a decode-only (or idle) batch; -1 after an iteration with
+        # prefill chunks, which always publishes
+        self._sig = 0
         self.comp_step_s = 0.0
         self.comp_kv_use = 0.0
         self.comp_version = 0
@@ -157,7 +173,7 @@ class Replica:
         return self.comp_step_s
 
     def _published(self, step_s: float, chunked: bool) -> None:
-        sig = (self.n, len(self.prefilling), chunked)
+        sig = -1 if chunked else self.n
         if sig != self._sig or chunked:
             self._sig = sig
             self.comp_step_s = step_s
@@ -167,22 +183,35 @@ class Replica:
     # ---- arrivals -----------------------------------------------------------------------------------
     def admit(self, seq: Seq, now: float) -> bool:
         """Queue ``seq`` (arrived at ``now``). True when the next event time changed."""
-        was_empty = not self.waiting
+        waiting = self.waiting
+        was_empty = not waiting
         seq.state = WAITING
-        self.waiting.append(seq)
+        waiting.append(seq)
         if not seq.prefilled:
             self.pending_tokens += seq.prompt
         if self.busy_until == INF:
             self._schedule(now)
             return True
-        it = self._it
-        if it is None or self._m <= 1 or not was_empty or self.running >= self.cfg.max_seqs:
+        m = self._m
+        if m <= 1 or not was_empty or self.n + len(self.prefilling) >= self.cfg.max_seqs:
             return False
-        j = max(1, it.boundary_at_or_after(now - self._t0))
-        if j >= self._m:
-            return False
+        dt = now - self._t0  # cut the run at the first iteration boundary at or after now
+        if self._lin:
+            if self._tot <= dt:
+                return False  # the run ends first
+            j = 1 if dt <= 0.0 else max(1, min(crossing(self._step_s, self._slope, dt), self._run_m))
+            if j >= m:
+                return False
+            run_s = affine_sum(self._step_s, self._slope, j)
+        else:
+            it = self._it
+            assert it is not None
+            j = max(1, it.boundary_at_or_after(dt))
+            if j >= m:
+                return False
+            run_s = it.total(j)
         self._m = j
-        self._set_busy(self._t0 + it.total(j))
+        self._set_busy(self._t0 + run_s)
         return True
 
     def _set_busy(self, t: float) -> None:
@@ -212,16 +241,22 @@ class Replica:
             self.trace.append((t0, dt, m, n, sum(c for _, c in self._chunks)))
         kv = self.kv
         if n:
-            ok = kv.allocate(self._blocks_needed(m))
-            assert ok, "decode growth was checked when the run started"
+            need = self._blocks_needed(m)
+            if need <= kv.free:
+                kv.free -= need
+            else:
+                ok = kv.allocate(need)
+                assert ok, "decode growth was checked when the run started"
             st.decode_tokens += m * n
         self.iters = iters = self.iters + m
-        if self._chunks:
-            for seq, chunk in self._chunks:
+        chunks = self._chunks
+        if chunks:
+            prefilling = self.prefilling
+            for seq, chunk in chunks:
                 seq.done += chunk
                 st.prefill_tokens += chunk
                 if seq.done >= seq.prompt:
-                    self.prefilling.remove(seq)
+                    prefilling.remove(seq)
                     self._prefill_complete(seq, now, first, done)
             self._chunks = []
         fin = self._fin
@@ -282,7 +317,7 @@ class Replica:
         heapq.heappush(self._fin, (self.iters + seq.out_total - seq.gen, seq.order, seq))
 
     def _leave_decode(self, seq: Seq) -> None:
-        bs = self.cfg.block_tokens
+        bs = self._bs
         kv_now = seq.kv_base + self.iters - seq.iter_base
         seq.private += -(-kv_now // bs) - (-(-seq.kv_base // bs))  # blocks its decode growth took
         self.cnt[seq.key] -= 1
@@ -298,7 +333,7 @@ class Replica:
 
     def _blocks_needed(self, j: int) -> int:
         """New KV blocks the decoding batch needs over its next ``j`` iterations."""
-        bs = self.cfg.block_tokens
+        bs = self._bs
         cycles, rest = divmod(j, bs)
         if not rest:
             return cycles * self.n
@@ -310,7 +345,7 @@ class Replica:
 
     def _iters_that_fit(self, limit: int, avail: int) -> int:
         """Largest j <= limit whose KV growth fits in ``avail`` blocks."""
-        if self.n == 0 or self.n * (limit // self.cfg.block_tokens + 1) <= avail:
+        if self.n == 0 or self.n * (limit // self._bs + 1) <= avail:
             return limit
         if self._blocks_needed(limit) <= avail:
             return limit
@@ -443,7 +478,7 @@ class Replica:
             self._step_s = t
             self.busy_until = now + t
             self.version += 1
-            self._sig = (n, len(prefilling), True)
+            self._sig = -1
             self.comp_step_s = t
             self.comp_kv_use = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
             self.comp_version += 1
@@ -457,9 +492,12 @@ class Replica:
         fin = self._fin
         while fin[0][2].state != DECODE:  # drop entries of preempted sequences
             heapq.heappop(fin)
-        m = 1 if cfg.exact else max(fin[0][0] - self.iters, 1)
-        m = self._iters_that_fit(m, kv.free + len(kv.evictable) * kv.blocks_per_prefix)
-        f0 = dep.step_time(0, n, ctx0)
+        m = 1 if self._exact else max(fin[0][0] - self.iters, 1)
+        avail = kv.free + len(kv.evictable) * kv.blocks_per_prefix
+        if n * (m // bs + 1) > avail:
+            m = self._iters_that_fit(m, avail)
+        step_time = dep.step_time
+        f0 = step_time(0, n, ctx0)
         key = (n, ctx0 // (n * UTIL_CTX_BUCKET))  # utilisation varies slowly with context: cache it
         u = self._ucache.get(key)
         if u is None:
@@ -467,19 +505,31 @@ class Replica:
         self._u = u
         self._m = m
         self._step_s = f0
-        sig = (n, 0, False)
-        if sig != self._sig:
-            self._sig = sig
+        if n != self._sig:
+            self._sig = n
             self.comp_step_s = f0
-            self.comp_kv_use = 1.0 - (kv.free + len(kv.evictable) * kv.blocks_per_prefix) / kv.capacity_blocks
+            self.comp_kv_use = 1.0 - avail / kv.capacity_blocks
             self.comp_version += 1
         if m == 1:
-            self._it = None
             self.busy_until = now + f0
-            self.version += 1
-        else:
-            self._it = it = IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m, f0)
-            self._set_busy(now + it.total(m))
+        else:  # a run of m iterations: one affine piece (the common case) or several
+            fb = step_time(0, n, ctx0 + (m - 1) * n)
+            slope = line_slope(f0, fb, step_time(0, n, ctx0 + (m - 1) // 2 * n) if m > 2 else fb, m)
+            if slope == slope:
+                self._lin = True
+                self._slope = slope
+                self._run_m = m
+                self._tot = tot = affine_sum(f0, slope, m)
+                self.busy_until = now + tot
+            else:
+                self._lin = False
+                self._it = it = self._pieces(n, ctx0, m, f0)
+                self.busy_until = now + it.total(m)
+        self.version += 1
+
+    def _pieces(self, n: int, ctx0: int, m: int, f0: float) -> IterationTimes:
+        dep = self.dep
+        return IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m, f0)
 
 
 __all__ = ["Replica", "ReplicaStats", "SchedulerConfig"]
