@@ -23,7 +23,7 @@ def test_erlang_c_matches_the_textbook_sum(c: int, a: float) -> None:
 
 def test_mm1_wait_tail_gives_the_closed_form_rate() -> None:
     # M/M/1: P(W > t) = rho * exp(-(mu - lam) t); solve for the rate with P = 1% at t = 2 s, mu = 1
-    lam = steady._max_rate_for_wait(1, 1.0, 2.0, q=0.01)
+    lam = steady.max_rate_for_wait(1, 1.0, 2.0, q=0.01)
     assert lam * math.exp(-(1.0 - lam) * 2.0) == pytest.approx(0.01, rel=1e-6)
 
 
