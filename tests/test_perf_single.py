@@ -61,3 +61,15 @@ def test_batched_round_reduces_to_single_stream_and_grows_with_the_batch() -> No
     assert op.batch >= 1 and op.per_user_tok_s <= 1.0 / single.decode_step_s(target, 1500, spec) * 1.01
     draft_busy, target_busy = one.busy_s()
     assert 0 < draft_busy < one.time_s and 0 < target_busy < one.time_s
+
+
+def test_speculative_deployment_is_the_round_per_token_through_the_deployment_interface() -> None:
+    target = perf.deploy("llama-3.3-70b", "cs3")
+    spec = SpecDecode(perf.deploy("llama-3.2-1b", "cs3"), 4, 0.9)
+    both = perf.SpeculativeDeployment(target, spec)
+    assert both.step_time(0, 1, 1500) == pytest.approx(single.decode_step_s(target, 1500, spec))
+    assert both.step_time(500, 0, 0) == pytest.approx(target.step_time(500, 0, 0) + spec.draft.step_time(500, 0, 0))
+    assert both.num_chips == target.num_chips + spec.draft.num_chips  # the draft has its own wafer
+    assert both.idle_power_w == pytest.approx(target.idle_power_w + spec.draft.idle_power_w)
+    assert both.kv_capacity_tokens == min(target.kv_capacity_tokens, spec.draft.kv_capacity_tokens)
+    assert 0.0 <= both.step(0, 16, 16 * 1500).utilisation <= 1.0

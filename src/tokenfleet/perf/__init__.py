@@ -13,13 +13,14 @@ from tokenfleet.perf import power, single, speculative, steady
 from tokenfleet.perf.deployment import Deployment, StepCost, deploy
 from tokenfleet.perf.layout import Layout, candidate_layouts, kv_capacity_tokens, min_layout
 from tokenfleet.perf.params import EfficiencyParams, params_for
-from tokenfleet.perf.speculative import SpecDecode
+from tokenfleet.perf.speculative import SpecDecode, SpeculativeDeployment
 
 __all__ = [
     "Deployment",
     "EfficiencyParams",
     "Layout",
     "SpecDecode",
+    "SpeculativeDeployment",
     "StepCost",
     "candidate_layouts",
     "deploy",

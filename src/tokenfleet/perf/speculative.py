@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.errors import InputError
 from tokenfleet.perf.deployment import Deployment, StepCost
+from tokenfleet.perf.layout import Layout
+from tokenfleet.perf.params import EfficiencyParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +65,79 @@ def round_cost(dep: Deployment, spec: SpecDecode, batch: int, context_tokens: fl
     pairs = batch * (k + 1) * (context_tokens + k / 2.0) - ctx_total + new_prompt_pairs
     verify = dep.step(batch * (k + 1) + new_prompt_tokens, 0, ctx_total, max(0.0, pairs))
     return RoundCost((first, *rest), verify)
+
+
+class SpeculativeDeployment:
+    """A target + draft pair seen through the :class:`Deployment` interface, for per-token simulators.
+
+    One *iteration* here is one output token per running sequence on average: a speculative round over the
+    batch divided by the round's yield (a mean-field view: every sequence advances ``yield`` tokens per
+    round). Prefill runs on both models. On SRAM-dataflow hardware the draft occupies its own systems
+    (chips and power add up); on HBM hardware it shares the target's chips, whose memory then holds both
+    models' KV (the smaller capacity bounds the batch).
+    """
+
+    __slots__ = ("_tpr", "draft", "spec", "target")
+
+    def __init__(self, target: Deployment, spec: SpecDecode) -> None:
+        self.target, self.spec, self.draft = target, spec, spec.draft
+        self._tpr = spec.tokens_per_round
+
+    # the Deployment attributes other layers read
+    @property
+    def model(self) -> ModelSpec:
+        return self.target.model
+
+    @property
+    def hw(self) -> HardwareSpec:
+        return self.target.hw
+
+    @property
+    def layout(self) -> Layout:
+        return self.target.layout
+
+    @property
+    def params(self) -> EfficiencyParams:
+        return self.target.params
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return min(self.target.kv_capacity_tokens, self.draft.kv_capacity_tokens)
+
+    @property
+    def num_chips(self) -> int:
+        return self.target.num_chips + (self.draft.num_chips if self.target.hw.is_sram else 0)
+
+    def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+                  prefill_attn_pairs: float = -1.0) -> float:
+        return self.step(prefill_tokens, decode_seqs, context_tokens, prefill_attn_pairs).time_s
+
+    def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+             prefill_attn_pairs: float = -1.0) -> StepCost:
+        if decode_seqs <= 0:  # prompts only: both models prefill them
+            a = self.target.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)
+            b = self.draft.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)
+            return StepCost(a.time_s + b.time_s, a.compute_s + b.compute_s, a.memory_s + b.memory_s,
+                            a.comm_s + b.comm_s, a.overhead_s + b.overhead_s)
+        rnd = round_cost(self.target, self.spec, decode_seqs, context_tokens / decode_seqs, prefill_tokens,
+                         max(0.0, prefill_attn_pairs) if prefill_tokens else 0.0)
+        t = rnd.time_s / self._tpr
+        busy = sum(rnd.busy_s()) / self._tpr
+        return StepCost(t, busy, busy, 0.0, t - busy)
+
+    @property
+    def idle_power_w(self) -> float:
+        return self.target.idle_power_w + (self.draft.idle_power_w if self.target.hw.is_sram else 0.0)
+
+    @property
+    def peak_power_w(self) -> float:
+        return self.target.peak_power_w + (self.draft.peak_power_w if self.target.hw.is_sram else 0.0)
+
+    def power_w(self, utilisation: float) -> float:
+        u = min(1.0, max(0.0, utilisation))
+        return self.idle_power_w + u * (self.peak_power_w - self.idle_power_w)
+
+    def describe(self) -> str:
+        s = self.spec
+        return (f"{self.target.describe()} + speculative {self.draft.model.model_id} "
+                f"(k={s.draft_tokens}, a={s.acceptance})")
