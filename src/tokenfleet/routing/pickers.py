@@ -18,8 +18,12 @@ class MaxScorePicker:
         if idx.size == 1:
             return int(idx[0])
         tied = idx[scores >= np.maximum.reduce(scores) - 1e-12]
+        return int(tied[self.take_turn(tied.size)])
+
+    def take_turn(self, n_tied: int) -> int:
+        """Advance the counter; the position among ``n_tied`` tied candidates (ascending rows) to take."""
         self._turn += 1
-        return int(tied[self._turn % tied.size])
+        return self._turn % n_tied
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from tokenfleet.routing import EndpointTable, Profile, RequestInfo, build_profile
+from tokenfleet.routing.fast import LeastOutstandingIndex
 from tokenfleet.scenario import Scenario
 from tokenfleet.sim.fleet import Pool, build_pools
 from tokenfleet.sim.metrics import COLUMNS, Collector, Group
@@ -90,6 +91,15 @@ class Simulation:
                 self.row_in[rep_i] = (t, r_i)
         self._inv_rate = [1.0 / self.pools[pi].prefill_tok_per_s for pi in self.rep_pool]
         self._overhead = [self.pools[pi].dep.params.request_overhead_s for pi in self.rep_pool]
+        # least-outstanding routing is decided incrementally (the same rows, see routing.fast)
+        self.entry_fast = self._fast(self.entry_profile, self.entry_table)
+        self.decode_fast = self._fast(self.decode_profile, self.decode_table)
+        self._sync_to: list[tuple[EndpointTable, int, LeastOutstandingIndex | None, float, float]] = []
+        for rep_i in range(len(self.replicas)):
+            t, r_i = self.row_in[rep_i]
+            fast = self.entry_fast if t is self.entry_table else self.decode_fast
+            self._sync_to.append((t, r_i, fast, self._inv_rate[rep_i], self._overhead[rep_i]))
+        self._prefill_only = [self.pools[pi].role == "prefill" for pi in self.rep_pool]
         self.link_bps = (d.link_gbps * 1e9) if d else 0.0
         self.link_s = (d.link_latency_ms / 1e3) if d else 0.0
         self.infos = [(c.name, c.model, c.slo.ttft_p99_ms, c.slo.tpot_target_ms, c.tier) for c in sc.traffic]
@@ -123,18 +133,24 @@ class Simulation:
             t.predicted_ttft_s[r_i] = p.dep.params.request_overhead_s
         return t, build_profile(self.sc.routing.as_dict(), seed=self.sc.sim.seed + salt)
 
+    @staticmethod
+    def _fast(profile: Profile, table: EndpointTable) -> LeastOutstandingIndex | None:
+        return LeastOutstandingIndex(profile, table) if LeastOutstandingIndex.applies(profile) else None
+
     def _sync(self, rep_i: int) -> None:
-        t, r = self.row_in[rep_i]
+        t, r, fast, inv_rate, overhead = self._sync_to[rep_i]
         rep = self.replicas[rep_i]
         running = rep.n + len(rep.prefilling)
         queued = len(rep.waiting)
-        t.in_flight[r] = running + queued
+        t.in_flight[r] = in_flight = running + queued
         t.queued[r] = queued
         t.running_seqs[r] = running
         t.kv_use_frac[r] = rep.comp_kv_use
         step = rep.comp_step_s
         t.predicted_tpot_s[r] = step
-        t.predicted_ttft_s[r] = rep.pending_tokens * self._inv_rate[rep_i] + step + self._overhead[rep_i]
+        t.predicted_ttft_s[r] = rep.pending_tokens * inv_rate + step + overhead
+        if fast is not None:
+            fast.set(r, in_flight)
 
     # ---- the run ------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> SimResult:
@@ -152,6 +168,9 @@ class Simulation:
         nxt = next(reqs, None)
         t_now = 0.0
         kept: list[dict[str, np.ndarray]] = []
+        heappush, heappop, sync = heapq.heappush, heapq.heappop, self._sync
+        class_idx, entry_rows, prefill_only = self.class_idx, self.entry_rows, self._prefill_only
+        entry_fast, models = self.entry_fast, [info[1] for info in self.infos]
 
         def push(rep_i: int) -> None:
             nonlocal counter
@@ -160,24 +179,28 @@ class Simulation:
                 counter += 1
                 heapq.heappush(heap, (r.busy_until, counter, rep_i, r.version, None))
 
+        rep_pool = self.rep_pool
+
         def finish(rep_i: int, seqs: list[Seq], now: float) -> None:
             nonlocal counter
-            pool = self.pools[self.rep_pool[rep_i]]
+            prefill, pool_i = prefill_only[rep_i], rep_pool[rep_i]
             for s in seqs:
-                if pool.role == "prefill" and s.req.output_tokens > 1:
-                    d = Seq(s.req, s.class_idx, prefilled=True, gen=1, first_token_s=s.first_token_s)
+                r = s.req
+                if prefill and r.output_tokens > 1:
+                    pool = self.pools[pool_i]
+                    d = Seq(r, s.class_idx, prefilled=True, gen=1, first_token_s=s.first_token_s)
                     d.user = (s.admitted_s, s.total_cached, s.preemptions)
                     counter += 1
-                    arrive = now + self.link_s + s.req.prompt_tokens * pool.kv_bytes_per_token / self.link_bps
-                    heapq.heappush(heap, (arrive, counter, -1, 0, d))
+                    arrive = now + self.link_s + r.prompt_tokens * pool.kv_bytes_per_token / self.link_bps
+                    heappush(heap, (arrive, counter, -1, 0, d))
                     continue
-                adm, cached, pre = s.user if isinstance(s.user, tuple) else (s.admitted_s, s.total_cached, 0)
-                r = s.req
+                user = s.user
+                adm, cached, pre = user if isinstance(user, tuple) else (s.admitted_s, s.total_cached, 0)
                 buf.append(
                     (
                         r.request_id,
                         s.class_idx,
-                        self.rep_pool[rep_i],
+                        pool_i,
                         rep_i,
                         r.arrival_s,
                         adm,
@@ -193,10 +216,10 @@ class Simulation:
         while True:
             t_arr = nxt.arrival_s if nxt is not None else INF
             if heap and heap[0][0] <= t_arr:
-                t_now, _, rep_i, ver, payload = heapq.heappop(heap)
+                t_now, _, rep_i, ver, payload = heappop(heap)
                 if rep_i < 0:  # KV hand-off reaches the decode pool
                     assert payload is not None
-                    row = self.decode_profile.pick_row(self._info(payload.req, payload.class_idx), self.decode_table)
+                    row = self._route_decode(payload.req, payload.class_idx)
                     rep_i = self.decode_rows[row]
                     if reps[rep_i].admit(payload, t_now):
                         push(rep_i)
@@ -213,9 +236,11 @@ class Simulation:
                     finish(rep_i, done, t_now)
                 if rep.rejected:
                     self._reject(rep_i)
-                push(rep_i)
+                if rep.busy_until < INF:
+                    counter += 1
+                    heappush(heap, (rep.busy_until, counter, rep_i, rep.version, None))
                 if rep.comp_version != cv:
-                    self._sync(rep_i)
+                    sync(rep_i)
                 if len(buf) >= FLUSH:
                     done_count += len(buf)
                     self._flush(buf, kept)
@@ -225,16 +250,19 @@ class Simulation:
             if nxt is None:
                 break
             t_now = t_arr
-            ci = self.class_idx[nxt.class_name]
-            row = self.entry_profile.pick_row(self._info(nxt, ci), self.entry_table)
-            rep_i = self.entry_rows[row]
-            pool = self.pools[self.rep_pool[rep_i]]
-            seq = Seq(nxt, ci, out_total=1 if pool.role == "prefill" else None)
-            if reps[rep_i].admit(seq, t_now):
-                push(rep_i)
-            if reps[rep_i].rejected:
+            ci = class_idx[nxt.class_name]
+            row = entry_fast.pick_row(models[ci]) if entry_fast is not None else -1
+            if row < 0:
+                row = self.entry_profile.pick_row(self._info(nxt, ci), self.entry_table)
+            rep_i = entry_rows[row]
+            rep = reps[rep_i]
+            seq = Seq(nxt, ci, out_total=1 if prefill_only[rep_i] else None)
+            if rep.admit(seq, t_now) and rep.busy_until < INF:
+                counter += 1
+                heappush(heap, (rep.busy_until, counter, rep_i, rep.version, None))
+            if rep.rejected:
                 self._reject(rep_i)
-            self._sync(rep_i)
+            sync(rep_i)
             nxt = next(reqs, None)
         done_count += len(buf)
         self._flush(buf, kept)
@@ -264,6 +292,12 @@ class Simulation:
             self.collector.total.rejected += 1
         self.rejected += len(rep.rejected)
         rep.rejected.clear()
+
+    def _route_decode(self, req: Request, ci: int) -> int:
+        """Row of the decode table that gets the prefilled ``req``."""
+        fast = self.decode_fast
+        row = fast.pick_row(self.infos[ci][1]) if fast is not None else -1
+        return row if row >= 0 else self.decode_profile.pick_row(self._info(req, ci), self.decode_table)
 
     def _info(self, req: Request, ci: int) -> RequestInfo:
         name, model, ttft, tpot, tier = self.infos[ci]
