@@ -1,0 +1,93 @@
+"""``tokenfleet perf MODEL HARDWARE``: what the performance and power model predicts, layout by layout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tokenfleet import catalog, perf
+from tokenfleet.errors import InputError
+from tokenfleet.perf import Layout, SpecDecode
+
+console = Console()
+
+
+def _layouts(model: catalog.ModelSpec, hw: catalog.HardwareSpec, precision: str | None,
+             chips: int | None) -> list[Layout]:
+    if chips is None:
+        return perf.candidate_layouts(model, hw, precision)
+    first = perf.min_layout(model, hw, precision)
+    if hw.is_sram:
+        lay = Layout(chips, 1, chips, first.weight_precision, first.kv_precision)
+    else:
+        tp = min(chips, hw.scaleup_domain)
+        if chips % tp:
+            raise InputError(f"--chips {chips} is not a multiple of the {hw.scaleup_domain}-chip scale-up domain")
+        lay = Layout(chips, tp, chips // tp, first.weight_precision, first.kv_precision)
+    perf.deploy(model, hw, lay)  # raises LayoutError saying what the model needs
+    return [lay]
+
+
+def perf_cmd(
+    model_id: str = typer.Argument(..., help="Model id (tokenfleet catalog models)."),
+    hw_id: str = typer.Argument(..., help="Hardware id (tokenfleet catalog hardware)."),
+    chips: int = typer.Option(None, "--chips", help="Chips (GPUs, CS-3 systems, LPUs) per replica; default: "
+                              "the smallest valid layout and its doublings."),
+    precision: str = typer.Option(None, "--precision", help="Weight precision (bf16, fp8, fp4, int8)."),
+    isl: int = typer.Option(1000, "--isl", help="Mean prompt tokens."),
+    osl: int = typer.Option(500, "--osl", help="Mean output tokens."),
+    ttft_ms: float = typer.Option(2000.0, "--ttft-ms", help="p99 TTFT bound for the server figure."),
+    tpot_ms: float = typer.Option(50.0, "--tpot-ms", help="p99 TPOT bound for the server figure."),
+    draft: str = typer.Option(None, "--spec-draft", help="Draft model id: turn on speculative decoding."),
+    draft_tokens: int = typer.Option(4, "--spec-k", help="Tokens drafted per round."),
+    acceptance: float = typer.Option(0.8, "--spec-acceptance", help="Per-token acceptance probability."),
+    pue: float = typer.Option(perf.power.DEFAULT_PUE, "--pue", help="Facility PUE for energy per token."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Per layout: KV capacity, TTFT, per-user speed, offline and SLO-bound throughput, power, energy."""
+    model, hw = catalog.model(model_id), catalog.hardware(hw_id)
+    if isl < 1 or osl < 1:
+        raise InputError("--isl and --osl must be >= 1")
+    rows: list[dict[str, Any]] = []
+    for lay in _layouts(model, hw, precision, chips):
+        dep = perf.deploy(model, hw, lay)
+        spec = SpecDecode(perf.deploy(draft, hw, weight_precision=lay.weight_precision), draft_tokens,
+                          acceptance) if draft else None
+        off = perf.steady.offline(dep, isl, osl, spec)
+        srv = perf.steady.server(dep, isl, osl, ttft_ms / 1e3, tpot_ms / 1e3, spec)
+        n = dep.num_chips + (spec.draft.num_chips if spec and hw.is_sram else 0)
+        rows.append({
+            "layout": lay.describe(), "chips": n, "kv_capacity_tokens": dep.kv_capacity_tokens,
+            "ttft_ms": perf.single.ttft_s(dep, isl) * 1e3,
+            "per_user_tok_s": perf.single.per_user_tok_s(dep, isl, osl, spec),
+            "offline_tok_s_per_chip": off.output_tok_s / n, "offline_batch": off.batch,
+            "server_tok_s_per_chip": srv.output_tok_s / n, "server_batch": srv.batch,
+            "idle_kw": dep.idle_power_w / 1e3, "peak_kw": dep.peak_power_w / 1e3,
+            "j_per_token_offline": perf.power.joules_per_output_token(dep, off, isl, osl, pue, spec),
+        })
+    if as_json:
+        typer.echo(json.dumps({"model": model_id, "hardware": hw_id, "isl": isl, "osl": osl, "rows": rows}, indent=1))
+        return
+    title = (f"{model_id} on {hw_id}: {isl} in / {osl} out"
+             + (f", speculative {draft} k={draft_tokens} a={acceptance}" if draft else ""))
+    table = Table(title=title)
+    cols = [("layout", "layout"), ("chips", "chips"), ("KV tokens", "kv_capacity_tokens"), ("TTFT ms", "ttft_ms"),
+            ("tok/s/user", "per_user_tok_s"), ("offline tok/s/chip", "offline_tok_s_per_chip"),
+            (f"server tok/s/chip (p99 {ttft_ms:g}/{tpot_ms:g} ms)", "server_tok_s_per_chip"),
+            ("idle-peak kW", "peak_kw"), (f"J/tok (PUE {pue:g})", "j_per_token_offline")]
+    for head, _ in cols:
+        table.add_column(head, justify="left" if head == "layout" else "right")
+    for r in rows:
+        table.add_row(r["layout"], str(r["chips"]), f"{r['kv_capacity_tokens']:,}", f"{r['ttft_ms']:,.0f}",
+                      f"{r['per_user_tok_s']:,.0f}", f"{r['offline_tok_s_per_chip']:,.0f} (B={r['offline_batch']})",
+                      f"{r['server_tok_s_per_chip']:,.0f} (B={r['server_batch']})",
+                      f"{r['idle_kw']:,.1f}-{r['peak_kw']:,.1f}", f"{r['j_per_token_offline']:.2f}")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("perf")(perf_cmd)

@@ -1,0 +1,52 @@
+"""``tokenfleet perf``: figures per layout agree with the perf API; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tokenfleet import perf
+from tokenfleet.cli import main
+
+
+def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_rows_match_the_api(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--isl", "800", "--osl", "400", "--json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    dep = perf.deploy("llama-3.3-70b", "cs3")
+    first = rows[0]
+    assert first["chips"] == 4 and first["kv_capacity_tokens"] == dep.kv_capacity_tokens
+    assert first["per_user_tok_s"] == pytest.approx(perf.single.per_user_tok_s(dep, 800, 400))
+    assert first["ttft_ms"] == pytest.approx(perf.single.ttft_s(dep, 800) * 1e3)
+    assert len(rows) >= 2 and rows[1]["chips"] > rows[0]["chips"]
+
+
+def test_speculation_raises_per_user_speed(capsys: pytest.CaptureFixture[str]) -> None:
+    _, plain, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--json")
+    _, spec, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--spec-draft", "llama-3.2-1b",
+                       "--spec-acceptance", "0.9", "--json")
+    p, s = json.loads(plain)["rows"][0], json.loads(spec)["rows"][0]
+    assert s["per_user_tok_s"] > 1.5 * p["per_user_tok_s"]
+    assert s["chips"] == 5  # the draft gets its own CS-3
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("llama-3.1-70b", "h100", "--chips", "1"), "needs 143.8 GB"),
+    (("llama-3.1-70b", "h10"), "did you mean 'h100'"),
+    (("llama-3.1-8b", "h100", "--chips", "12"), "not a multiple"),
+    (("llama-3.1-8b", "h100", "--isl", "0"), "--isl"),
+])
+def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], needle: str) -> None:
+    code, out, err = _main(capsys, "perf", *args)
+    assert code == 2 and needle in err and "Traceback" not in out + err
