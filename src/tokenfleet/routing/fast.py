@@ -44,11 +44,11 @@ class _Group:
 class LeastOutstandingIndex:
     """Incremental least-outstanding decisions over one :class:`EndpointTable`.
 
-    The caller reports every change of a row's in-flight count with :meth:`set` (and keeps the table
-    current for the fallback), then asks :meth:`pick_row` before ``profile.pick_row``.
+    The caller reports every change of a row's in-flight count with :meth:`set`, then asks
+    :meth:`pick_row`; when that answers -1 it brings the table up to date and asks ``profile.pick_row``.
     """
 
-    __slots__ = ("_groups", "_of_row", "_picker", "_val", "profile", "table", "weight")
+    __slots__ = ("_groups", "_of_row", "_picker", "counts", "profile", "table", "weight")
 
     def __init__(self, profile: Profile, table: EndpointTable) -> None:
         if not self.applies(profile):
@@ -57,7 +57,7 @@ class LeastOutstandingIndex:
         self.weight = profile.scorers[0][1]
         assert isinstance(profile.picker, MaxScorePicker)
         self._picker = profile.picker  # its tie-rotation counter is shared with the profile
-        self._val: list[int] = table.in_flight.tolist()
+        self.counts: list[int] = table.in_flight.tolist()  # per row, as last set (read-only)
         self._groups: dict[str, _Group] = {}
         self._of_row: list[_Group | None] = [None] * len(table)
 
@@ -79,17 +79,17 @@ class LeastOutstandingIndex:
             if g is not None:
                 for r in g.rows:
                     self._of_row[r] = None
-            g = self._groups[model] = _Group(cand, self._val)
+            g = self._groups[model] = _Group(cand, self.counts)
             for r in g.rows:
                 self._of_row[r] = g
         return g
 
     def set(self, row: int, in_flight: int) -> None:
         """Row ``row`` now has ``in_flight`` requests in flight."""
-        old = self._val[row]
+        old = self.counts[row]
         if old == in_flight:
             return
-        self._val[row] = in_flight
+        self.counts[row] = in_flight
         g = self._of_row[row]
         if g is None:  # not a candidate of any model asked for yet
             return

@@ -28,6 +28,7 @@ from tokenfleet.sim.workloads import scenario_requests
 from tokenfleet.workload import Request
 
 FLUSH = 65536
+RowState = tuple[int, int, int, float, float, float]  # in flight, queued, running, KV use, TPOT s, TTFT s
 
 
 class Sink(Protocol):
@@ -91,14 +92,17 @@ class Simulation:
                 self.row_in[rep_i] = (t, r_i)
         self._inv_rate = [1.0 / self.pools[pi].prefill_tok_per_s for pi in self.rep_pool]
         self._overhead = [self.pools[pi].dep.params.request_overhead_s for pi in self.rep_pool]
-        # least-outstanding routing is decided incrementally (the same rows, see routing.fast)
+        # least-outstanding routing is decided incrementally (the same rows, see routing.fast); the table
+        # behind such an index gets the rows' published state only when a decision needs it (_pending)
         self.entry_fast = self._fast(self.entry_profile, self.entry_table)
         self.decode_fast = self._fast(self.decode_profile, self.decode_table)
-        self._sync_to: list[tuple[EndpointTable, int, LeastOutstandingIndex | None, float, float]] = []
+        self._pending: dict[int, dict[int, RowState]] = {id(self.entry_table): {}, id(self.decode_table): {}}
+        self._sync_to: list[tuple[EndpointTable, int, LeastOutstandingIndex | None, float, float, dict[int, RowState]]]
+        self._sync_to = []
         for rep_i in range(len(self.replicas)):
             t, r_i = self.row_in[rep_i]
             fast = self.entry_fast if t is self.entry_table else self.decode_fast
-            self._sync_to.append((t, r_i, fast, self._inv_rate[rep_i], self._overhead[rep_i]))
+            self._sync_to.append((t, r_i, fast, self._inv_rate[rep_i], self._overhead[rep_i], self._pending[id(t)]))
         self._prefill_only = [self.pools[pi].role == "prefill" for pi in self.rep_pool]
         self.link_bps = (d.link_gbps * 1e9) if d else 0.0
         self.link_s = (d.link_latency_ms / 1e3) if d else 0.0
@@ -138,19 +142,36 @@ class Simulation:
         return LeastOutstandingIndex(profile, table) if LeastOutstandingIndex.applies(profile) else None
 
     def _sync(self, rep_i: int) -> None:
-        t, r, fast, inv_rate, overhead = self._sync_to[rep_i]
+        """Publish replica ``rep_i``'s state to its routing table (or, behind an index, for it)."""
+        t, r, fast, inv_rate, overhead, pending = self._sync_to[rep_i]
         rep = self.replicas[rep_i]
         running = rep.n + len(rep.prefilling)
         queued = len(rep.waiting)
-        t.in_flight[r] = in_flight = running + queued
-        t.queued[r] = queued
-        t.running_seqs[r] = running
-        t.kv_use_frac[r] = rep.comp_kv_use
         step = rep.comp_step_s
-        t.predicted_tpot_s[r] = step
-        t.predicted_ttft_s[r] = rep.pending_tokens * inv_rate + step + overhead
-        if fast is not None:
-            fast.set(r, in_flight)
+        ttft = rep.pending_tokens * inv_rate + step + overhead
+        if fast is None:
+            t.in_flight[r] = running + queued
+            t.queued[r] = queued
+            t.running_seqs[r] = running
+            t.kv_use_frac[r] = rep.comp_kv_use
+            t.predicted_tpot_s[r] = step
+            t.predicted_ttft_s[r] = ttft
+            return
+        pending[r] = (running + queued, queued, running, rep.comp_kv_use, step, ttft)
+        if fast.counts[r] != running + queued:
+            fast.set(r, running + queued)
+
+    def _write_pending(self, t: EndpointTable) -> None:
+        """Bring table ``t`` up to date with the state published since its last decision."""
+        pending = self._pending[id(t)]
+        for r, (in_flight, queued, running, kv_use, step, ttft) in pending.items():
+            t.in_flight[r] = in_flight
+            t.queued[r] = queued
+            t.running_seqs[r] = running
+            t.kv_use_frac[r] = kv_use
+            t.predicted_tpot_s[r] = step
+            t.predicted_ttft_s[r] = ttft
+        pending.clear()
 
     # ---- the run ------------------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> SimResult:
@@ -253,6 +274,7 @@ class Simulation:
             ci = class_idx[nxt.class_name]
             row = entry_fast.pick_row(models[ci]) if entry_fast is not None else -1
             if row < 0:
+                self._write_pending(self.entry_table)
                 row = self.entry_profile.pick_row(self._info(nxt, ci), self.entry_table)
             rep_i = entry_rows[row]
             rep = reps[rep_i]
@@ -266,6 +288,8 @@ class Simulation:
             nxt = next(reqs, None)
         done_count += len(buf)
         self._flush(buf, kept)
+        self._write_pending(self.entry_table)
+        self._write_pending(self.decode_table)
         if progress:
             progress(done_count)
         for s in self.sinks:
@@ -297,7 +321,10 @@ class Simulation:
         """Row of the decode table that gets the prefilled ``req``."""
         fast = self.decode_fast
         row = fast.pick_row(self.infos[ci][1]) if fast is not None else -1
-        return row if row >= 0 else self.decode_profile.pick_row(self._info(req, ci), self.decode_table)
+        if row >= 0:
+            return row
+        self._write_pending(self.decode_table)
+        return self.decode_profile.pick_row(self._info(req, ci), self.decode_table)
 
     def _info(self, req: Request, ci: int) -> RequestInfo:
         name, model, ttft, tpot, tier = self.infos[ci]

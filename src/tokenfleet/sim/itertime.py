@@ -123,9 +123,9 @@ def crossing(f0: float, s: float, rem: float) -> int:
         disc = max(bq * bq + 2.0 * s * rem, 0.0)
         c = math.ceil((-bq + math.sqrt(disc)) / s)
     c = max(c, 0)
-    while c > 0 and affine_sum(f0, s, c - 1) >= rem:
+    while c > 0 and (c - 1) * f0 + s * (c - 1) * (c - 2) * 0.5 >= rem:  # affine_sum(f0, s, c - 1), inlined
         c -= 1
-    while affine_sum(f0, s, c) < rem:
+    while c * f0 + s * c * (c - 1) * 0.5 < rem:  # affine_sum(f0, s, c)
         c += 1
     return c
 

@@ -307,14 +307,15 @@ class Replica:
 
     # ---- decode-set bookkeeping ---------------------------------------------------------------------
     def _enter_decode(self, seq: Seq, kv_tokens: int) -> None:
+        iters = self.iters
         seq.state = DECODE
         seq.kv_base = kv_tokens
-        seq.iter_base = self.iters
-        seq.key = (kv_tokens - self.iters) % self.cfg.block_tokens
-        self.cnt[seq.key] += 1
+        seq.iter_base = iters
+        seq.key = key = (kv_tokens - iters) % self._bs
+        self.cnt[key] += 1
         self.n += 1
-        self.cb += kv_tokens - self.iters
-        heapq.heappush(self._fin, (self.iters + seq.out_total - seq.gen, seq.order, seq))
+        self.cb += kv_tokens - iters
+        heapq.heappush(self._fin, (iters + seq.out_total - seq.gen, seq.order, seq))
 
     def _leave_decode(self, seq: Seq) -> None:
         bs = self._bs
@@ -325,7 +326,7 @@ class Replica:
         self.cb -= seq.kv_base - seq.iter_base
 
     def _release(self, seq: Seq) -> None:
-        self.kv.release(seq.private)
+        self.kv.free += seq.private  # KvCache.release
         seq.private = 0
         if seq.refs:
             self.kv.unpin(seq.refs)
@@ -384,19 +385,23 @@ class Replica:
 
     def _try_admit(self, seq: Seq, reserve: int) -> bool:
         cfg, kv = self.cfg, self.kv
-        bs = cfg.block_tokens
+        bs = self._bs
         k = 0
-        hashes = seq.hashes if cfg.prefix_caching and not seq.prefilled else ()
+        prefilled = seq.prefilled
+        hashes = seq.hashes if cfg.prefix_caching and not prefilled else ()
         if hashes:
             k = kv.match(hashes, min(len(hashes), (seq.prompt - 1) // cfg.prefix_block_tokens))
         blocks = -(-seq.prompt // bs) - k * kv.blocks_per_prefix
         pinned = kv.pinned_if_matched(hashes, k) if k else 0
-        own = 1 if seq.prefilled and seq.prompt % bs == 0 else 0  # its first decode step needs a block
-        if kv.available - pinned < blocks + reserve + own:
+        own = 1 if prefilled and seq.prompt % bs == 0 else 0  # its first decode step needs a block
+        if kv.free + len(kv.evictable) * kv.blocks_per_prefix - pinned < blocks + reserve + own:  # available
             return False
         if k:
             kv.pin(hashes[:k])
-        kv.allocate(blocks)
+        if blocks <= kv.free:  # KvCache.allocate without eviction
+            kv.free -= blocks
+        else:
+            kv.allocate(blocks)
         seq.refs = hashes[:k]
         seq.private = blocks
         seq.cached = k * cfg.prefix_block_tokens
@@ -404,7 +409,7 @@ class Replica:
         self.next_order += 1
         if seq.admitted_s < 0:
             seq.admitted_s = -2.0  # marked; the caller stamps the time
-        if seq.prefilled:
+        if prefilled:
             self._enter_decode(seq, seq.prompt)
         else:
             seq.done = seq.cached
@@ -418,7 +423,7 @@ class Replica:
 
     def _schedule(self, now: float) -> None:
         cfg, kv = self.cfg, self.kv
-        bs = cfg.block_tokens
+        bs = self._bs
         n = self.n
         if n:
             while self.n and self.cnt[(-self.iters) % bs] > kv.free + len(kv.evictable) * kv.blocks_per_prefix:
