@@ -278,7 +278,7 @@ class Simulation:
                 row = self.entry_profile.pick_row(self._info(nxt, ci), self.entry_table)
             rep_i = entry_rows[row]
             rep = reps[rep_i]
-            seq = Seq(nxt, ci, out_total=1 if prefill_only[rep_i] else None)
+            seq = Seq(nxt, ci, 1 if prefill_only[rep_i] else None)
             if rep.admit(seq, t_now) and rep.busy_until < INF:
                 counter += 1
                 heappush(heap, (rep.busy_until, counter, rep_i, rep.version, None))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -110,18 +111,17 @@ class SyntheticSource:
             yield make_batch(t, p, o)
 
 
-def _rows(src: Source) -> Iterator[tuple[float, int, int, tuple[int, ...]]]:
+def _tagged(name: str, src: Source) -> Iterator[tuple[float, int, int, tuple[int, ...], str]]:
+    """Rows ``(arrival_s, prompt, output, hash ids, class name)`` of ``src``, converted a chunk at a time."""
     for b in src.chunks():
         arr, pt, ot = b.arrival_s.tolist(), b.prompt_tokens.tolist(), b.output_tokens.tolist()
+        k = len(arr)
         if b.hash_offsets is None or b.hash_ids is None:
-            yield from zip(arr, pt, ot, [()] * len(arr), strict=True)
+            yield from zip(arr, pt, ot, repeat((), k), repeat(name, k), strict=True)
         else:
-            yield from zip(arr, pt, ot, (b.hashes_of(i) for i in range(len(arr))), strict=True)
-
-
-def _tagged(name: str, src: Source) -> Iterator[tuple[float, int, int, tuple[int, ...], str]]:
-    for t, p, o, h in _rows(src):
-        yield t, p, o, h, name
+            off, ids = b.hash_offsets.tolist(), b.hash_ids.tolist()  # as RequestBatch.hashes_of, per chunk
+            hashes = [tuple(ids[off[i] : off[i + 1]]) for i in range(k)]
+            yield from zip(arr, pt, ot, hashes, repeat(name, k), strict=True)
 
 
 def merge(
