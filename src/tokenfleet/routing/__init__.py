@@ -23,6 +23,9 @@ Policies: ``round-robin``, ``random`` (weighted by free KV), ``least-outstanding
 with a tier goes to endpoints tagged with it and spills over when they cannot meet its SLO),
 ``slo-tier-strict``, ``cost-aware``, ``power-aware``. A policy never reads a clock and never does I/O;
 pickers keep only a counter or a seeded generator, so a given sequence of decisions is reproducible.
+
+``tokenfleet.routing.fast.LeastOutstandingIndex`` reproduces a ``least-outstanding`` profile's decisions
+incrementally (the simulator's fast path over many endpoints; it answers -1 when the profile must decide).
 """
 
 from tokenfleet.routing.plugins import Decision, Filter, Picker, Profile, Scorer

@@ -3,6 +3,10 @@
 * :class:`Simulation` (``engine``) — scenario -> pools of replicas -> router -> metrics; ``run()`` returns a
   :class:`SimResult`. Arrivals stream lazily; completed requests flow in chunks to a streaming
   :class:`~tokenfleet.sim.metrics.Collector` and to optional sinks (CSV / Parquet), so memory stays flat.
+  Under ``least-outstanding`` routing, decisions come from an incremental index
+  (:class:`~tokenfleet.routing.fast.LeastOutstandingIndex`, the same rows as the profile, O(1) each)
+  and the routing table is written only when a decision needs it; other policies score the table.
+  Speed: ``benchmarks/simulator.py`` (1M Azure-conversation requests on 104 replicas).
 * :class:`Replica` (``replica``) — one engine, vLLM-style continuous batching, **pure and driven by an
   injected clock** so the gateway's emulator can run it in wall-clock time::
 
@@ -15,7 +19,8 @@
   Waiting / prefilling / decoding sets, token budget per step, chunked prefill, paged KV blocks
   (:class:`~tokenfleet.sim.kv.KvCache`) with recompute preemption, prefix caching from trace hash ids with
   LRU eviction. Runs of decode iterations between batch changes are advanced in closed form
-  (:class:`~tokenfleet.sim.itertime.IterationTimes`); ``exact=True`` steps every iteration. What routing
+  (:class:`~tokenfleet.sim.itertime.IterationTimes`; a run that is one affine piece, the common case,
+  is kept as three numbers with no object); ``exact=True`` steps every iteration. What routing
   reads (``comp_step_s``, ``comp_kv_use``, bumped ``comp_version``) is refreshed when the batch composition
   changes, so both modes route identically and give the same completion times.
 * Defaults by device family: HBM replicas 256 sequences, 8192 batched tokens per step; SRAM-dataflow
