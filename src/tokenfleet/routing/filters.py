@@ -19,9 +19,7 @@ class TierFilter:
     soft: bool = True
 
     def keep(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        if req.tier is None:
-            return np.fromiter((not table.tiers[i] for i in idx), dtype=bool, count=idx.size)
-        return np.fromiter((req.tier in table.tiers[i] for i in idx), dtype=bool, count=idx.size)
+        return table.tier_match(req.tier)[idx] > 0.0
 
 
 @dataclass(slots=True)

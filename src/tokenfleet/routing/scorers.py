@@ -109,9 +109,7 @@ class TierMatchScorer:
     bounded: ClassVar[bool] = True  # output already in [0, 1]
 
     def score(self, req: RequestInfo, table: EndpointTable, idx: np.ndarray) -> np.ndarray:
-        if req.tier is None:
-            return np.fromiter((0.0 if table.tiers[i] else 1.0 for i in idx), dtype=float, count=idx.size)
-        return np.fromiter((1.0 if req.tier in table.tiers[i] else 0.0 for i in idx), dtype=float, count=idx.size)
+        return table.tier_match(req.tier)[idx]  # a copy: the profile may scale it in place
 
 
 __all__ = [

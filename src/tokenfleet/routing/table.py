@@ -34,6 +34,7 @@ class EndpointTable:
         "_cand",
         "_model_codes",
         "_row_of",
+        "_tier_cols",
         "endpoint_id",
         "healthy",
         "hw_id",
@@ -71,6 +72,7 @@ class EndpointTable:
         self.tiers = list(tiers)
         self._row_of = {e: i for i, e in enumerate(self.endpoint_id)}
         self._cand: dict[str, np.ndarray] = {}
+        self._tier_cols: dict[str | None, np.ndarray] = {}
         self._model_codes: dict[str, int] = {}
         self.model_code = np.array(
             [self._model_codes.setdefault(m, len(self._model_codes)) for m in models], dtype=np.int64
@@ -140,6 +142,15 @@ class EndpointTable:
     def tier_mask(self, tier: str) -> np.ndarray:
         return np.fromiter((tier in t for t in self.tiers), dtype=bool, count=len(self))
 
+    def tier_match(self, tier: str | None) -> np.ndarray:
+        """Per row 1.0 where the endpoint is tagged with ``tier`` (for None: where it has no tag), else 0.0.
+        Cached (identity columns are fixed at construction): index it, never write to it."""
+        col = self._tier_cols.get(tier)
+        if col is None:
+            col = np.array([(tier in t) if tier is not None else not t for t in self.tiers], dtype=np.float64)
+            self._tier_cols[tier] = col
+        return col
+
     def pool_mask(self, pools: frozenset[str]) -> np.ndarray:
         return np.fromiter((p in pools for p in self.pool), dtype=bool, count=len(self))
 
@@ -147,8 +158,8 @@ class EndpointTable:
         """Predicted TTFT of a ``prompt_tokens`` request on rows ``idx`` (observed mean if no prediction)."""
         base = self.predicted_ttft_s[idx]
         rate = self.prefill_tok_per_s[idx]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            extra = np.where(rate > 0, prompt_tokens / np.where(rate > 0, rate, 1.0), 0.0)
+        pos = rate > 0  # the divisor is never 0 or NaN: no floating-point warning to silence
+        extra = np.where(pos, prompt_tokens / np.where(pos, rate, 1.0), 0.0)
         est = base + extra
         obs = self.observed_ttft_s[idx]
         return np.where((base <= 0) & ~np.isnan(obs), obs, est)
