@@ -7,9 +7,9 @@ the candidates' in-flight counts ``x`` and picks among the candidates within 1e-
 rotating with the picker's counter: with integer counts, those are the candidates at the minimum count.
 The index keeps, per model, the endpoints bucketed by in-flight count (each bucket in row order) and the
 minimum, updated when an endpoint's count changes, so a decision costs O(1) instead of a few numpy
-passes over every endpoint. It shares the picker's counter with the profile, and hands the decision to
-the profile whenever it cannot vouch for the same answer (a count spread so wide that float rounding
-could tie neighbours, or a model no candidate serves, which raises the profile's error).
+passes over every endpoint. It shares the picker's counter with the profile, and answers -1, leaving the
+decision to the profile, whenever it cannot vouch for the same answer (a count spread so wide that float
+rounding could tie neighbours, or a model no candidate serves: the profile then raises its error).
 """
 
 from __future__ import annotations
