@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.errors import InputError
 from tokenfleet.perf.deployment import Deployment, StepCost
-from tokenfleet.perf.layout import Layout
-from tokenfleet.perf.params import EfficiencyParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +64,11 @@ def round_cost(dep: Deployment, spec: SpecDecode, batch: int, context_tokens: fl
     return RoundCost((first, *rest), verify)
 
 
-class SpeculativeDeployment:
+class SpeculativeDeployment(Deployment):
     """A target + draft pair seen through the :class:`Deployment` interface, for per-token simulators.
+
+    It subclasses :class:`Deployment` only to be accepted where one is; it does not run the base
+    initialiser and overrides every public member, delegating to ``target`` and ``draft``.
 
     One *iteration* here is one output token per running sequence on average: a speculative round over the
     batch divided by the round's yield (a mean-field view: every sequence advances ``yield`` tokens per
@@ -79,30 +79,12 @@ class SpeculativeDeployment:
 
     __slots__ = ("_tpr", "draft", "spec", "target")
 
-    def __init__(self, target: Deployment, spec: SpecDecode) -> None:
+    def __init__(self, target: Deployment, spec: SpecDecode) -> None:  # deliberately no super().__init__
         self.target, self.spec, self.draft = target, spec, spec.draft
         self._tpr = spec.tokens_per_round
-
-    # the Deployment attributes other layers read
-    @property
-    def model(self) -> ModelSpec:
-        return self.target.model
-
-    @property
-    def hw(self) -> HardwareSpec:
-        return self.target.hw
-
-    @property
-    def layout(self) -> Layout:
-        return self.target.layout
-
-    @property
-    def params(self) -> EfficiencyParams:
-        return self.target.params
-
-    @property
-    def kv_capacity_tokens(self) -> int:
-        return min(self.target.kv_capacity_tokens, self.draft.kv_capacity_tokens)
+        # the public Deployment attributes other layers read
+        self.model, self.hw, self.layout, self.params = target.model, target.hw, target.layout, target.params
+        self.kv_capacity_tokens = min(target.kv_capacity_tokens, spec.draft.kv_capacity_tokens)
 
     @property
     def num_chips(self) -> int:

@@ -30,21 +30,25 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_
 
 from tokenfleet import catalog
 from tokenfleet.errors import ScenarioError, UnknownIdError
-from tokenfleet.scenario import LayoutSpec, PoolSpec, Scenario, load_scenario, parse_scenario, register_section
+from tokenfleet.scenario import (
+    LayoutSpec,
+    PoolSpec,
+    Scenario,
+    SpeculativeSpec,
+    load_scenario,
+    parse_scenario,
+    register_section,
+)
 from tokenfleet.scenario.base import StrictModel
 
 register_section("plan")
 
 
-class SpecDecodeSpec(StrictModel):
-    """Speculative decoding on a candidate: a ``draft_model`` proposes ``draft_tokens`` tokens per round,
-    each accepted with probability ``acceptance``. On SRAM-dataflow hardware the draft gets its own
-    systems; on HBM hardware it shares the target's GPUs."""
+class SpecDecodeSpec(SpeculativeSpec):
+    """Speculative decoding on a candidate (the simulator's pool setting plus the target models it applies
+    to; empty ``for_models``: all)."""
 
-    draft_model: str
-    draft_tokens: PositiveInt = 4
-    acceptance: float = Field(default=0.8, ge=0.0, lt=1.0)
-    for_models: list[str] = Field(default_factory=list)  # target models it applies to (empty: all)
+    for_models: list[str] = Field(default_factory=list)
 
 
 class CandidateSpec(StrictModel):

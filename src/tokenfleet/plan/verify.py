@@ -6,8 +6,9 @@ its planned peak rate and is routed only to its own pools (``slo-tier-strict`` w
 
 Large fleets are simulated as a **slice**: every pool keeps ``max(1, round(replicas x f))`` replicas with
 ``f = max_replicas / total replicas``, and each class's rate is scaled by the capacity its pools keep, so
-every replica sees the same load as in the full fleet. Pools that use speculative decoding are not
-simulated (the simulator has no draft/verify model): their classes are reported as checked analytically.
+every replica sees the same load as in the full fleet. Pools with speculative decoding are simulated with
+the pool's ``speculative`` setting (:class:`tokenfleet.perf.SpeculativeDeployment`: one iteration is a
+draft-and-verify round divided by its expected yield).
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from pathlib import Path
 from tokenfleet.plan.capacity import Option
 from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.schema import PlanScenario
-from tokenfleet.scenario import ArrivalSpec, LayoutSpec, PoolSpec, RoutingSpec, Scenario, SchedulerSpec, SimSpec
+from tokenfleet.scenario import (
+    ArrivalSpec,
+    LayoutSpec,
+    PoolSpec,
+    RoutingSpec,
+    Scenario,
+    SchedulerSpec,
+    SimSpec,
+    SpeculativeSpec,
+)
 from tokenfleet.sim.engine import Simulation
 from tokenfleet.sim.summary import summarize
 
@@ -62,7 +72,7 @@ def _pool_name(o: Option, j: int) -> str:
 def sim_scenario(sc: PlanScenario, demands: list[Demand], options: list[Option], replicas: list[int],
                  max_replicas: int, duration_s: float, max_requests: int, seed: int) -> tuple[Scenario, float]:
     """The simulator scenario for (a slice of) the plan and the slice fraction."""
-    used = [(j, o, n) for j, (o, n) in enumerate(zip(options, replicas, strict=True)) if n > 0 and o.spec is None]
+    used = [(j, o, n) for j, (o, n) in enumerate(zip(options, replicas, strict=True)) if n > 0]
     total = sum(n for _, _, n in used)
     f = min(1.0, max_replicas / total) if total else 1.0
     pools, cap_full, cap_slice = [], [0.0] * len(demands), [0.0] * len(demands)
@@ -79,6 +89,8 @@ def sim_scenario(sc: PlanScenario, demands: list[Demand], options: list[Option],
             layout=LayoutSpec(num_chips=lay.num_chips, tp=lay.tp, pp=lay.pp, weight_precision=lay.weight_precision,
                               kv_precision=lay.kv_precision),
             scheduler=SchedulerSpec(max_seqs=b, max_batched_tokens=tokens), tiers=[TIER_PREFIX + o.class_name],
+            speculative=None if o.spec is None else SpeculativeSpec(
+                draft_model=o.spec[0], draft_tokens=o.spec[1], acceptance=o.spec[2]),
         ))
     traffic = []
     total_rate = 0.0
@@ -106,13 +118,12 @@ def sim_scenario(sc: PlanScenario, demands: list[Demand], options: list[Option],
 def verify(sc: PlanScenario, base_dir: Path, demands: list[Demand], options: list[Option],
            replicas: list[int], progress: object = None) -> Verification:
     v = sc.plan.verify
-    spec_classes = {o.class_idx for o, n in zip(options, replicas, strict=True) if n > 0 and o.spec is not None}
-    plain_classes = {o.class_idx for o, n in zip(options, replicas, strict=True) if n > 0 and o.spec is None}
+    served = {o.class_idx for o, n in zip(options, replicas, strict=True) if n > 0}
     checks: dict[int, ClassCheck] = {}
     summary: dict[str, object] = {}
     lat: dict[str, dict[str, list[float]]] = {}
     f, n_rep, dur, reqs, wall = 1.0, 0, 0.0, 0, 0.0
-    if plain_classes:
+    if served:
         ssc, f = sim_scenario(sc, demands, options, replicas, v.max_replicas, v.duration_s, v.max_requests, v.seed)
         sim = Simulation(ssc, base_dir, keep_requests=True)
         res = sim.run(progress if callable(progress) else None)
@@ -125,16 +136,11 @@ def verify(sc: PlanScenario, base_dir: Path, demands: list[Demand], options: lis
             ttft, tpot = float(g["ttft_s"]["p99"]), float(g["tpot_s"]["p99"])
             met = (g["requests"] > 0 and ttft <= d.ttft_p99_s * (1 + 1e-9)
                    and (math.isnan(tpot) or tpot <= d.tpot_p99_s * (1 + 1e-9)))
-            note = "" if ci not in spec_classes else "speculative-decoding pools of this class checked analytically"
             checks[ci] = ClassCheck(d.name, True, int(g["requests"]), ttft, tpot, float(g["slo_attainment"]), met,
-                                    note)
+                                    "")
             if cols:
                 sel = cols["class_idx"] == ssc.traffic.index(c)
                 lat[d.name] = {k: sorted(float(x) for x in cols[k][sel] if x == x) for k in ("ttft_s", "tpot_s")}
-    for ci in spec_classes - plain_classes:
-        d = demands[ci]
-        checks[ci] = ClassCheck(d.name, False, 0, math.nan, math.nan, math.nan, True,
-                                "speculative decoding: checked analytically (the simulator has no draft model)")
     ordered = [checks[i] for i in sorted(checks)]
     return Verification(ordered, f, n_rep, dur, reqs, wall, summary, lat)
 

@@ -21,6 +21,7 @@ from tokenfleet.scenario.fleet import (
     RoutingSpec,
     SchedulerSpec,
     SimSpec,
+    SpeculativeSpec,
 )
 from tokenfleet.scenario.load import load_scenario, parse_scenario, resolve_data_path, shared_root
 from tokenfleet.scenario.model import Scenario, register_section
@@ -38,6 +39,7 @@ __all__ = [
     "SchedulerSpec",
     "SimSpec",
     "SloSpec",
+    "SpeculativeSpec",
     "TrafficClass",
     "load_scenario",
     "parse_scenario",

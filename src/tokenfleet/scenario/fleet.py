@@ -19,6 +19,16 @@ class LayoutSpec(StrictModel):
     kv_precision: str | None = None
 
 
+class SpeculativeSpec(StrictModel):
+    """Speculative decoding on a pool (:class:`tokenfleet.perf.SpecDecode`): ``draft_model`` proposes
+    ``draft_tokens`` tokens per round, each accepted with probability ``acceptance``. On SRAM-dataflow
+    hardware the draft gets its own systems; on HBM hardware it shares the target's chips."""
+
+    draft_model: str
+    draft_tokens: PositiveInt = 4
+    acceptance: float = Field(default=0.8, ge=0.0, lt=1.0)
+
+
 class SchedulerSpec(StrictModel):
     """Per-replica engine settings (vLLM names in brackets). ``None`` = the family default: HBM replicas
     256 sequences and 8192 tokens per step; SRAM-dataflow replicas 64 sequences (pipeline concurrency)."""
@@ -48,6 +58,7 @@ class PoolSpec(StrictModel):
         default_factory=list
     )  # traffic tiers this pool is meant for (tier-aware routing)
     role: Literal["mixed", "prefill", "decode"] = "mixed"
+    speculative: SpeculativeSpec | None = None
 
 
 class RoutingSpec(StrictModel):
@@ -90,4 +101,5 @@ __all__ = [
     "RoutingSpec",
     "SchedulerSpec",
     "SimSpec",
+    "SpeculativeSpec",
 ]

@@ -37,18 +37,25 @@ class Pool:
 
 
 def _deployment(sc: Scenario, i: int, p: PoolSpec, model: str) -> perf.Deployment:
+    """The pool's replica model; with ``speculative`` set, a target + draft pair (perf.SpeculativeDeployment)."""
     lay = p.layout
     try:
         if lay.num_chips is None:
-            return perf.deploy(model, p.hardware, weight_precision=lay.weight_precision, kv_precision=lay.kv_precision)
-        from tokenfleet import catalog
+            dep = perf.deploy(model, p.hardware, weight_precision=lay.weight_precision,
+                              kv_precision=lay.kv_precision)
+        else:
+            from tokenfleet import catalog
 
-        hw = catalog.hardware(p.hardware)
-        tp = lay.tp or (1 if hw.is_sram else min(lay.num_chips, hw.scaleup_domain))
-        pp = lay.pp or lay.num_chips // tp
-        wp = lay.weight_precision or hw.default_precision
-        layout = perf.Layout(lay.num_chips, tp, pp, wp, lay.kv_precision or wp)
-        return perf.deploy(model, p.hardware, layout)
+            hw = catalog.hardware(p.hardware)
+            tp = lay.tp or (1 if hw.is_sram else min(lay.num_chips, hw.scaleup_domain))
+            pp = lay.pp or lay.num_chips // tp
+            wp = lay.weight_precision or hw.default_precision
+            dep = perf.deploy(model, p.hardware, perf.Layout(lay.num_chips, tp, pp, wp, lay.kv_precision or wp))
+        if p.speculative is None:
+            return dep
+        sp = p.speculative
+        draft = perf.deploy(sp.draft_model, p.hardware, weight_precision=dep.layout.weight_precision)
+        return perf.SpeculativeDeployment(dep, perf.SpecDecode(draft, sp.draft_tokens, sp.acceptance))
     except TokenfleetError as exc:
         raise ScenarioError(str(exc), where=f"pools.{i}") from None
 
