@@ -16,6 +16,8 @@ import httpx
 import pytest
 import yaml
 
+from _scenarios import two_class_plan
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed (CI installs Debian's chromium package)", allow_module_level=True)
@@ -24,23 +26,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCENARIO = {
-    "name": "browser-test",
-    "traffic": [
-        {"name": "realtime", "model": "llama-3.3-70b", "tier": "ultra-low-latency",
-         "arrivals": {"process": "poisson", "rate_rps": 40},
-         "input_tokens": {"dist": "fixed", "value": 1000}, "output_tokens": {"dist": "fixed", "value": 200},
-         "slo": {"ttft_p99_ms": 400, "min_user_tok_s": 300}},
-        {"name": "chat", "model": "llama-3.3-70b", "arrivals": {"process": "poisson", "rate_rps": 200},
-         "input_tokens": {"dist": "lognormal", "mean": 1500, "cv": 1.0},
-         "output_tokens": {"dist": "lognormal", "mean": 300, "cv": 1.0},
-         "slo": {"ttft_p99_ms": 3000, "tpot_p99_ms": 80}},
-    ],
-    "facility": {"pue": 1.2, "usd_per_mwh": 70, "depreciation_years": 4},
-    "sim": {"seed": 3, "duration_s": 30},
-    "plan": {"candidates": [{"hardware": "cs3"}, {"hardware": "gb200-nvl72"}, {"hardware": "h100"}],
-             "power_budget_mw": 50, "verify": {"enabled": False}, "pareto_points": 5},
-}
+SCENARIO = two_class_plan("browser-test", pareto_points=5)
 
 
 @pytest.fixture(scope="module")
