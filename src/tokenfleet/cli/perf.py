@@ -12,6 +12,7 @@ from rich.table import Table
 from tokenfleet import catalog, perf
 from tokenfleet.errors import InputError
 from tokenfleet.perf import Layout, SpecDecode
+from tokenfleet.perf.layout import make_layout
 
 console = Console()
 
@@ -20,14 +21,9 @@ def _layouts(model: catalog.ModelSpec, hw: catalog.HardwareSpec, precision: str 
              chips: int | None) -> list[Layout]:
     if chips is None:
         return perf.candidate_layouts(model, hw, precision)
-    first = perf.min_layout(model, hw, precision)
-    if hw.is_sram:
-        lay = Layout(chips, 1, chips, first.weight_precision, first.kv_precision)
-    else:
-        tp = min(chips, hw.scaleup_domain)
-        if chips % tp:
-            raise InputError(f"--chips {chips} is not a multiple of the {hw.scaleup_domain}-chip scale-up domain")
-        lay = Layout(chips, tp, chips // tp, first.weight_precision, first.kv_precision)
+    if not hw.is_sram and chips > hw.scaleup_domain and chips % hw.scaleup_domain:
+        raise InputError(f"--chips {chips} is not a multiple of the {hw.scaleup_domain}-chip scale-up domain")
+    lay = make_layout(model, hw, chips, weight_precision=precision)
     perf.deploy(model, hw, lay)  # raises LayoutError saying what the model needs
     return [lay]
 

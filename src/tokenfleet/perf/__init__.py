@@ -11,7 +11,7 @@ Typical use::
 
 from tokenfleet.perf import power, single, speculative, steady
 from tokenfleet.perf.deployment import Deployment, StepCost, deploy
-from tokenfleet.perf.layout import Layout, candidate_layouts, kv_capacity_tokens, min_layout
+from tokenfleet.perf.layout import Layout, candidate_layouts, kv_capacity_tokens, make_layout, min_layout
 from tokenfleet.perf.params import EfficiencyParams, params_for
 from tokenfleet.perf.speculative import SpecDecode, SpeculativeDeployment
 
@@ -25,6 +25,7 @@ __all__ = [
     "candidate_layouts",
     "deploy",
     "kv_capacity_tokens",
+    "make_layout",
     "min_layout",
     "params_for",
     "power",

@@ -110,6 +110,27 @@ def min_layout(model: ModelSpec, hw: HardwareSpec, weight_precision: str | None 
     return _hbm_layout(n, hw, wp, kp)
 
 
+def make_layout(model: ModelSpec, hw: HardwareSpec, num_chips: int | None = None, tp: int | None = None,
+                pp: int | None = None, weight_precision: str | None = None,
+                kv_precision: str | None = None) -> Layout:
+    """A layout from whatever the user pinned down; the rest as :func:`min_layout` would choose it.
+
+    With no ``num_chips``: the smallest valid layout. Otherwise dataflow devices pipeline across all units,
+    and GPUs use tensor parallelism up to their scale-up domain, pipeline stages beyond it.
+    """
+    first = min_layout(model, hw, weight_precision, kv_precision)
+    if num_chips is None:
+        return first
+    if hw.is_sram:
+        tp = tp or 1
+    elif tp is None:
+        tp = min(num_chips, hw.scaleup_domain)
+        while num_chips % tp:
+            tp -= 1
+    pp = pp or max(1, num_chips // tp)
+    return Layout(num_chips, tp, pp, first.weight_precision, first.kv_precision)
+
+
 def candidate_layouts(model: ModelSpec, hw: HardwareSpec, weight_precision: str | None = None,
                       kv_precision: str | None = None, max_chips: int | None = None) -> list[Layout]:
     """Layouts a planner may choose between: the minimum, then doublings (GPUs) or +50%/x2 (dataflow)."""

@@ -14,7 +14,7 @@ from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.errors import LayoutError, TokenfleetError
 from tokenfleet.perf import single, steady
 from tokenfleet.perf.deployment import Deployment
-from tokenfleet.perf.layout import Layout, candidate_layouts, min_layout
+from tokenfleet.perf.layout import Layout, candidate_layouts, make_layout, min_layout
 from tokenfleet.perf.params import EfficiencyParams
 from tokenfleet.perf.results import PublishedResult
 from tokenfleet.perf.single import SpecDecode
@@ -62,17 +62,11 @@ def _resolve(res: PublishedResult) -> tuple[ModelSpec, HardwareSpec, str, float,
 
 
 def _span_layout(model: ModelSpec, hw: HardwareSpec, precision: str, chips: int | None) -> Layout:
-    first = min_layout(model, hw, precision)
-    if chips is None or chips == first.num_chips:
-        return first
-    if chips < first.num_chips:
-        raise LayoutError(f"{model.model_id} needs {first.num_chips} {hw.hw_id}, the result used {chips}")
-    if hw.is_sram:
-        return Layout(chips, 1, chips, first.weight_precision, first.kv_precision)
-    tp = min(chips, hw.scaleup_domain)
-    while chips % tp:
-        tp -= 1
-    return Layout(chips, tp, chips // tp, first.weight_precision, first.kv_precision)
+    lay = make_layout(model, hw, chips, weight_precision=precision)
+    if lay.num_chips < min_layout(model, hw, precision).num_chips:
+        raise LayoutError(f"{model.model_id} needs {min_layout(model, hw, precision).num_chips} {hw.hw_id}, "
+                          f"the result used {chips}")
+    return lay
 
 
 def _spec(res: PublishedResult, dep: Deployment, params: EfficiencyParams | None) -> SpecDecode | None:

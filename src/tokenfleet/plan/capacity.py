@@ -70,12 +70,7 @@ def deployment(model: str, hw: str, layout: perf.Layout | None) -> perf.Deployme
 
 
 def _layout_from_spec(hw: catalog.HardwareSpec, lay: LayoutSpec, model: catalog.ModelSpec) -> perf.Layout:
-    if lay.num_chips is None:
-        return perf.min_layout(model, hw, lay.weight_precision, lay.kv_precision)
-    tp = lay.tp or (1 if hw.is_sram else min(lay.num_chips, hw.scaleup_domain))
-    pp = lay.pp or lay.num_chips // tp
-    wp = lay.weight_precision or hw.default_precision
-    return perf.Layout(lay.num_chips, tp, pp, wp, lay.kv_precision or wp)
+    return perf.make_layout(model, hw, lay.num_chips, lay.tp, lay.pp, lay.weight_precision, lay.kv_precision)
 
 
 def layouts_for(model: str, cand: CandidateSpec) -> tuple[perf.Layout, ...]:

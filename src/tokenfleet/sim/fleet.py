@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenfleet import perf
+from tokenfleet import catalog, perf
 from tokenfleet.errors import ScenarioError, TokenfleetError
 from tokenfleet.perf.layout import kv_bytes_per_token
 from tokenfleet.scenario import PoolSpec, Scenario
@@ -40,17 +40,9 @@ def _deployment(sc: Scenario, i: int, p: PoolSpec, model: str) -> perf.Deploymen
     """The pool's replica model; with ``speculative`` set, a target + draft pair (perf.SpeculativeDeployment)."""
     lay = p.layout
     try:
-        if lay.num_chips is None:
-            dep = perf.deploy(model, p.hardware, weight_precision=lay.weight_precision,
-                              kv_precision=lay.kv_precision)
-        else:
-            from tokenfleet import catalog
-
-            hw = catalog.hardware(p.hardware)
-            tp = lay.tp or (1 if hw.is_sram else min(lay.num_chips, hw.scaleup_domain))
-            pp = lay.pp or lay.num_chips // tp
-            wp = lay.weight_precision or hw.default_precision
-            dep = perf.deploy(model, p.hardware, perf.Layout(lay.num_chips, tp, pp, wp, lay.kv_precision or wp))
+        m, hw = catalog.model(model), catalog.hardware(p.hardware)
+        dep = perf.deploy(m, hw, perf.make_layout(m, hw, lay.num_chips, lay.tp, lay.pp, lay.weight_precision,
+                                                  lay.kv_precision))
         if p.speculative is None:
             return dep
         sp = p.speculative
