@@ -1,7 +1,8 @@
 """The metering ledger: one row per request, written off the hot path in batches.
 
 SQLite in WAL mode by default (``sqlite:///path.db``), PostgreSQL (or anything SQLAlchemy speaks) by URL;
-several gateway instances share one PostgreSQL ledger. The request path only appends a
+several gateway instances share one PostgreSQL ledger. A plain ``postgresql://`` URL uses psycopg 3
+(``pip install 'psycopg[binary]'``) whatever SQLAlchemy's own default driver is. The request path only appends a
 :class:`LedgerRow` to an in-memory queue (``record``, about a microsecond); a writer thread drains it every
 ``flush_interval_s`` or ``batch_size`` rows and inserts each batch in one transaction. ``close`` writes
 everything still queued before returning, so a graceful shutdown loses nothing.
@@ -32,6 +33,10 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from tokenfleet.errors import InputError
 
 metadata = MetaData()
 
@@ -88,19 +93,45 @@ def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL journaling and a relaxed fsync (safe under WAL)."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+def _shown(url: str) -> str:
+    """``url`` with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL journaling and a relaxed fsync (safe under WAL), a plain
+    ``postgresql://`` URL gets psycopg 3. Raises :class:`InputError` for a malformed URL or missing driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise InputError(f"not a database URL ({err})", where="ledger url") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+            return engine
+        return create_engine(parsed, pool_pre_ping=True)
+    except ImportError as err:
+        hint = " (pip install 'psycopg[binary]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise InputError(f"no database driver for this URL: {err}{hint}", where=_shown(url)) from None
+    except ArgumentError as err:
+        raise InputError(f"unusable database URL: {err}", where=_shown(url)) from None
+
+
+def _cannot_open(url: str, err: SQLAlchemyError) -> InputError:
+    detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return InputError(f"cannot open ledger: {detail[0] if detail else type(err).__name__}", where=_shown(url))
 
 
 class Ledger:
@@ -109,7 +140,11 @@ class Ledger:
     def __init__(self, url: str, batch_size: int = 256, flush_interval_s: float = 0.5) -> None:
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as err:
+            self.engine.dispose()
+            raise _cannot_open(url, err) from None
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -137,6 +172,7 @@ class Ledger:
                     break
                 row = {f: getattr(item, f) for f in _FIELDS}
                 row["day"] = _day(item.ts)
+                row["stream"] = int(item.stream)  # an INTEGER column: psycopg2 / asyncpg send bools as boolean
                 batch.append(row)
             if batch:
                 self._write(batch)
@@ -176,6 +212,8 @@ def read_rows(url: str) -> list[LedgerRow]:
         with engine.connect() as conn:
             rows = conn.execute(select(*[requests_table.c[f] for f in _FIELDS])
                                 .order_by(requests_table.c.id)).all()
+    except SQLAlchemyError as err:
+        raise _cannot_open(url, err) from None
     finally:
         engine.dispose()
     return [LedgerRow(**{**r._asdict(), "stream": bool(r.stream)}) for r in rows]
@@ -200,6 +238,8 @@ def summarise(url: str, by: list[str], since_day: str | None = None) -> list[dic
     try:
         with engine.connect() as conn:
             rows = conn.execute(q).all()
+    except SQLAlchemyError as err:
+        raise _cannot_open(url, err) from None
     finally:
         engine.dispose()
     return [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r._asdict().items()} for r in rows]
