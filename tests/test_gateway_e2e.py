@@ -276,3 +276,42 @@ def test_graceful_shutdown_drains_in_flight_streams(emulators: dict[str, ServerT
     assert done.is_set() and len(chunks) == 15
     rows = read_rows(cfg.ledger.url)
     assert len(rows) == 1 and rows[0].completion_tokens == 15 and rows[0].error is None
+
+
+def test_readyz_turns_503_as_draining_starts_while_streams_finish(emulators: dict[str, ServerThread],
+                                                                  tmp_path: Path) -> None:
+    cfg = parse_config(gateway_config(emulators, tmp_path))
+    gw = ServerThread(create_app(cfg)).start()
+    assert httpx.get(gw.url + "/readyz").json() == {"ready": True, "models": {MODEL: True}}
+    chunks: list[str] = []
+    done = threading.Event()
+
+    def consume() -> None:  # a standard-class stream on the H100 emulator: ~33 ms per token, ~1 s
+        for ch in client(gw).chat.completions.create(model=MODEL, messages=MSG, max_tokens=30, stream=True):
+            if ch.choices and ch.choices[0].delta.content:
+                chunks.append(ch.choices[0].delta.content)
+        done.set()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    while not chunks:
+        time.sleep(0.005)
+    gw.server.should_exit = True  # what SIGTERM does; stop() would also wait for the thread
+    deadline = time.monotonic() + 5
+    r = httpx.get(gw.url + "/readyz")
+    while r.status_code == 200 and time.monotonic() < deadline:  # uvicorn notices within one 0.1 s tick
+        time.sleep(0.01)
+        r = httpx.get(gw.url + "/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"ready": False, "draining": True, "models": {MODEL: True}}
+    assert not done.is_set() and len(chunks) < 30  # readiness dropped while the stream was still running
+    assert httpx.get(gw.url + "/healthz").status_code == 200  # alive, only not ready
+    late = client(gw).chat.completions.create(model=MODEL + ":fast", messages=MSG, max_tokens=2)
+    assert late.usage is not None and late.usage.completion_tokens == 2  # sent before the LB noticed: served
+    t.join(10)
+    gw.stop()
+    assert done.is_set() and len(chunks) == 30
+    with pytest.raises(httpx.ConnectError):  # drained: the listener is closed now
+        httpx.get(gw.url + "/readyz")
+    rows = read_rows(cfg.ledger.url)
+    assert sorted(r.completion_tokens for r in rows) == [2, 30] and all(r.error is None for r in rows)

@@ -3,6 +3,9 @@
     POST /v1/chat/completions, /v1/completions   (streaming over SSE or not; usage included)
     GET  /v1/models, /healthz, /readyz, /metrics
 
+/readyz answers 503 from the moment a graceful shutdown starts draining (see
+:class:`~tokenfleet.gateway.runner.GatewayServer`) while in-flight requests finish; /healthz stays 200.
+
 The handlers only parse, authenticate and classify; :class:`~tokenfleet.gateway.proxy.Proxy` forwards.
 Every error leaves in the OpenAI error format with its status; one bad request never disturbs others.
 """
@@ -64,6 +67,11 @@ class Gateway:
         self.proxy = Proxy(cfg, self.fleet, self.router, self.ledger, self.metrics, self.auth.charge)
         self._ids = itertools.count(1)
         self._boot = os.urandom(4).hex()
+        self.draining = False
+
+    def start_draining(self) -> None:
+        """Graceful shutdown began: report not-ready so load balancers stop sending new work."""
+        self.draining = True
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.cfg.max_body_bytes
@@ -122,6 +130,9 @@ class Gateway:
 
     async def readyz(self, request: Request) -> Response:
         ready = {m: self.router.any_healthy(m) for m in self.fleet.models()}
+        if self.draining:
+            return Response(orjson.dumps({"ready": False, "draining": True, "models": ready}), 503,
+                            media_type=JSON)
         ok = any(ready.values())
         return Response(orjson.dumps({"ready": ok, "models": ready}), 200 if ok else 503, media_type=JSON)
 
@@ -176,6 +187,7 @@ def create_app(cfg: GatewayConfig, transports: dict[str, Transport] | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder["gw"] = Gateway(cfg, transports, ledger)
         app.state.gateway = holder["gw"]
+        app.state.start_draining = holder["gw"].start_draining  # called by runner.GatewayServer
         gc.collect()
         gc.freeze()  # start-up objects (catalog, deployments, routing tables) leave the collector's scans
         try:

@@ -3,11 +3,17 @@
 The socket is bound before the server starts, on an ephemeral port unless one is given, so the caller
 knows the address at once. ``stop`` drains like a SIGTERM would (in-flight requests finish, lifespan
 shutdown runs, the ledger flushes); ``kill`` drops every connection at once, like a crashed backend.
+
+:class:`GatewayServer` is uvicorn's server with a drain phase in front of its shutdown, for apps that put a
+``start_draining`` callable on ``app.state`` (the gateway does): on SIGTERM (or ``stop``) it calls it, so
+/readyz turns 503, and keeps listening while in-flight requests finish (requests that still arrive are
+served), then shuts down as uvicorn does; the whole drain stays within ``drain_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -40,6 +46,26 @@ def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 0, drain_timeo
                           timeout_graceful_shutdown=max(1, round(drain_timeout_s)))
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, draining first: readiness off and the listener open until in-flight work is done."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        start_draining = getattr(state, "start_draining", None)
+        if callable(start_draining) and not self.force_exit:
+            start_draining()
+            limit = self.config.timeout_graceful_shutdown
+            loop = asyncio.get_running_loop()
+            deadline = None if limit is None else loop.time() + limit
+            while self.server_state.tasks and not self.force_exit:
+                if deadline is not None and loop.time() >= deadline:
+                    break
+                await asyncio.sleep(0.02)
+            if deadline is not None:  # what is left of the drain budget goes to uvicorn's own wait
+                self.config.timeout_graceful_shutdown = max(1, math.ceil(deadline - loop.time()))
+        await super().shutdown(sockets)
+
+
 class ServerThread:
     def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1",
                  drain_timeout_s: float = 10.0) -> None:
@@ -47,7 +73,7 @@ class ServerThread:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
-        self.server = uvicorn.Server(uvicorn_config(app, host, self.port, drain_timeout_s))
+        self.server = GatewayServer(uvicorn_config(app, host, self.port, drain_timeout_s))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
 
     @property
@@ -88,4 +114,4 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["ServerThread", "uvicorn_config"]
+__all__ = ["GatewayServer", "ServerThread", "uvicorn_config"]
