@@ -27,7 +27,11 @@ from sqlalchemy import event, text
 from typer.testing import CliRunner
 
 from tokenfleet.cli import app, main
+from tokenfleet.gateway.app import create_app
+from tokenfleet.gateway.config import parse_config
+from tokenfleet.gateway.emulator.server import create_emulator_app
 from tokenfleet.gateway.ledger import Ledger, LedgerRow, read_rows, summarise
+from tokenfleet.gateway.runner import ServerThread
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 (pip install 'psycopg[binary]') is not installed")
 
@@ -204,3 +208,28 @@ def test_a_plain_postgresql_url_and_an_unreachable_server(pg_url: str, pg_server
     assert exit_.value.code == 2  # a clear one-line error, not a traceback
     err = capsys.readouterr().err
     assert "cannot open ledger" in err and "Traceback" not in err
+
+
+def test_a_gateway_on_a_postgresql_ledger_flushes_every_request_on_graceful_stop(pg_url: str) -> None:
+    import openai
+
+    model = "llama-3.3-70b"
+    backend = ServerThread(create_emulator_app("cs3", model)).start()
+    cfg = parse_config({"ledger": {"url": pg_url, "batch_size": 1000, "flush_interval_s": 60},  # only on stop
+                        "pools": [{"name": "cs3", "model": model, "hardware": "cs3", "usd_per_mtok_in": 0.85,
+                                   "usd_per_mtok_out": 1.2, "backends": [{"url": backend.url}]}]})
+    try:
+        with ServerThread(create_app(cfg)) as gw:
+            c = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0, timeout=30)
+            got = [c.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                             max_tokens=1 + i).usage for i in range(6)]
+            assert read_rows(pg_url) == []  # nothing due yet: batch and interval are both far off
+    finally:
+        backend.stop()
+    rows = read_rows(pg_url)  # the graceful stop flushed all six
+    assert [(r.prompt_tokens, r.completion_tokens) for r in rows] == [
+        (u.prompt_tokens, u.completion_tokens) for u in got if u is not None]
+    assert all(r.pool == "cs3" and r.status == 200 and r.error is None for r in rows)
+    (total,) = summarise(pg_url, ["pool"])
+    assert total["requests"] == 6 and total["usd"] == pytest.approx(
+        sum(r.prompt_tokens * 0.85 + r.completion_tokens * 1.2 for r in rows) / 1e6)
