@@ -18,12 +18,10 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(False, "--check", help="Validate the file, show the pools and exit."),
     ) -> None:
         """Run the gateway: SLO-tiered routing across pools, failover, metering ledger, /metrics."""
-        import uvicorn
-
         from tokenfleet.gateway.app import create_app
         from tokenfleet.gateway.config import load_config
         from tokenfleet.gateway.fleet import Pool
-        from tokenfleet.gateway.runner import uvicorn_config
+        from tokenfleet.gateway.runner import GatewayServer, uvicorn_config
 
         cfg = load_config(config)
         console = Console(stderr=True)
@@ -39,7 +37,8 @@ def register(app: typer.Typer) -> None:
         h = host or cfg.listen.host
         pt = cfg.listen.port if port is None else port
         console.print(f"gateway on http://{h}:{pt}  ledger {cfg.ledger.url}")
-        uvicorn.Server(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info")).run()
+        # GatewayServer: on SIGTERM /readyz turns 503 while in-flight streams drain, then uvicorn shuts down
+        GatewayServer(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info")).run()
 
     @app.command("hash-key")
     def hash_key_cmd(
