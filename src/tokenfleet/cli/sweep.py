@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tokenfleet.errors import InputError, ScenarioError
+from tokenfleet.errors import InputError
 from tokenfleet.sweep.report import write_report
 from tokenfleet.sweep.runner import make_tasks, run_ray, run_serial
 from tokenfleet.sweep.spec import build_sweep
 from tokenfleet.sweep.table import write
+from tokenfleet.yamlio import read_mapping
 
 _GRID_HELP = (
     "KEY=VALUES, repeatable. KEY is a dotted scenario path (plan.power_budget_mw, facility.usd_per_mwh, "
@@ -29,19 +29,12 @@ _GRID_HELP = (
 
 def _load_deal(path: Path, planned: bool) -> dict[str, Any]:
     """The deal's YAML, checked once up front; with ``planned`` its ``from_plan`` link is filled per point."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML ({exc})", where=str(path)) from None
+    raw = read_mapping(path)
     from pydantic import ValidationError
 
     from tokenfleet.deal.load import parse_deal, pydantic_error
     from tokenfleet.deal.schema import DealSpec
 
-    if not isinstance(raw, dict):
-        raise ScenarioError("a deal file must be a YAML mapping", where=str(path))
     if planned and isinstance((raw.get("contract") or {}).get("from_plan"), dict):
         try:
             DealSpec.model_validate(raw)

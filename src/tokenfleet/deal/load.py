@@ -10,7 +10,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from tokenfleet.deal.checks import check_deal
@@ -28,6 +27,7 @@ from tokenfleet.deal.plan_link import deliveries_from_plan, load_plan
 from tokenfleet.deal.schema import DealSpec, DelaySpec, DeliverySpec, PricingSpec, WarrantSpec
 from tokenfleet.deal.warrant import Equity, Hurdle, Tranche, Warrant
 from tokenfleet.errors import ScenarioError
+from tokenfleet.yamlio import read_mapping
 
 _MESSAGES = {
     "greater_than": "must be > {gt}",
@@ -67,17 +67,7 @@ def parse_deal(raw: Any, file: str = "deal.yaml", base_dir: Path | None = None) 
 def load_deal(path: str | Path) -> Deal:
     """Read ``path`` (YAML) and return the validated :class:`Deal`."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError as exc:
-        raise ScenarioError("deal file not found", where=str(p)) from exc
-    except IsADirectoryError as exc:
-        raise ScenarioError("is a directory, not a deal YAML file", where=str(p)) from exc
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML: {exc}", where=str(p)) from exc
-    return parse_deal(raw, p.name, p.parent)
+    return parse_deal(read_mapping(p), p.name, p.parent)
 
 
 def _delay(spec: DelaySpec) -> DelayModel:

@@ -27,10 +27,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tokenfleet.errors import ScenarioError
+from tokenfleet.yamlio import read_mapping
 
 Tier = Literal["ultra-low-latency", "standard", "batch"]
 TIERS: tuple[str, ...] = ("ultra-low-latency", "standard", "batch")
@@ -168,15 +168,7 @@ def parse_config(data: Any, source: str = "GATEWAY.yaml") -> GatewayConfig:
 
 def load_config(path: str | Path) -> GatewayConfig:
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError("file not found", where=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML: {exc}", where=str(p)) from None
-    if not isinstance(data, dict):
-        raise ScenarioError("expected a mapping at the top level", where=str(p))
-    return parse_config(data, p.name)
+    return parse_config(read_mapping(p), p.name)
 
 
 __all__ = [

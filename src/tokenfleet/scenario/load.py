@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from tokenfleet import catalog
 from tokenfleet.errors import ScenarioError, UnknownIdError
 from tokenfleet.scenario.model import Scenario
+from tokenfleet.yamlio import read_mapping
 
 S = TypeVar("S", bound=Scenario)
 SHARED_PREFIX = "shared:"
@@ -70,12 +70,7 @@ def _check_id(kind: str, ident: str, where: str) -> None:
 def load_scenario(path: str | Path, model: type[S] = Scenario) -> tuple[S, Path]:  # type: ignore[assignment]
     """Read and validate ``path``; returns the scenario and the directory data paths are relative to."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML ({exc})", where=str(path)) from None
+    data = read_mapping(path)
     sc = parse_scenario(data, path.name, model)
     base = path.resolve().parent
     for i, c in enumerate(sc.traffic):

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel
 
 from tokenfleet.errors import InputError, ScenarioError
 from tokenfleet.scenario import Scenario, parse_scenario, resolve_data_path
 from tokenfleet.sweep.grid import SHARE_PREFIX, Axis, Point, Value, expand, set_key
+from tokenfleet.yamlio import read_mapping
 
 
 def scenario_model(data: dict[str, Any]) -> type[Scenario]:
@@ -127,14 +127,7 @@ def build_sweep(path: str | Path, grid: list[str], independent_seeds: bool = Fal
     from tokenfleet.sweep.grid import parse_axis
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"cannot read: {exc.strerror}", where=str(p)) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML ({exc})", where=str(p)) from None
-    if not isinstance(data, dict):
-        raise ScenarioError("expected a mapping at the top level", where=str(p))
+    data = read_mapping(p)
     return make_sweep(data, p.resolve().parent, p.name, [parse_axis(g) for g in grid], independent_seeds)
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tokenfleet import catalog
-from tokenfleet.errors import InputError, ScenarioError
+from tokenfleet.errors import InputError
 from tokenfleet.web import figures as F
 from tokenfleet.web.jobs import Progress, Run
 from tokenfleet.web.report import render
+from tokenfleet.yamlio import parse_mapping
 
 PlanLookup = Callable[[str], dict[str, Any] | None]
 
@@ -31,13 +31,7 @@ def _s(label: str, value: Any, unit: str = "") -> dict[str, Any]:
 
 
 def _load(text: str, what: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"not valid YAML ({exc})", where=what) from None
-    if not isinstance(data, dict):
-        raise ScenarioError("expected a mapping at the top level", where=what)
-    return data
+    return parse_mapping(text, what)
 
 
 def _finish(run: Run, out: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
