@@ -111,7 +111,9 @@ def test_refit_on_the_groq_rows_recovers_the_stored_fit(tmp_path: Path) -> None:
     path = _write(tmp_path, [r for r in src if r["hw_id"] == "groq-lpu"])
     fits = {f.key: f for f in calibrate(path)}
     stored = yaml.safe_load((packaged_results_path().parent / "calibration.yaml").read_text())["groups"]
-    assert fits["groq"].params == pytest.approx(stored["groq"]["params"], rel=0.05, abs=1e-6)
+    fitted = fits["groq"].params  # what the groq rows identify (the stored entry also carries family fill-ins)
+    assert set(fitted) == {"layer_latency_s", "hop_latency_s"}
+    assert fitted == pytest.approx({k: stored["groq"]["params"][k] for k in fitted}, rel=0.05, abs=1e-6)
     assert fits["groq"].median_abs_pct_error < 15.0
 
 

@@ -5,8 +5,9 @@ Groups are the hardware entries' ``calibration_group``, one per architecture gen
 Each group fits only the parameters its rows can identify:
 
 * HBM groups: achieved fraction of peak FLOPS in large GEMMs (``flops_eff``), the GEMM row count at which
-  half of that is reached (``gemm_m_half``: small batches and MoE experts with few tokens under-fill the
-  tiles) and the fixed per-iteration overhead (``step_overhead_s``) — from MLPerf Offline / Server
+  half of that is reached (``gemm_m_half``: small batches under-fill the tiles; ``expert_m_half`` the same
+  for MoE grouped GEMMs, fitted only where MoE rows exist and shared across the family otherwise) and the fixed
+  per-iteration overhead (``step_overhead_s``) — from MLPerf Offline / Server
   throughput rows. The achieved HBM bandwidth fraction (``bw_eff``) stays at its physical default: the
   published rows are large-batch throughputs that cannot tell it apart from ``flops_eff``.
 * Dataflow groups: the time for a token to cross one layer (``layer_latency_s``), one inter-system hop
@@ -45,12 +46,13 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bw_eff": (0.60, 0.92),
     "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
+    "expert_m_half": (4.0, 4096.0),
     "seq_overhead_s": (0.0, 2e-5),
     "layer_latency_s": (1e-6, 3e-4),
     "hop_latency_s": (0.0, 3e-3),
     "request_overhead_s": (0.0, 1.0),
 }
-HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "seq_overhead_s")
+HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")
 SRAM_FIT = ("layer_latency_s", "hop_latency_s")
 
 
@@ -65,6 +67,8 @@ class GroupFit:
 
 def _fit(key: str, family: str, rows: list[PublishedResult]) -> GroupFit:
     names = list(HBM_FIT if family == "hbm" else SRAM_FIT)
+    if not any(catalog.model(r.model_id).is_moe for r in rows):
+        names = [n for n in names if n != "expert_m_half"]  # only MoE rows can tell it
     if family != "hbm" and any(r.metric == "ttft_ms" for r in rows):
         names.append("request_overhead_s")
     base = FAMILY_DEFAULTS[family]
@@ -120,8 +124,13 @@ def calibrate(path: str | Path, progress: Callable[[str], None] | None = None) -
         fits.append(fit)
         by_family.setdefault(family, []).append(fit)
     for family, members in sorted(by_family.items()):
-        names = members[0].params.keys()
-        params = {n: float(np.median([m.params[n] for m in members if n in m.params])) for n in names}
+        names = {n for m in members for n in m.params}
+        params = {n: float(np.median([m.params[n] for m in members if n in m.params])) for n in sorted(names)}
+        # a group whose rows could not identify a parameter takes the family's value of it
+        for i, m in enumerate(fits):
+            if m in members and set(params) - set(m.params):
+                fits[i] = dataclasses.replace(m, params={**m.params, **{n: v for n, v in params.items()
+                                                                         if n not in m.params}})
         fits.append(GroupFit(f"family:{family}", params, sorted(r for m in members for r in m.rows),
                              [f"median of {', '.join(m.key for m in members)}"],
                              float(np.median([m.median_abs_pct_error for m in members]))))

@@ -53,6 +53,7 @@ class Deployment:
         "_dense_bytes",
         "_dense_mm_flops",
         "_expert_bytes",
+        "_expert_m_half",
         "_expert_mm_flops",
         "_inv_attn_flops",
         "_inv_bw",
@@ -86,6 +87,7 @@ class Deployment:
         self._dense_mm_flops = self._mm_flops - self._expert_mm_flops
         self._tok_per_expert = model.n_active_experts / model.n_experts if model.is_moe else 1.0
         self._m_half = p.gemm_m_half
+        self._expert_m_half = p.expert_m_half
         self._attn_flops = model.attn_flops_per_context_token()
         self._expert_bytes = model.expert_params_total * wb
         self._dense_bytes = model.total_params * wb - self._expert_bytes
@@ -135,7 +137,7 @@ class Deployment:
         dense = self._dense_mm_flops * (tokens + mh)  # = flops * tokens / eff(tokens)
         if self._expert_mm_flops:
             m = tokens * self._tok_per_expert
-            dense += self._expert_mm_flops * tokens * (m + mh) / m
+            dense += self._expert_mm_flops * tokens * (m + self._expert_m_half) / m
         return dense * self._inv_flops + self._attn_flops * attn_pairs * self._inv_attn_flops
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,

@@ -23,6 +23,7 @@ class EfficiencyParams:
 
     flops_eff: float = 0.5  # achieved fraction of dense peak FLOPS in large matmuls
     gemm_m_half: float = 32.0  # rows (tokens) at which a GEMM reaches half of flops_eff (tile under-fill)
+    expert_m_half: float = 64.0  # the same for MoE expert GEMMs (grouped GEMM: per-expert padding, imbalance)
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)
     step_overhead_s: float = 0.002  # per engine iteration: kernel launches, synchronisation
     seq_overhead_s: float = 0.0  # per running sequence per iteration: scheduling, sampling, detokenising
