@@ -144,11 +144,14 @@ def solve(p: Problem, objective: str = "cost") -> Solution | None:
     hi: list[float] = []
 
     def add(row: np.ndarray, lb: float, ub: float) -> None:
+        # scale each row to a largest coefficient of 1: MW per replica (~1e-4) beside chips (~1e2) otherwise
+        # spans eight orders of magnitude and stalls HiGHS's root heuristics; the feasible set is unchanged
         full = np.zeros(nvar)
         full[: row.size] = row
-        rows.append(full)
-        lo.append(lb)
-        hi.append(ub)
+        scale = float(np.max(np.abs(full))) or 1.0
+        rows.append(full / scale)
+        lo.append(lb / scale)
+        hi.append(ub / scale)
 
     cls = np.array([o.class_idx for o in p.options], np.int64)
     for c in range(nc):
@@ -202,6 +205,13 @@ def solve(p: Problem, objective: str = "cost") -> Solution | None:
         obj[: nj + nh] = 1e-9 * cost
     lb = np.zeros(nvar)
     ub = np.full(nvar, np.inf)
+    if not goodput:  # finite bounds tighten HiGHS's probing: no option needs more replicas than its whole class
+        need = np.array([math.ceil(p.sized_rps[o.class_idx] / p.rate[j]) if p.rate[j] > 0 else 0
+                         for j, o in enumerate(p.options)], float)
+        ub[:nj] = need
+        for h in range(nh):
+            ub[nj + h] = min(ub[nj + h], math.ceil(float(np.sum(np.where(p.hw_of == h, need * chips, 0.0)))
+                                                   / p.hardware[h].chips_per_system))
     for h, hw in enumerate(p.hardware):
         if lim.supply_caps and hw.max_systems is not None:
             ub[nj + h] = hw.max_systems
