@@ -6,18 +6,10 @@ import json
 
 import pytest
 
+from _cli import run_cli
 from tokenfleet import perf
-from tokenfleet.cli import main
 
-
-def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_main = run_cli
 
 
 def test_json_rows_match_the_api(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,22 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _cli import run_cli
 from tokenfleet import catalog
-from tokenfleet.cli import main
 from tokenfleet.perf.calibrate import calibrate
 from tokenfleet.perf.validate import packaged_results_path, validate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "published_results.csv"
 
 
-def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_main = run_cli
 
 
 def test_packaged_copy_is_the_shared_file() -> None:

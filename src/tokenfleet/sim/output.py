@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from tokenfleet.errors import InputError
+from tokenfleet.sim.metrics import COLUMNS
 from tokenfleet.sim.replica import Replica
 
 
@@ -35,16 +36,7 @@ class RequestWriter:
             "pool": self.pool_names[cols["pool_idx"]],
             "replica": cols["replica"],
         }
-        for k in (
-            "arrival_s",
-            "admitted_s",
-            "first_token_s",
-            "finish_s",
-            "prompt_tokens",
-            "output_tokens",
-            "cached_tokens",
-            "preemptions",
-        ):
+        for k in COLUMNS[COLUMNS.index("arrival_s"):]:  # the collector's timing and token columns, in order
             out[k] = cols[k]
         for k in ("ttft_s", "tpot_s", "e2e_s", "queue_s", "slo_ok"):
             out[k] = derived[k]
