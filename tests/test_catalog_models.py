@@ -59,3 +59,14 @@ def test_unknown_model_names_the_closest() -> None:
     with pytest.raises(UnknownIdError) as err:
         catalog.model("llama-3.1-7b")
     assert "llama-3.1-8b" in str(err.value) and "did you mean" in str(err.value)
+
+
+def test_every_model_states_its_native_precision_with_a_source() -> None:
+    from tokenfleet.catalog import BYTES_PER_PARAM
+    for m in catalog.all_models():
+        assert m.native_precision in BYTES_PER_PARAM, m.model_id
+        assert m.native_precision_source.startswith("https://huggingface.co/"), m.model_id
+    # as released: gpt-oss ships MXFP4 experts, DeepSeek-R1 FP8 blocks, Llama 16-bit
+    assert catalog.model("gpt-oss-120b").native_precision == "fp4"
+    assert catalog.model("deepseek-r1").native_precision == "fp8"
+    assert catalog.model("llama-3.3-70b").native_precision == "bf16"

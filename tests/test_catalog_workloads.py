@@ -15,11 +15,12 @@ from tokenfleet.errors import UnknownIdError
 
 RESULTS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "published_results.csv"
 REQUIRED = ["mlperf-llama2-70b", "mlperf-llama3.1-405b", "mlperf-llama3.1-8b", "mlperf-deepseek-r1",
-            "mlperf-gpt-oss-120b", "single-stream", "isl1024-osl1024", "isl1024-osl2048", "isl8192-osl1024"]
+            "mlperf-gpt-oss-120b", "mlperf-mixtral-8x7b", "sharegpt", "single-stream"]
 # MLCommons reference mean output lengths (tokens per sample): llama2-70b and llama3.1-405b READMEs,
 # deepseek-r1 TOKENS_PER_SAMPLE in tools/submission/submission_checker.py, gpt-oss-120b TEST09 reference
 MLPERF_OUTPUT_MEAN = {"mlperf-llama2-70b": 294.45, "mlperf-llama3.1-405b": 684.68,
-                      "mlperf-deepseek-r1": 3886.2274, "mlperf-gpt-oss-120b": 1278.20}
+                      "mlperf-deepseek-r1": 3886.2274, "mlperf-gpt-oss-120b": 1278.20,
+                      "mlperf-mixtral-8x7b": 144.84}
 
 
 def test_required_ids_present() -> None:
@@ -78,7 +79,7 @@ def test_caps_published_by_mlcommons() -> None:
 def test_estimates_are_flagged() -> None:
     # MLCommons publishes no input means for these datasets: each is an estimate and says so
     for workload_id in ("mlperf-llama2-70b", "mlperf-llama3.1-405b", "mlperf-llama3.1-8b",
-                        "mlperf-deepseek-r1", "mlperf-gpt-oss-120b"):
+                        "mlperf-deepseek-r1", "mlperf-gpt-oss-120b", "mlperf-mixtral-8x7b"):
         sources, flags = workload_provenance(catalog.workload(workload_id))
         assert flags["input_tokens_mean"] == "ESTIMATE", workload_id
         assert sources["input_tokens_mean"].startswith("https://")
@@ -95,3 +96,23 @@ def test_unknown_id_names_the_closest() -> None:
     with pytest.raises(UnknownIdError) as err:
         catalog.workload("mlperf-llama2")
     assert "mlperf-llama2-70b" in err.value.closest
+
+
+@pytest.mark.parametrize(("wid", "isl", "osl"), [("isl1000-osl1000", 1000, 1000), ("isl10000-osl1500", 10000, 1500),
+                                                 ("isl128-osl2048", 128, 2048), ("isl7-osl3", 7, 3)])
+def test_fixed_length_ids_are_parsed_for_any_lengths(wid: str, isl: int, osl: int) -> None:
+    w = catalog.workload(wid)
+    assert (w.workload_id, w.input_tokens_mean, w.output_tokens_mean) == (wid, isl, osl)
+    assert (w.input_tokens_max, w.output_tokens_max) == (isl, osl)
+
+
+@pytest.mark.parametrize("wid", ["isl0-osl10", "isl10-osl", "isl-1-osl5", "isl10osl10", "ISL10-OSL10"])
+def test_malformed_fixed_length_ids_are_unknown(wid: str) -> None:
+    with pytest.raises(UnknownIdError):
+        catalog.workload(wid)
+
+
+def test_sharegpt_cites_its_length_statistics() -> None:
+    w = catalog.workload("sharegpt")
+    assert (w.input_tokens_mean, w.output_tokens_mean) == (161.0, 338.0)
+    assert "arxiv.org" in w.source_url and "DERIVED" in w.notes

@@ -16,7 +16,7 @@ import yaml
 
 from tokenfleet.catalog.hardware import BYTES_PER_PARAM, PRECISIONS, HardwareSpec
 from tokenfleet.catalog.models import ModelSpec
-from tokenfleet.catalog.workloads import WorkloadSpec
+from tokenfleet.catalog.workloads import WorkloadSpec, fixed_length
 from tokenfleet.errors import InputError, UnknownIdError
 
 T = TypeVar("T")
@@ -67,7 +67,13 @@ def model(model_id: str) -> ModelSpec:
 
 
 def workload(workload_id: str) -> WorkloadSpec:
-    return _get(_workloads(), "workload", workload_id)
+    """A listed workload, or a fixed-length ``isl{N}-osl{M}`` shape parsed from the id."""
+    table = _workloads()
+    if workload_id not in table:
+        parsed = fixed_length(workload_id)
+        if parsed is not None:
+            return parsed
+    return _get(table, "workload", workload_id)
 
 
 def all_hardware() -> list[HardwareSpec]:

@@ -40,6 +40,10 @@ class ModelSpec:
     tied_embeddings: bool = False
     sliding_window: int = 0  # tokens; applies to ``sliding_layers`` layers
     sliding_layers: int = 0
+    attention_sinks: bool = False  # learned per-head sink logits (gpt-oss): one extra score per head, no KV
+    # weight precision the model is released in (what its checkpoint stores; vendors may serve another)
+    native_precision: str = "bf16"
+    native_precision_source: str = ""
     notes: str = ""
 
     # ---- derived architecture figures --------------------------------------------------------
