@@ -5,9 +5,12 @@
     ├── InputError                  a bad file, field or value (carries where: file / field / row)
     │   └── ScenarioError           a scenario or deal YAML that does not validate
     ├── LayoutError                 a model that does not fit the chosen layout (carries needed / available bytes)
-    └── InfeasibleError             a plan, SLO or constraint set nobody can meet (carries what binds)
+    ├── InfeasibleError             a plan, SLO or constraint set nobody can meet (carries what binds)
+    └── EnvironmentProblem          not the input but the machine: port in use, database unreachable, disk
+                                    full; the CLI prints it and exits 3
 
-Internal bugs are not TokenfleetErrors: they keep their traceback.
+Internal bugs are not TokenfleetErrors: the CLI reports them as one "internal error" line (exit 1) and
+shows the traceback with ``tokenfleet --debug``.
 """
 
 from __future__ import annotations
@@ -64,7 +67,16 @@ class InfeasibleError(TokenfleetError):
         super().__init__(message)
 
 
+class EnvironmentProblem(TokenfleetError):
+    """The input is fine but the environment is not (port in use, unreachable database, disk full): exit 3."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
 __all__ = [
+    "EnvironmentProblem",
     "InfeasibleError",
     "InputError",
     "LayoutError",
