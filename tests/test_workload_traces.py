@@ -72,8 +72,8 @@ def test_burstgpt_format(tmp_path: Path) -> None:
     p = tmp_path / "burst.csv"
     p.write_text(
         "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
-        "5.0,ChatGPT,100,20,120,Conversation log\n3.0,GPT-4,50,0,50,Conversation log\n"
-        "4.5,ChatGPT,70,30,100,API log\n"
+        "3.0,GPT-4,50,0,50,Conversation log\n4.5,ChatGPT,70,30,100,API log\n"
+        "5.0,ChatGPT,100,20,120,Conversation log\n"
     )
     b = load_burstgpt(p)
     assert b.arrival_s.tolist() == [0.0, 0.5] and b.prompt_tokens.tolist() == [70, 100]

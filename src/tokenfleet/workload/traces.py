@@ -1,91 +1,186 @@
 """Loaders for real traces: Azure LLM inference 2023 CSV, Mooncake FAST'25 JSONL, BurstGPT CSV.
 
-Every loader returns a :class:`RequestBatch` sorted by arrival with the first request at t = 0, and names
-the file and row of anything malformed. Nothing is downloaded: files come from ``../shared/data/traces``
-(see its SOURCES.md for provenance and licences) or from the user.
+Every loader returns a :class:`RequestBatch` sorted by arrival with the first request at t = 0. Bytes are
+read once through :func:`tokenfleet.inputs.read_text` (size-limited, UTF-8 or "not UTF-8 text at byte N");
+then every row is checked at the door (:mod:`tokenfleet.workload.tracecheck`): token counts whole numbers
+in [1, :data:`MAX_TOKENS`], timestamps finite and in arrival order, hash ids lists of non-negative
+integers. Errors name the file and the row / line. Nothing is downloaded: files come from
+``../shared/data/traces`` (see its SOURCES.md for provenance and licences) or from the user.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from tokenfleet.errors import InputError
+from tokenfleet.inputs import MAX_TRACE_BYTES, read_text
 from tokenfleet.workload.request import RequestBatch, make_batch
+from tokenfleet.workload.tracecheck import (
+    MAX_HASH_ID,
+    MAX_TOKENS,
+    check_arrivals,
+    check_tokens,
+    float_column,
+    int_column,
+)
 
 MOONCAKE_QUANTUM_S = 3.0  # Mooncake FAST'25 traces quantise arrival times to 3-second buckets (in ms)
 
 
-def _open_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read(path: Path) -> str:
+    return read_text(path, "trace", MAX_TRACE_BYTES)
+
+
+def _csv(path: Path, text: str, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror}", where=str(path)) from None
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise InputError(f"not valid CSV: {exc}", where=str(path)) from None
     if not rows:
         raise InputError("empty file", where=str(path))
-    return [h.strip() for h in rows[0]], rows[1:]
+    header = [h.strip() for h in rows[0]]
+    for name in required:
+        if name not in header:
+            raise InputError(f"missing column {name!r} (header: {', '.join(header)})", where=str(path))
+    body = rows[1:]
+    while body and not any(c.strip() for c in body[-1]):
+        body.pop()
+    if not body:
+        raise InputError("trace has a header but no requests", where=str(path))
+    for i, r in enumerate(body):
+        if len(r) != len(header):
+            raise InputError(
+                f"{len(r)} fields but the header has {len(header)} (row cut short or extra commas)",
+                where=f"{path} row {i + 2}",
+            )
+    return header, body
 
 
-def _col(header: list[str], name: str, path: Path) -> int:
+def _azure(path: Path, text: str) -> RequestBatch:
+    names = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+    header, rows = _csv(path, text, names)
+    ts, ctx, gen = (header.index(c) for c in names)
+    raw = [r[ts].strip().replace(" ", "T") for r in rows]
     try:
-        return header.index(name)
+        stamps = np.array(raw, dtype="datetime64[ns]")
     except ValueError:
-        raise InputError(f"missing column {name!r} (header: {', '.join(header)})", where=str(path)) from None
-
-
-def _ints(rows: list[list[str]], col: int, path: Path, what: str) -> np.ndarray:
-    try:
-        return np.array([int(float(r[col])) for r in rows], dtype=np.int64)
-    except (ValueError, IndexError):
-        for i, r in enumerate(rows):
+        for i, s in enumerate(raw):
             try:
-                int(float(r[col]))
-            except (ValueError, IndexError):
-                raise InputError(
-                    f"bad {what} {r[col] if col < len(r) else '<missing>'!r}", where=f"{path} row {i + 2}"
-                ) from None
+                np.datetime64(s, "ns")
+            except ValueError:
+                raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + 2}") from None
         raise
+    nat = np.isnat(stamps)
+    if nat.any():
+        i = int(np.argmax(nat))
+        raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + 2}")
+    t = (stamps - stamps[0]).astype(np.int64) / 1e9
+    check_arrivals(t, path, "TIMESTAMP", first_row=2)
+    return make_batch(
+        t,
+        check_tokens(int_column(rows, ctx, path, "ContextTokens"), path, "ContextTokens"),
+        check_tokens(int_column(rows, gen, path, "GeneratedTokens"), path, "GeneratedTokens"),
+    )
 
 
 def load_azure(path: str | Path) -> RequestBatch:
     """Azure LLM inference trace 2023 (``TIMESTAMP,ContextTokens,GeneratedTokens``)."""
     path = Path(path)
-    header, rows = _open_csv(path)
-    ts, ctx, gen = (_col(header, c, path) for c in ("TIMESTAMP", "ContextTokens", "GeneratedTokens"))
-    try:
-        stamps = np.array([r[ts].strip().replace(" ", "T") for r in rows], dtype="datetime64[ns]")
-    except ValueError as exc:
-        raise InputError(f"bad TIMESTAMP ({exc})", where=str(path)) from None
-    t = (stamps - stamps.min()).astype(np.int64) / 1e9
-    order = np.argsort(t, kind="stable")
-    return make_batch(
-        t[order],
-        _ints(rows, ctx, path, "ContextTokens")[order],
-        _ints(rows, gen, path, "GeneratedTokens")[order],
-    )
+    return _azure(path, _read(path))
+
+
+def _burstgpt(path: Path, text: str, drop_failed: bool = True) -> RequestBatch:
+    names = ("Timestamp", "Request tokens", "Response tokens")
+    header, rows = _csv(path, text, names)
+    ts, req, resp = (header.index(c) for c in names)
+    t = float_column(rows, ts, path, "Timestamp")
+    check_arrivals(t, path, "Timestamp", first_row=2)
+    p = check_tokens(int_column(rows, req, path, "Request tokens"), path, "Request tokens")
+    o = check_tokens(int_column(rows, resp, path, "Response tokens"), path, "Response tokens", low=0)
+    keep = o > 0 if drop_failed else np.ones(o.size, dtype=bool)
+    t, p, o = t[keep], p[keep], o[keep]
+    if not t.size:
+        raise InputError("every request in the trace failed (0 response tokens)", where=str(path))
+    return make_batch(t - t[0], p, np.maximum(o, 1))
 
 
 def load_burstgpt(path: str | Path, drop_failed: bool = True) -> RequestBatch:
     """BurstGPT CSV (``Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type``), timestamps
-    in seconds. Failed requests (0 response tokens) are dropped unless ``drop_failed`` is False."""
+    in seconds. Failed requests (0 response tokens) are dropped unless ``drop_failed`` is False (then they
+    count as one output token)."""
     path = Path(path)
-    header, rows = _open_csv(path)
-    ts, req, resp = (_col(header, c, path) for c in ("Timestamp", "Request tokens", "Response tokens"))
-    try:
-        t = np.array([float(r[ts]) for r in rows])
-    except (ValueError, IndexError):
-        raise InputError("bad Timestamp value", where=str(path)) from None
-    p, o = _ints(rows, req, path, "Request tokens"), _ints(rows, resp, path, "Response tokens")
-    keep = o > 0 if drop_failed else np.ones(o.size, dtype=bool)
-    t, p, o = t[keep], p[keep], o[keep]
-    order = np.argsort(t, kind="stable")
-    return make_batch(
-        t[order] - (t.min() if t.size else 0.0), np.maximum(p[order], 1), np.maximum(o[order], 1)
-    )
+    return _burstgpt(path, _read(path), drop_failed)
+
+
+def _hash_list(h: object, n_tokens: int) -> list[int]:
+    if h is None:
+        return []
+    if not isinstance(h, list):
+        raise ValueError(f"hash_ids must be a list of integers, got {type(h).__name__}")
+    if len(h) > n_tokens:
+        raise ValueError(f"{len(h)} hash_ids for {n_tokens} input tokens (a hash id covers a block of tokens)")
+    for x in h:
+        if isinstance(x, bool) or not isinstance(x, int):
+            raise ValueError(f"hash_ids must be integers, got {x!r}")
+        if not 0 <= x <= MAX_HASH_ID:
+            raise ValueError(f"hash id {x} outside [0, {MAX_HASH_ID}]")
+    return h
+
+
+def _count(row: dict[str, object], key: str) -> int:
+    v = row[key]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"{key} must be a whole number, got {v!r}")
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError(f"{key} must be a whole number, got {v!r}")
+    n = int(v)
+    if not 1 <= n <= MAX_TOKENS:
+        raise ValueError(f"{key} must be in [1, {MAX_TOKENS:,}] tokens, got {v!r}")
+    return n
+
+
+def _mooncake(path: Path, text: str, spread: bool, seed: int, quantum_s: float) -> RequestBatch:
+    t_ms: list[float] = []
+    inp: list[int] = []
+    out: list[int] = []
+    offs: list[int] = [0]
+    ids: list[int] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError(f"expected a JSON object, got {type(row).__name__}")
+            ts = row["timestamp"]
+            if isinstance(ts, bool) or not isinstance(ts, int | float):
+                raise TypeError(f"timestamp must be a number (ms), got {ts!r}")
+            ts_ms = float(ts)
+            i, o = _count(row, "input_length"), _count(row, "output_length")
+            h = _hash_list(row.get("hash_ids"), i)
+        except RecursionError:
+            raise InputError("bad record (nested too deep)", where=f"{path} line {n}") from None
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise InputError(f"bad record: {what}", where=f"{path} line {n}") from None
+        t_ms.append(ts_ms)
+        inp.append(i)
+        out.append(o)
+        ids.extend(h)
+        offs.append(len(ids))
+    if not t_ms:
+        raise InputError("trace has no requests", where=str(path))
+    t = np.array(t_ms) / 1e3
+    check_arrivals(t, path, "timestamp", first_row=None)
+    t = t - t[0]
+    if spread:
+        t = spread_buckets(t, quantum_s, np.random.default_rng(seed))
+    return make_batch(t, np.array(inp), np.array(out), np.array(offs), np.array(ids, dtype=np.int64))
 
 
 def load_mooncake(
@@ -98,49 +193,7 @@ def load_mooncake(
     bucket, keeping their order. Hash ids (512-token blocks) are kept for prefix caching.
     """
     path = Path(path)
-    t_ms: list[float] = []
-    inp: list[int] = []
-    out: list[int] = []
-    offs: list[int] = [0]
-    ids: list[int] = []
-    try:
-        fh = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror}", where=str(path)) from None
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                t_ms.append(float(row["timestamp"]))
-                inp.append(int(row["input_length"]))
-                out.append(int(row["output_length"]))
-                h = row.get("hash_ids") or []
-            except (ValueError, KeyError, TypeError) as exc:
-                raise InputError(
-                    f"bad record ({exc.__class__.__name__}: {exc})", where=f"{path} line {n}"
-                ) from None
-            ids.extend(h)
-            offs.append(len(ids))
-    t = np.array(t_ms) / 1e3
-    t -= t.min() if t.size else 0.0
-    order = np.argsort(t, kind="stable")
-    t = t[order]
-    offsets = np.array(offs, dtype=np.int64)
-    all_ids = np.array(ids, dtype=np.int64)
-    if not np.array_equal(order, np.arange(order.size)):  # reorder the CSR hash lists
-        lens = np.diff(offsets)[order]
-        starts = offsets[:-1][order]
-        all_ids = (
-            np.concatenate([all_ids[s : s + k] for s, k in zip(starts, lens, strict=True)])
-            if lens.sum()
-            else all_ids
-        )
-        offsets = np.concatenate([[0], np.cumsum(lens)])
-    if spread and t.size:
-        t = spread_buckets(t, quantum_s, np.random.default_rng(seed))
-    return make_batch(t, np.array(inp)[order], np.maximum(np.array(out)[order], 1), offsets, all_ids)
+    return _mooncake(path, _read(path), spread, seed, quantum_s)
 
 
 def spread_buckets(t: np.ndarray, quantum_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -159,27 +212,25 @@ def spread_buckets(t: np.ndarray, quantum_s: float, rng: np.random.Generator) ->
 def load_trace(path: str | Path, fmt: str = "auto", seed: int = 0) -> RequestBatch:
     """Load by format name (``azure``, ``mooncake``, ``burstgpt``) or sniff it from the file."""
     path = Path(path)
-    if fmt == "auto":
-        if path.suffix == ".jsonl":
-            fmt = "mooncake"
-        else:
-            try:
-                with path.open(encoding="utf-8-sig") as fh:
-                    head = fh.readline()
-            except OSError as exc:
-                raise InputError(f"cannot read trace: {exc.strerror}", where=str(path)) from None
-            fmt = "azure" if "ContextTokens" in head else "burstgpt" if "Request tokens" in head else "?"
-            if fmt == "?":
-                raise InputError(
-                    "unknown trace format (expected Azure 2023 CSV, BurstGPT CSV or Mooncake JSONL)",
-                    where=str(path),
-                )
-    loaders = {"azure": load_azure, "burstgpt": load_burstgpt}
-    if fmt == "mooncake":
-        return load_mooncake(path, seed=seed)
-    if fmt not in loaders:
+    if fmt not in ("auto", "azure", "mooncake", "burstgpt"):
         raise InputError(f"unknown trace format {fmt!r} (known: azure, mooncake, burstgpt)", where=str(path))
-    return loaders[fmt](path)
+    text = _read(path)
+    if fmt == "auto":
+        head = text[: text.find("\n")] if "\n" in text else text
+        if path.suffix == ".jsonl" or head.lstrip().startswith("{"):
+            fmt = "mooncake"
+        elif "ContextTokens" in head:
+            fmt = "azure"
+        elif "Request tokens" in head:
+            fmt = "burstgpt"
+        else:
+            raise InputError(
+                "unknown trace format (expected Azure 2023 CSV, BurstGPT CSV or Mooncake JSONL)",
+                where=str(path),
+            )
+    if fmt == "mooncake":
+        return _mooncake(path, text, True, seed, MOONCAKE_QUANTUM_S)
+    return _azure(path, text) if fmt == "azure" else _burstgpt(path, text)
 
 
 __all__ = [
