@@ -205,7 +205,7 @@ def test_a_plain_postgresql_url_and_an_unreachable_server(pg_url: str, pg_server
     gone = plain.replace(pg_server, pg_server + "-gone")
     with pytest.raises(SystemExit) as exit_:
         main(["usage", "--ledger", gone, "--json"])
-    assert exit_.value.code == 2  # a clear one-line error, not a traceback
+    assert exit_.value.code == 3  # an environment problem: a clear one-line error, not a traceback
     err = capsys.readouterr().err
     assert "cannot open ledger" in err and "Traceback" not in err
 

@@ -37,7 +37,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "perf": ("perf", "Per layout: KV capacity, TTFT, per-user speed, offline and SLO-bound throughput, power, "
                      "energy."),
     "serve": ("serve", "Run the gateway: SLO-tiered routing across pools, failover, metering ledger, /metrics."),
-    "hash-key": ("serve", "Print an API key and the sha256 that goes in GATEWAY.yaml ``keys``."),
+    "hash-key": ("serve", "Print an API key and the salted scrypt hash that goes in GATEWAY.yaml ``keys``."),
     "emulate": ("emulate", "Serve a model with the token timing predicted for HARDWARE at its current load."),
     "usage": ("usage", "Requests, tokens, energy and dollars per key, pool and day."),
     "deal": ("deal", "Value a compute deal: vesting probabilities, warrant values, effective prices, NPV, "

@@ -10,15 +10,19 @@ def register(app: typer.Typer) -> None:
     def emulate(
         hardware: str = typer.Option(..., "--hardware", help="Catalog hardware id, e.g. cs3, h100."),
         model: str = typer.Option(..., "--model", help="Catalog model id, e.g. llama-3.3-70b."),
-        replicas: int = typer.Option(1, "--replicas", min=1, help="Replicas of the smallest valid layout."),
+        replicas: int = typer.Option(1, "--replicas", min=1, max=1024,
+                                      help="Replicas of the smallest valid layout."),
         host: str = typer.Option("127.0.0.1", help="Address to bind."),
-        port: int = typer.Option(8001, "--port", min=0, max=65535),
+        port: int = typer.Option(8001, "--port", min=1, max=65535),
         served_name: str | None = typer.Option(None, help="Model name clients use (default: --model)."),
-        time_scale: float = typer.Option(1.0, min=0.0, help="Multiply every step (0 = no delay)."),
+        time_scale: float = typer.Option(1.0, min=0.0, max=1e6, help="Multiply every step (0 = no delay)."),
         error_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share answered with an error."),
-        error_status: int = typer.Option(500, help="Status of injected errors."),
+        error_status: int = typer.Option(500, min=400, max=599, help="Status of injected errors (400-599)."),
+        retry_after_s: float | None = typer.Option(None, min=0.0, max=86400.0,
+                                                   help="Retry-After sent with injected errors (e.g. 429)."),
+        hang_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share that never sends a first byte."),
         stall_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share stalled before the first token."),
-        stall_ms: float = typer.Option(0.0, min=0.0),
+        stall_ms: float = typer.Option(0.0, min=0.0, max=86_400_000.0),
         cut_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of streams cut mid-way."),
         cut_after_tokens: int = typer.Option(3, min=0),
         seed: int = typer.Option(0, help="Seed of the failure injection."),
@@ -33,7 +37,11 @@ def register(app: typer.Typer) -> None:
         from tokenfleet.gateway.runner import uvicorn_config
 
         dep = perf.deploy(model, hardware)  # fails early with a clear error for unknown ids
+        from tokenfleet.errors import EnvironmentProblem
+        from tokenfleet.gateway.runner import bind_socket
+
         faults = Faults.from_dict({"error_rate": error_rate, "error_status": error_status,
+                                   "retry_after_s": retry_after_s, "hang_rate": hang_rate,
                                    "stall_rate": stall_rate, "stall_ms": stall_ms, "cut_rate": cut_rate,
                                    "cut_after_tokens": cut_after_tokens})
         app_ = create_emulator_app(hardware, model, replicas, time_scale, faults, seed, served_name)
@@ -41,4 +49,9 @@ def register(app: typer.Typer) -> None:
         Console(stderr=True).print(
             f"emulating {dep.describe()} x{replicas} on http://{host}:{port}  "
             f"(TPOT at batch 1: {tpot_ms:.2f} ms, KV {dep.kv_capacity_tokens} tokens)")
-        uvicorn.Server(uvicorn_config(app_, host, port, 5.0, "info")).run()
+        try:
+            sock = bind_socket(host, port)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                                     where="emulate") from None
+        uvicorn.Server(uvicorn_config(app_, host, port, 5.0, "info")).run(sockets=[sock])

@@ -1,4 +1,10 @@
-"""``tokenfleet serve GATEWAY.yaml``: the live OpenAI-compatible gateway; ``tokenfleet hash-key``."""
+"""``tokenfleet serve GATEWAY.yaml``: the live OpenAI-compatible gateway; ``tokenfleet hash-key``.
+
+``serve --check`` validates exactly what ``serve`` would use — the file (backend URLs, ports, tiers, unique
+names, key hashes), every catalog id, the ledger database (reachable, tables created) and the journal
+directory (writable) — prints the pools and exits. Bad input exits 2, an environment problem (port in
+use, database unreachable, journal not writable) exits 3, each with one line.
+"""
 
 from __future__ import annotations
 
@@ -9,43 +15,93 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _check_catalog(cfg: object) -> None:
+    from tokenfleet import catalog
+    from tokenfleet.gateway.config import GatewayConfig
+
+    assert isinstance(cfg, GatewayConfig)
+    for p in cfg.pools:
+        if p.hardware:
+            catalog.hardware(p.hardware)  # UnknownIdError with "did you mean"
+            catalog.model(p.perf_model or p.model)
+
+
+def _check_journal(path: str) -> None:
+    import os
+    import tempfile
+
+    from tokenfleet.errors import EnvironmentProblem
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path, prefix=".probe-")
+        os.write(fd, b"x")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise EnvironmentProblem(f"the ledger journal directory is not writable: {exc.strerror or exc}",
+                                 where=path) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         config: Path = typer.Argument(..., help="GATEWAY.yaml: pools, backends, classes, keys, ledger."),
         host: str | None = typer.Option(None, help="Override listen.host."),
-        port: int | None = typer.Option(None, help="Override listen.port."),
-        check: bool = typer.Option(False, "--check", help="Validate the file, show the pools and exit."),
+        port: int | None = typer.Option(None, min=1, max=65535, help="Override listen.port."),
+        workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                    help="Gateway processes on one socket, sharing the ledger."),
+        check: bool = typer.Option(False, "--check", help="Validate everything serve uses, show the pools, exit."),
     ) -> None:
         """Run the gateway: SLO-tiered routing across pools, failover, metering ledger, /metrics."""
+        import logging
+
+        from tokenfleet.errors import EnvironmentProblem
         from tokenfleet.gateway.app import create_app
         from tokenfleet.gateway.config import load_config
         from tokenfleet.gateway.fleet import Pool
-        from tokenfleet.gateway.runner import GatewayServer, uvicorn_config
+        from tokenfleet.gateway.journal import ignore_sigxfsz
+        from tokenfleet.gateway.ledger import probe
+        from tokenfleet.gateway.runner import GatewayServer, bind_socket, serve_workers, uvicorn_config
 
         cfg = load_config(config)
+        _check_catalog(cfg)
         console = Console(stderr=True)
         table = Table(title=f"{config.name}: routing policy {cfg.routing.policy}")
-        for col in ("pool", "model", "tiers", "backends", "$/Mtok in/out", "performance model"):
+        for col in ("pool", "model", "tiers", "backends", "$/Mtok in/out", "TTFB s", "performance model"):
             table.add_column(col)
         for p in cfg.pools:
             table.add_row(p.name, p.model, ",".join(p.tiers) or "-", str(len(p.backends)),
-                          f"{p.usd_per_mtok_in:g} / {p.usd_per_mtok_out:g}", Pool(p).perf_note)
+                          f"{p.usd_per_mtok_in:g} / {p.usd_per_mtok_out:g}", f"{cfg.ttfb_timeout_s(p):g}",
+                          Pool(p).perf_note)
         console.print(table)
-        if check:
-            return
+        probe(cfg.ledger.url)
+        _check_journal(cfg.ledger.journal_path())
         h = host or cfg.listen.host
         pt = cfg.listen.port if port is None else port
-        console.print(f"gateway on http://{h}:{pt}  ledger {cfg.ledger.url}")
+        if check:
+            console.print(f"ok: {len(cfg.pools)} pools, {sum(len(p.backends) for p in cfg.pools)} backends, "
+                          f"ledger {cfg.ledger.url} reachable, journal {cfg.ledger.journal_path()} writable")
+            return
+        try:
+            sock = bind_socket(h, pt)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot listen on {h}:{pt}: {exc.strerror or exc}", where="serve") from None
+        ignore_sigxfsz()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        console.print(f"gateway on http://{h}:{pt}  ledger {cfg.ledger.url}  journal {cfg.ledger.journal_path()}"
+                      + (f"  workers {workers}" if workers > 1 else ""))
+        if workers > 1:
+            raise typer.Exit(serve_workers(str(config), sock, workers))
         # GatewayServer: on SIGTERM /readyz turns 503 while in-flight streams drain, then uvicorn shuts down
-        GatewayServer(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info")).run()
+        GatewayServer(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info")).run(sockets=[sock])
 
     @app.command("hash-key")
     def hash_key_cmd(
         key: str | None = typer.Argument(None, help="An API key to hash; omit to generate a new one."),
     ) -> None:
-        """Print an API key and the sha256 that goes in GATEWAY.yaml ``keys``."""
+        """Print an API key and the salted scrypt hash that goes in GATEWAY.yaml ``keys[].hash``."""
         from tokenfleet.gateway.auth import hash_key, new_key
 
         k = key or new_key()
-        typer.echo(f"key:    {k}\nsha256: {hash_key(k)}")
+        typer.echo(f"key:  {k}\nhash: {hash_key(k)}")

@@ -5,16 +5,22 @@
 
 /readyz answers 503 from the moment a graceful shutdown starts draining (see
 :class:`~tokenfleet.gateway.runner.GatewayServer`) while in-flight requests finish; /healthz stays 200.
+/metrics needs the key of ``metrics_key_hash`` when one is configured.
 
 The handlers only parse, authenticate and classify; :class:`~tokenfleet.gateway.proxy.Proxy` forwards.
 Every error leaves in the OpenAI error format with its status; one bad request never disturbs others.
+Every request past authentication ends in one ledger row — answered, failed or refused (400, 404, 429,
+503, 500 alike) — and a new request is refused with 503 when its row would have nowhere durable to go.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import itertools
+import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from tokenfleet.gateway.auth import ANONYMOUS, Authenticator
 from tokenfleet.gateway.classify import classify
@@ -38,12 +45,33 @@ from tokenfleet.gateway.openai_models import (
     CompletionRequest,
     parse_body,
 )
-from tokenfleet.gateway.proxy import Call, Proxy, estimate_prompt_tokens
+from tokenfleet.gateway.proxy import Call, Outcome, Proxy, estimate_prompt_tokens
 from tokenfleet.gateway.router import Router
+from tokenfleet.gateway.slots import Slots
 from tokenfleet.gateway.upstream import Transport
 
 JSON = "application/json"
 DEFAULT_MAX_OUTPUT_TOKENS = 256
+log = logging.getLogger("tokenfleet.gateway")
+
+
+class _SlotStream(StreamingResponse):
+    """A streamed answer that closes its request's :class:`Slots` however the response ends (even when
+    the client leaves before the body starts and the stream's own ``finally`` never runs)."""
+
+    def __init__(self, content: AsyncIterator[bytes], slots: Slots, headers: dict[str, str]) -> None:
+        super().__init__(content, 200, headers=headers, media_type="text/event-stream")
+        self._slots = slots
+        self._content = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            aclose = getattr(self._content, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            self._slots.close()
 
 
 def _error_response(err: ApiError) -> Response:
@@ -59,14 +87,14 @@ class Gateway:
         self.fleet = Fleet(cfg, transports)
         self.router = Router(cfg.routing, self.fleet)
         self.metrics = GatewayMetrics()
-        self.auth = Authenticator(cfg.keys)
-        self.ledger = ledger if ledger is not None else Ledger(cfg.ledger.url, cfg.ledger.batch_size,
-                                                               cfg.ledger.flush_interval_s)
-        if self.auth.enabled:
-            self.auth.load_spend(self.ledger.spend_by_key())
-        self.proxy = Proxy(cfg, self.fleet, self.router, self.ledger, self.metrics, self.auth.charge)
+        self.auth = Authenticator(cfg.keys, metrics_key_hash=cfg.metrics_key_hash)
+        budgets = {k.id: k.budget_usd for k in cfg.keys if k.budget_usd is not None}
+        self.ledger = ledger if ledger is not None else Ledger(
+            cfg.ledger.url, cfg.ledger.batch_size, cfg.ledger.flush_interval_s, cfg.ledger.journal_path(),
+            budgets)
+        self.proxy = Proxy(cfg, self.fleet, self.router, self.ledger, self.metrics)
         self._ids = itertools.count(1)
-        self._boot = os.urandom(4).hex()
+        self._boot = os.urandom(8).hex()  # request ids are the ledger's idempotency key across instances
         self.draining = False
 
     def start_draining(self) -> None:
@@ -89,31 +117,84 @@ class Gateway:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _refused(self, request_id: str, key_id: str, path: str, model: str, err: ApiError,
+                 t0: float) -> None:
+        """A refusal is a row too (status, reason, no backend, no cost)."""
+        call = Call(request_id=request_id, key_id=key_id, path=path, model=model[:256] or "-", slo_class="-",
+                    tier="-", ttft_slo_ms=None, tpot_slo_ms=None, max_queue_ms=0.0, body={}, stream=False,
+                    client_wants_usage=False, prompt_tokens_est=0, max_output_tokens=0, t0=t0)
+        self.proxy.record(call, None, Outcome(err.status, f"{err.code or err.type}: {err.message}"[:256]),
+                          time.perf_counter())
+
     async def completions(self, request: Request) -> Response:
         kind = ChatCompletionRequest if request.url.path.endswith("/chat/completions") else CompletionRequest
+        t0 = time.perf_counter()
+        request_id = f"req-{self._boot}-{next(self._ids)}"
+        slots = Slots(self.proxy.admission, self.metrics)
+        key_id, model = ANONYMOUS, ""
+        handed_off = False
         try:
-            key = self.auth.authenticate(request.headers.get("authorization"))
-            raw = await self.read_body(request)
-            data, body = parse_body(raw, kind)
-            rc = classify(body.model, request.headers, self.cfg)
-            data["model"] = rc.model
-            opts = body.stream_options or {}
-            call = Call(
-                request_id=f"req-{self._boot}-{next(self._ids)}", key_id=key.key_id if key else ANONYMOUS,
-                path=request.url.path, model=rc.model, slo_class=rc.name, tier=rc.tier,
-                ttft_slo_ms=rc.ttft_slo_ms, tpot_slo_ms=rc.tpot_slo_ms, max_queue_ms=rc.max_queue_ms,
-                body=data, stream=body.stream, client_wants_usage=bool(opts.get("include_usage")),
-                prompt_tokens_est=estimate_prompt_tokens(len(raw)),
-                max_output_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS)
-            reply = await self.proxy.handle(call)
-        except ApiError as err:
-            self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
-            return _error_response(err)
-        headers = {"x-request-id": call.request_id, **reply.headers}
-        if reply.stream is not None:
-            return StreamingResponse(reply.stream, 200, headers={**headers, "cache-control": "no-cache"},
-                                     media_type="text/event-stream")
-        return Response(reply.body, reply.status, headers=headers, media_type=JSON)
+            header = request.headers.get("authorization")
+            try:
+                if self.auth.is_cached(header):
+                    key = self.auth.authenticate(header)
+                else:  # a key not seen yet: ~0.1 s of scrypt, off the event loop
+                    key = await asyncio.to_thread(self.auth.authenticate, header)
+            except ApiError as err:
+                self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
+                return _error_response(err)  # unauthenticated: no row (anyone could fill the ledger)
+            key_id = key.key_id if key else ANONYMOUS
+            t0 = time.perf_counter()  # latency is measured from here: the key check is not the backend's
+            try:
+                if not self.ledger.can_record():
+                    self.metrics.unmetered_refused.inc()
+                    self.metrics.child(self.metrics.rejected, "ledger_unavailable").inc()
+                    return _error_response(ApiError(
+                        503, "the gateway cannot meter requests now (neither the ledger journal nor the ledger "
+                             "database can be written); retry shortly", "server_error", "ledger_unavailable",
+                        headers={"retry-after": "1"}))
+                if key is not None:
+                    bucket = self.auth.take_token(key)
+                    if bucket is not None:
+                        slots.took_token(bucket)
+                raw = await self.read_body(request)
+                data, body = parse_body(raw, kind)
+                model = body.model
+                if body.n > self.cfg.max_n:
+                    raise ApiError(400, f"n: at most {self.cfg.max_n} choices per request, got {body.n}",
+                                   "invalid_request_error", "invalid_n", "n")
+                rc = classify(body.model, request.headers, self.cfg)
+                model = rc.model
+                self.auth.check_model(key, rc.model)
+                data["model"] = rc.model
+                opts = body.stream_options or {}
+                call = Call(
+                    request_id=request_id, key_id=key_id,
+                    path=request.url.path, model=rc.model, slo_class=rc.name, tier=rc.tier,
+                    ttft_slo_ms=rc.ttft_slo_ms, tpot_slo_ms=rc.tpot_slo_ms, max_queue_ms=rc.max_queue_ms,
+                    body=data, stream=body.stream, client_wants_usage=bool(opts.get("include_usage")),
+                    prompt_tokens_est=estimate_prompt_tokens(len(raw)),
+                    max_output_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+                    n=body.n, pools=key.pools if key else None,
+                    budgeted=key is not None and key.budget_usd is not None, t0=t0)
+                reply = await self.proxy.handle(call, slots)
+            except ApiError as err:
+                self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
+                self._refused(request_id, key_id, request.url.path, model, err, t0)
+                return _error_response(err)
+            except Exception as exc:  # a bug: still a row, still the OpenAI error format, slots released
+                log.exception("internal error on %s", request_id)
+                internal = ApiError(500, f"internal error: {type(exc).__name__}", "server_error", "internal")
+                self._refused(request_id, key_id, request.url.path, model, internal, t0)
+                return _error_response(internal)
+            headers = {"x-request-id": call.request_id, **reply.headers}
+            if reply.stream is not None:
+                handed_off = True
+                return _SlotStream(reply.stream, slots, {**headers, "cache-control": "no-cache"})
+            return Response(reply.body, reply.status, headers=headers, media_type=JSON)
+        finally:
+            if not handed_off:
+                slots.close()
 
     async def models(self, request: Request) -> Response:
         try:
@@ -137,9 +218,20 @@ class Gateway:
         return Response(orjson.dumps({"ready": ok, "models": ready}), 200 if ok else 503, media_type=JSON)
 
     async def prom(self, request: Request) -> Response:
+        if not self.auth.metrics_allowed(request.headers.get("authorization")):
+            return _error_response(ApiError(401, "/metrics needs the metrics key: send "
+                                                 "'Authorization: Bearer <key>'", "invalid_request_error",
+                                            "invalid_api_key"))
+        m, led = self.metrics, self.ledger
+        m.ledger_backlog.set(led.backlog_rows())
+        m.ledger_write_errors.set(led.write_errors)
+        m.ledger_ok.set(1.0 if led.can_record() else 0.0)
+        if led.journal is not None:
+            m.journal_backlog.set(led.journal.backlog_bytes())
+            m.journal_errors.set(led.journal.append_errors)
         for b in self.fleet.backends:
             self.metrics.child(self.metrics.breaker_open, b.name).set(
-                0.0 if b.breaker.state == "closed" else 1.0)
+                0.0 if b.breaker.state == "closed" and not b.breaker.cooling() else 1.0)
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
     async def aclose(self) -> None:
@@ -188,6 +280,7 @@ def create_app(cfg: GatewayConfig, transports: dict[str, Transport] | None = Non
         holder["gw"] = Gateway(cfg, transports, ledger)
         app.state.gateway = holder["gw"]
         app.state.start_draining = holder["gw"].start_draining  # called by runner.GatewayServer
+        app.state.expire_streams = holder["gw"].proxy.expire_streams  # a drain past its timeout
         gc.collect()
         gc.freeze()  # start-up objects (catalog, deployments, routing tables) leave the collector's scans
         try:

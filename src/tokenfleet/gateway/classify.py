@@ -33,8 +33,9 @@ def _header_ms(headers: Mapping[str, str], name: str) -> float | None:
     except ValueError:
         raise bad_request(f"header {name} must be a number of milliseconds, got {raw!r}",
                           param=name) from None
-    if not value > 0:
-        raise bad_request(f"header {name} must be > 0, got {raw!r}", param=name)
+    if not 0 < value < 1e9:  # NaN and inf fail too
+        raise bad_request(f"header {name} must be a finite number of milliseconds > 0, got {raw!r}",
+                          param=name)
     return value
 
 

@@ -16,8 +16,8 @@ A minimal file::
         usd_per_mtok_in: 0.6
         usd_per_mtok_out: 1.2
         backends: [{url: "http://127.0.0.1:9001"}]
-    keys:                             # sha256 hex of each key (``tokenfleet hash-key``); none = open
-      - {id: team-a, sha256: "…", rate_per_s: 50, burst: 100, budget_usd: 100}
+    keys:                             # salted scrypt hash of each key (``tokenfleet hash-key``); none = open
+      - {id: team-a, hash: "scrypt$…", rate_per_s: 50, burst: 100, budget_usd: 100, models: [llama-3.3-70b]}
 
 Validation errors become :class:`ScenarioError` naming the file and the field path.
 """
@@ -26,14 +26,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tokenfleet.errors import ScenarioError
 from tokenfleet.yamlio import read_mapping
 
 Tier = Literal["ultra-low-latency", "standard", "batch"]
 TIERS: tuple[str, ...] = ("ultra-low-latency", "standard", "batch")
+KEY_HASH_PATTERN = r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]{32}\$[0-9a-f]{64}$"
 
 
 class _Strict(BaseModel):
@@ -42,13 +44,29 @@ class _Strict(BaseModel):
 
 class ListenConfig(_Strict):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(8080, ge=1, le=65535)
 
 
 class LedgerConfig(_Strict):
     url: str = "sqlite:///tokenfleet-ledger.db"
     batch_size: int = Field(256, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
+    journal_dir: str | None = None  # default: <db file>.journal for SQLite, ./tokenfleet-journal otherwise
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, url: str) -> str:
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"ledger url must be sqlite:///FILE or postgresql://..., got {url!r}")
+        return url
+
+    def journal_path(self) -> str:
+        if self.journal_dir:
+            return self.journal_dir
+        if self.url.startswith("sqlite:///") and len(self.url) > len("sqlite:///"):
+            return self.url[len("sqlite:///"):] + ".journal"
+        return "tokenfleet-journal"
 
 
 class RoutingConfig(_Strict):
@@ -58,17 +76,32 @@ class RoutingConfig(_Strict):
 
 class ClassConfig(_Strict):
     tier: Tier = "standard"
-    ttft_ms: float | None = Field(None, gt=0)
-    tpot_ms: float | None = Field(None, gt=0)
-    max_queue_ms: float = Field(0.0, ge=0)  # how long admission may hold a request waiting for capacity
+    ttft_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
+    tpot_ms: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # how long admission may hold a request waiting for capacity
+    max_queue_ms: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class BackendConfig(_Strict):
     url: str
     name: str | None = None
     api_key: str | None = None
-    replicas: int = Field(1, ge=1)  # replicas of the pool's deployment behind this URL
+    replicas: int = Field(1, ge=1, le=100_000)  # replicas of the pool's deployment behind this URL
     max_in_flight: int = Field(256, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        u = urlsplit(url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError(f"backend url must be http(s)://host[:port][/path], got {url!r}")
+        try:
+            port = u.port
+        except ValueError:
+            raise ValueError(f"backend url has a port outside 1-65535: {url!r}") from None
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"backend url has a port outside 1-65535: {url!r}")
+        return url
 
 
 class PoolConfig(_Strict):
@@ -82,17 +115,41 @@ class PoolConfig(_Strict):
     usd_per_mtok_out: float = Field(0.0, ge=0)
     power_w: float | None = Field(None, ge=0)  # override of the modelled replica power
     tiers: list[Tier] = Field(default_factory=list)  # tiers this pool is meant for (routing prefers them)
-    connect_timeout_s: float = Field(2.0, gt=0)
-    read_timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(2.0, gt=0, allow_inf_nan=False)
+    read_timeout_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    # time to the first byte (non-streamed: headers; streamed: first event) before failing over; default
+    # from the SLOs of the pool's tiers (see GatewayConfig.ttfb_timeout_s)
+    ttfb_timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     backends: list[BackendConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> PoolConfig:
+        if "tiers" in self.model_fields_set and not self.tiers:
+            raise ValueError(f"pool {self.name!r}: tiers must name at least one tier ({', '.join(TIERS)}) "
+                             "or be left out")
+        names = [b.name for b in self.backends if b.name]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"pool {self.name!r}: backend names must be unique; repeated: {dup}")
+        return self
 
 
 class KeyConfig(_Strict):
-    id: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    rate_per_s: float | None = Field(None, gt=0)
-    burst: float | None = Field(None, gt=0)
-    budget_usd: float | None = Field(None, ge=0)
+    id: str = Field(min_length=1, max_length=128)
+    hash: str = Field(pattern=KEY_HASH_PATTERN)  # ``tokenfleet hash-key``: scrypt$N$r$p$salt$digest
+    rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    burst: float | None = Field(None, gt=0, allow_inf_nan=False)
+    budget_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
+    models: list[str] | None = None  # public model names this key may use (default: all)
+    pools: list[str] | None = None  # pools this key may be routed to (default: all)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bare_sha256(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sha256" in data:
+            raise ValueError("bare SHA-256 key hashes are no longer accepted: re-hash the key with "
+                             "`tokenfleet hash-key KEY` and put the printed value under `hash:`")
+        return data
 
 
 class RetryConfig(_Strict):
@@ -122,7 +179,9 @@ class GatewayConfig(_Strict):
     retry: RetryConfig = Field(default_factory=lambda: RetryConfig.model_validate({}))
     breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig.model_validate({}))
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    drain_timeout_s: float = Field(30.0, ge=0)
+    max_n: int = Field(8, ge=1, le=128)  # the most choices (``n``) one request may ask for
+    drain_timeout_s: float = Field(30.0, ge=0, allow_inf_nan=False)
+    metrics_key_hash: str | None = Field(None, pattern=KEY_HASH_PATTERN)  # set: /metrics needs this key
 
     @model_validator(mode="after")
     def _check(self) -> GatewayConfig:
@@ -135,7 +194,27 @@ class GatewayConfig(_Strict):
         ids = [k.id for k in self.keys]
         if len(set(ids)) != len(ids):
             raise ValueError("key ids must be unique")
+        backends = [b.name for p in self.pools for b in p.backends if b.name]
+        repeated = sorted({n for n in backends if backends.count(n) > 1})
+        if repeated:
+            raise ValueError(f"backend names must be unique across pools; repeated: {repeated}")
+        models = {p.model for p in self.pools}
+        for k in self.keys:
+            bad = sorted(set(k.models or []) - models) + sorted(set(k.pools or []) - set(names))
+            if bad:
+                raise ValueError(f"key {k.id!r} is scoped to unknown models or pools: {bad}")
         return self
+
+    def ttfb_timeout_s(self, pool: PoolConfig) -> float:
+        """A pool's time-to-first-byte limit: as configured, else 3x the largest TTFT SLO of the classes
+        the pool serves, within 2-10 s (5 s when none has a TTFT SLO)."""
+        if pool.ttfb_timeout_s is not None:
+            return pool.ttfb_timeout_s
+        slos = [c.ttft_ms for c in self.classes.values()
+                if c.ttft_ms is not None and (not pool.tiers or c.tier in pool.tiers)]
+        if not slos:
+            return 5.0
+        return min(10.0, max(2.0, 3.0 * max(slos) / 1e3))
 
     @model_validator(mode="after")
     def _check_policy(self) -> GatewayConfig:

@@ -1,67 +1,48 @@
-"""The metering ledger: one row per request, written off the hot path in batches.
+"""The metering ledger: one row per request, journaled on local disk first, then in the database in batches.
 
 SQLite in WAL mode by default (``sqlite:///path.db``), PostgreSQL (or anything SQLAlchemy speaks) by URL;
 several gateway instances share one PostgreSQL ledger. A plain ``postgresql://`` URL uses psycopg 3
-(``pip install 'psycopg[binary]'``) whatever SQLAlchemy's own default driver is. The request path only appends a
-:class:`LedgerRow` to an in-memory queue (``record``, about a microsecond); a writer thread drains it every
-``flush_interval_s`` or ``batch_size`` rows and inserts each batch in one transaction. ``close`` writes
-everything still queued before returning, so a graceful shutdown loses nothing.
+(``pip install 'psycopg[binary]'``) whatever SQLAlchemy's own default driver is.
+
+``record`` appends the row to the process's :class:`~tokenfleet.gateway.journal.Journal` (one ``write``,
+a few microseconds) before the response completes; a writer thread replays the journal into the database
+every ``flush_interval_s`` or ``batch_size`` rows, one transaction per batch, with the request id as a
+unique key (``INSERT ... ON CONFLICT DO NOTHING``) so a replay never duplicates a row. A database that is
+down or locked is retried with backoff for as long as it takes — rows wait in the journal, nothing is
+dropped — and each failure is counted (``write_errors``) and logged. A row the journal cannot take (disk
+full) is held in memory for a direct write; :meth:`Ledger.can_record` is False when neither way works,
+and the gateway then refuses new requests rather than serve them unmetered. Without a journal directory
+(library use, tests) rows wait in memory only. Budgets (:mod:`tokenfleet.gateway.budget`) settle in the
+same transaction as the rows that spend them. ``close`` writes everything it can before returning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import queue
+import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    case,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from tokenfleet.errors import InputError
+from tokenfleet.errors import EnvironmentProblem, InputError
+from tokenfleet.gateway import budget
+from tokenfleet.gateway.journal import Journal
+from tokenfleet.gateway.schema import metadata, request_id_index, requests_table
 
-metadata = MetaData()
-
-requests_table = Table(
-    "requests", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ts", Float, nullable=False, index=True),  # unix seconds at arrival
-    Column("day", String(10), nullable=False, index=True),  # UTC date of ts, YYYY-MM-DD (for summaries)
-    Column("request_id", String(64), nullable=False),
-    Column("key_id", String(128), nullable=False, index=True),
-    Column("slo_class", String(64), nullable=False),
-    Column("pool", String(128), nullable=False),
-    Column("backend", String(256), nullable=False),
-    Column("model", String(256), nullable=False),
-    Column("status", Integer, nullable=False),  # HTTP status the client saw (200 also for cut streams)
-    Column("error", String(256), nullable=True),  # set when the request failed or the stream was cut
-    Column("stream", Integer, nullable=False),
-    Column("prompt_tokens", Integer, nullable=False),
-    Column("completion_tokens", Integer, nullable=False),
-    Column("ttft_ms", Float, nullable=True),
-    Column("duration_ms", Float, nullable=False),
-    Column("joules", Float, nullable=True),  # None when the pool's power is unknown
-    Column("usd", Float, nullable=False),
-)
-
+log = logging.getLogger("tokenfleet.gateway.ledger")
+MAX_MEMORY_ROWS = 100_000  # rows held for a direct write while the journal cannot be written
+RESERVATION_TTL_S = 900.0  # a reservation whose request never produced a row is released after this
 
 @dataclass(frozen=True, slots=True)
 class LedgerRow:
@@ -84,7 +65,6 @@ class LedgerRow:
 
 
 _FIELDS = [f.name for f in dataclasses.fields(LedgerRow)]
-_STOP = object()
 GROUPS = {"key": "key_id", "pool": "pool", "day": "day", "class": "slo_class", "backend": "backend",
           "model": "model"}
 
@@ -129,73 +109,182 @@ def make_engine(url: str) -> Engine:
         raise InputError(f"unusable database URL: {err}", where=_shown(url)) from None
 
 
-def _cannot_open(url: str, err: SQLAlchemyError) -> InputError:
+def _cannot_open(url: str, err: SQLAlchemyError) -> InputError | EnvironmentProblem:
+    """A database that cannot be reached is the environment's problem (exit 3); anything else the input's."""
     detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-    return InputError(f"cannot open ledger: {detail[0] if detail else type(err).__name__}", where=_shown(url))
+    message = f"cannot open ledger: {detail[0] if detail else type(err).__name__}"
+    if isinstance(err, OperationalError):
+        return EnvironmentProblem(message, where=_shown(url))
+    return InputError(message, where=_shown(url))
+
+
+def probe(url: str) -> None:
+    """Connect once and create the tables (what ``serve`` needs of the ledger); raises as ``Ledger`` would."""
+    engine = make_engine(url)
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as err:
+        raise _cannot_open(url, err) from None
+    finally:
+        engine.dispose()
 
 
 class Ledger:
-    """A batched, thread-backed ledger writer. ``record`` never blocks on the database."""
+    """Journal + batched writer thread. ``record`` never blocks on the database."""
 
-    def __init__(self, url: str, batch_size: int = 256, flush_interval_s: float = 0.5) -> None:
+    def __init__(self, url: str, batch_size: int = 256, flush_interval_s: float = 0.5,
+                 journal_dir: str | Path | None = None, budgets: Mapping[str, float] | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         try:
             metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                request_id_index.create(conn, checkfirst=True)  # older ledgers: add the idempotency key
+            if budgets:
+                budget.init_budgets(self.engine, budgets)
         except SQLAlchemyError as err:
             self.engine.dispose()
             raise _cannot_open(url, err) from None
+        self.has_budgets = bool(budgets)
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.journal = Journal(journal_dir) if journal_dir is not None else None
+        self._mem: deque[dict[str, Any]] = deque()
+        self._upsert = _upsert_statement(self.engine)
         self.rows_written = 0
-        self.write_errors = 0
+        self.write_errors = 0  # failed batch writes (each retried until it succeeds)
+        self.db_ok = True
+        self._own_committed = 0
+        self._last_log = 0.0
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self._wake = threading.Event()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="tokenfleet-ledger", daemon=True)
         self._thread.start()
-        self._closed = False
 
-    def record(self, row: LedgerRow) -> None:
-        self._queue.put(row)
+    # ---- request path ----------------------------------------------------------------------------
+    def record(self, row: LedgerRow) -> bool:
+        """Journal a row (or hold it for a direct write); False only when neither could take it."""
+        d = {f: getattr(row, f) for f in _FIELDS}
+        if self.journal is None or not self.journal.append(d):
+            if len(self._mem) >= MAX_MEMORY_ROWS:
+                log.error("ledger: row %s lost: journal unwritable and %d rows already waiting",
+                          row.request_id, len(self._mem))
+                return False
+            self._mem.append(d)
+        if self.backlog_rows() >= self.batch_size:
+            self._wake.set()
+        return True
 
+    def can_record(self) -> bool:
+        """Whether a new request's row has somewhere durable to go (journal, or a database that answers)."""
+        if self.journal is not None and self.journal.ok:
+            return True
+        return self.db_ok and len(self._mem) < MAX_MEMORY_ROWS
+
+    def backlog_rows(self) -> int:
+        """Rows recorded by this process and not yet in the database."""
+        appended = self.journal.appended if self.journal is not None else 0
+        return len(self._mem) + appended - self._own_committed
+
+    def reserve(self, request_id: str, key_id: str, usd: float) -> bool:
+        """Reserve budget in the database (blocking: call from a thread). Raises SQLAlchemyError when
+        the database cannot be reached."""
+        return budget.reserve(self.engine, request_id, key_id, usd, RESERVATION_TTL_S)
+
+    def release(self, request_ids: Iterable[str]) -> None:
+        budget.release(self.engine, request_ids)
+
+    # ---- writer thread ---------------------------------------------------------------------------
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch: list[dict[str, Any]] = []
-            deadline = time.monotonic() + self.flush_interval_s
-            while len(batch) < self.batch_size:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                row = {f: getattr(item, f) for f in _FIELDS}
-                row["day"] = _day(item.ts)
-                row["stream"] = int(item.stream)  # an INTEGER column: psycopg2 / asyncpg send bools as boolean
-                batch.append(row)
-            if batch:
-                self._write(batch)
-
-    def _write(self, batch: list[dict[str, Any]]) -> None:
-        for attempt in range(3):
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(requests_table.insert(), batch)
-                self.rows_written += len(batch)
+        backoff = 0.05
+        next_chores = 0.0
+        while True:
+            woke = self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            stopping = self._stopping
+            ok = self._drain(full_only=woke and not stopping)
+            if ok and time.monotonic() >= next_chores:
+                next_chores = time.monotonic() + 5.0
+                self._chores()
+            if stopping and (ok or time.monotonic() >= self._stop_deadline):
                 return
-            except Exception:  # a locked or unreachable database: retry, then count the loss
-                if attempt == 2:
-                    self.write_errors += len(batch)
-                time.sleep(0.05 * (attempt + 1))
+            if ok:
+                backoff = 0.05
+                continue
+            time.sleep(min(backoff, max(0.0, self._stop_deadline - time.monotonic()) if stopping else backoff))
+            backoff = min(2.0, backoff * 2)
+
+    def _chores(self) -> None:
+        with contextlib.suppress(SQLAlchemyError):
+            if self.journal is not None and self.journal.adopt():
+                self._wake.set()
+            if self.has_budgets:
+                budget.expire(self.engine)
+
+    def _drain(self, full_only: bool) -> bool:
+        while True:
+            mem = [self._mem[i] for i in range(min(self.batch_size, len(self._mem)))]
+            taken = self.journal.pending(self.batch_size - len(mem)) if self.journal is not None else []
+            rows = mem + [r for _, _, r in taken]
+            if not rows or (full_only and len(rows) < self.batch_size):
+                return True
+            try:
+                self._insert(rows)
+            except Exception as exc:  # down, locked, disk full on the server: the rows wait and are retried
+                self.write_errors += 1
+                if self.db_ok or time.monotonic() - self._last_log > 10:
+                    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+                    log.error("ledger %s: write of %d rows failed (%s); %d rows wait in the journal, retrying",
+                              _shown(self.url), len(rows), detail[0] if detail else type(exc).__name__,
+                              self.backlog_rows())
+                    self._last_log = time.monotonic()
+                self.db_ok = False
+                return False
+            if not self.db_ok:
+                log.warning("ledger %s: writes succeed again", _shown(self.url))
+            self.db_ok = True
+            for _ in mem:
+                self._mem.popleft()
+            if taken and self.journal is not None:
+                self._own_committed += sum(1 for seg, _, _ in taken if seg.own)
+                self.journal.commit(taken)
+            self.rows_written += len(rows)
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        params: list[dict[str, Any]] = []
+        for r in rows:
+            p = {f: r.get(f) for f in _FIELDS}
+            p["day"] = _day(float(r["ts"]))
+            p["stream"] = int(bool(r["stream"]))  # an INTEGER column: drivers send bools as boolean
+            params.append(p)
+        with self.engine.begin() as conn:
+            if self._upsert is not None:
+                inserted = [(k, float(u)) for k, u in conn.execute(self._upsert, params).all()]
+            else:
+                conn.execute(insert(requests_table), params)
+                inserted = [(p["key_id"], float(p["usd"])) for p in params]
+            if self.has_budgets:
+                budget.settle(conn, inserted, [p["request_id"] for p in params])
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Write every queued row, stop the writer and release the database."""
+        """Write every recorded row (within ``timeout_s``), stop the writer and release the database;
+        rows the database did not take stay in the journal for the next start."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join(timeout_s)
+        self._stop_deadline = time.monotonic() + timeout_s
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout_s + 1.0)
+        if self.journal is not None:
+            while self._mem and self.journal.append(self._mem[0]):  # keep what the database missed
+                self._mem.popleft()
+            self.journal.close()
+        if self._mem:
+            log.error("ledger %s: %d rows could not be written anywhere at shutdown", _shown(self.url),
+                      len(self._mem))
         self.engine.dispose()
 
     def spend_by_key(self) -> dict[str, float]:
@@ -203,6 +292,22 @@ class Ledger:
             rows = conn.execute(select(requests_table.c.key_id, func.sum(requests_table.c.usd))
                                 .group_by(requests_table.c.key_id)).all()
         return {k: float(v or 0.0) for k, v in rows}
+
+
+def _upsert_statement(engine: Engine) -> Any:
+    """``INSERT ... ON CONFLICT (request_id) DO NOTHING RETURNING key_id, usd`` where the dialect has it."""
+    t = requests_table
+    name = engine.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(t).on_conflict_do_nothing(index_elements=["request_id"]).returning(t.c.key_id, t.c.usd)
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(t).on_conflict_do_nothing(index_elements=["request_id"]).returning(
+            t.c.key_id, t.c.usd)
+    return None
 
 
 def read_rows(url: str) -> list[LedgerRow]:
@@ -247,10 +352,12 @@ def summarise(url: str, by: list[str], since_day: str | None = None) -> list[dic
 
 __all__ = [
     "GROUPS",
+    "RESERVATION_TTL_S",
     "Ledger",
     "LedgerRow",
     "make_engine",
     "metadata",
+    "probe",
     "read_rows",
     "requests_table",
     "summarise",

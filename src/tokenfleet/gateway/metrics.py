@@ -34,6 +34,23 @@ class GatewayMetrics:
                                ["backend"], registry=r)
         self.breaker_open = Gauge("tokenfleet_backend_circuit_open", "1 while a backend's circuit is open",
                                   ["backend"], registry=r)
+        self.ejections = Counter("tokenfleet_backend_ejections", "Backends taken out of routing (outliers)",
+                                 ["backend", "reason"], registry=r)
+        self.rows_lost = Counter("tokenfleet_ledger_rows_lost",
+                                 "Rows neither the journal nor memory could take", registry=r)
+        self.unmetered_refused = Counter("tokenfleet_unmetered_refused",
+                                         "Requests refused (503) because no ledger row could be written",
+                                         registry=r)
+        self.ledger_backlog = Gauge("tokenfleet_ledger_backlog_rows",
+                                    "Rows recorded by this process and not yet in the database", registry=r)
+        self.journal_backlog = Gauge("tokenfleet_ledger_journal_backlog_bytes",
+                                     "Journal bytes not yet replayed into the database", registry=r)
+        self.ledger_write_errors = Gauge("tokenfleet_ledger_write_errors",
+                                         "Failed database batch writes so far (each is retried)", registry=r)
+        self.journal_errors = Gauge("tokenfleet_ledger_journal_write_errors",
+                                    "Failed journal appends so far (the row went to memory)", registry=r)
+        self.ledger_ok = Gauge("tokenfleet_ledger_writable", "1 while new rows have a durable place to go",
+                               registry=r)
         self._children: dict[tuple[object, ...], Any] = {}
 
     def child(self, metric: MetricWrapperBase, *labels: str) -> Any:

@@ -37,14 +37,19 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return ApiError(400, message, "invalid_request_error", code, param)
 
 
+MAX_TOKENS_LIMIT = 1_000_000
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # strict: ``true`` is not 1, ``"5"`` is not 5 and ``"yes"`` is not true
+    model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    n: int = Field(1, ge=1)
     user: str | None = None
 
 
@@ -71,6 +76,10 @@ def parse_body(raw: bytes, kind: type[_Body]) -> tuple[dict[str, Any], _Body]:
         raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
+    try:
+        orjson.dumps(data)  # what the gateway forwards must serialise again (orjson nests 255 deep, not 1,024)
+    except orjson.JSONEncodeError as exc:
+        raise bad_request(f"request body cannot be forwarded: {exc}", code="invalid_json") from None
     try:
         return data, kind.model_validate(data)
     except ValidationError as exc:

@@ -1,34 +1,47 @@
-"""Forwarding one request: admission, routing, retries with failover, streaming relay and metering.
+"""Forwarding one request: budget reservation, admission, routing, failover, streaming relay and metering.
 
-Before the first byte reaches the client, a failed attempt (connect error, 5xx, 429, or a stream that
-dies before its first event) is retried on another backend with backoff, honouring a short
-``Retry-After``. Once the first event has been relayed the request is committed to its backend: if the
-upstream stream is then cut, the client gets an SSE ``error`` event (never a silent 200 with a truncated
-answer). Every request, failed or not, ends in exactly one ledger row.
+Before the first byte reaches the client, a failed attempt (connect error, 5xx, 429, no first byte within
+the pool's time-to-first-byte limit, a stream that dies before its first event) is retried on another
+backend with backoff. A backend that answers 429 is cooled down for its ``Retry-After`` and the gateway
+waits for it only when no other backend can serve (at most ``retry.max_retry_after_s`` in all); the
+client then gets 429 ``rate_limit_error`` with the upstream's ``Retry-After``. A backend with no first byte
+in time is ejected (Envoy-style) and probed again after the breaker's cooldown. Once the first event has
+been relayed the request is committed to its backend: if the upstream stream is then cut — or a drain
+runs past its timeout — the client gets an SSE ``error`` event, never a silent 200 with a truncated answer.
+
+Every backend slot and probe an attempt takes is a :class:`~tokenfleet.gateway.slots.Lease` of the
+request's :class:`~tokenfleet.gateway.slots.Slots`, released on every path. Every request that reaches the
+proxy ends in exactly one ledger row; refusals are recorded by the HTTP layer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
 from tokenfleet.gateway import tokens
 from tokenfleet.gateway.admission import Admission
+from tokenfleet.gateway.breaker import is_latency_outlier
 from tokenfleet.gateway.config import GatewayConfig
 from tokenfleet.gateway.fleet import Backend, Fleet
 from tokenfleet.gateway.ledger import Ledger, LedgerRow
 from tokenfleet.gateway.metrics import GatewayMetrics
 from tokenfleet.gateway.openai_models import ApiError
 from tokenfleet.gateway.router import Router
+from tokenfleet.gateway.slots import Lease, Slots
 from tokenfleet.gateway.upstream import UpstreamError, UpstreamRequest, UpstreamResponse
 
 SSE_DONE = b"data: [DONE]"
+NON_STREAM_TPOT_BUDGET_S = 0.2  # per output token, for the deadline of a non-streamed answer without a TPOT SLO
 
 
 @dataclass(slots=True)
@@ -49,6 +62,9 @@ class Call:
     client_wants_usage: bool
     prompt_tokens_est: int
     max_output_tokens: int
+    n: int = 1
+    pools: frozenset[str] | None = None  # pools the key may use (None: all)
+    budgeted: bool = False  # the key has a budget: reserve before forwarding
     t0: float = field(default_factory=time.perf_counter)
     ts: float = field(default_factory=time.time)
 
@@ -72,38 +88,91 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(slots=True, eq=False)
+class _Live:
+    """A stream being relayed (so a drain past its timeout can end it with an error event)."""
+
+    resp: UpstreamResponse
+    abort: str | None = None
+
+
 def _usage(obj: dict[str, Any]) -> tuple[int, int] | None:
     u = obj.get("usage")
     if isinstance(u, dict):
-        return int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+        try:
+            return max(0, int(u.get("prompt_tokens") or 0)), max(0, int(u.get("completion_tokens") or 0))
+        except (TypeError, ValueError):
+            return None
     return None
 
 
-def _retry_after_s(headers: dict[str, str]) -> float | None:
+def retry_after_s(headers: dict[str, str]) -> float | None:
+    """Seconds of a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or bad."""
     raw = headers.get("retry-after")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
+    if raw is None:
         return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        value = when.timestamp() - time.time()
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def _route_headers(b: Backend) -> dict[str, str]:
     return {"x-tokenfleet-pool": b.pool.name, "x-tokenfleet-backend": b.name}
 
 
+class _Failed(Exception):
+    def __init__(self, err: ApiError, retry_after: float | None = None) -> None:
+        self.err, self.retry_after = err, retry_after
+
+
 class Proxy:
     def __init__(self, cfg: GatewayConfig, fleet: Fleet, router: Router, ledger: Ledger | None,
-                 metrics: GatewayMetrics, charge: Any = None) -> None:
+                 metrics: GatewayMetrics) -> None:
         self.cfg = cfg
         self.fleet = fleet
         self.router = router
         self.ledger = ledger
         self.metrics = metrics
         self.admission = Admission()
-        self._charge = charge  # callable(key_id, usd) -> None (budgets)
-        self._upstream_bodies: dict[tuple[str, str], bytes] = {}
+        self._ttfb_s = {p.name: cfg.ttfb_timeout_s(p.cfg) for p in fleet.pools}
+        self._live: set[_Live] = set()
 
-    # ---- attempts --------------------------------------------------------------------------------
+    # ---- budgets ---------------------------------------------------------------------------------
+    def max_cost_usd(self, call: Call) -> float:
+        """The most this request can cost: prompt estimate + max_tokens x n, at the dearest allowed pool."""
+        pools = [p for p in self.fleet.by_model.get(call.model, [])
+                 if call.pools is None or p.name in call.pools]
+        return max((p.cost_usd(call.prompt_tokens_est, call.max_output_tokens * call.n) for p in pools),
+                   default=0.0)
+
+    async def _reserve(self, call: Call) -> bool:
+        if not call.budgeted or self.ledger is None:
+            return False
+        usd = self.max_cost_usd(call)
+        try:
+            ok = await asyncio.to_thread(self.ledger.reserve, call.request_id, call.key_id, usd)
+        except SQLAlchemyError:
+            raise ApiError(503, f"the ledger database cannot be reached, so the budget of key {call.key_id!r} "
+                                "cannot be checked; retry shortly", "server_error", "ledger_unavailable",
+                           headers={"retry-after": "1"}) from None
+        if not ok:
+            raise ApiError(429, f"the budget of key {call.key_id!r} cannot cover this request (up to "
+                                f"${usd:.6f} with max_tokens x n); it is spent or held by requests in flight",
+                           "insufficient_quota", "insufficient_quota")
+        return True
+
+    async def _release(self, call: Call) -> None:
+        if self.ledger is not None:
+            with contextlib.suppress(SQLAlchemyError):  # else the request's row releases it when replayed
+                await asyncio.to_thread(self.ledger.release, [call.request_id])
+
+    # ---- the request -----------------------------------------------------------------------------
     def _upstream_body(self, call: Call, backend: Backend) -> bytes:
         body = dict(call.body)
         body["model"] = backend.pool.cfg.upstream_model or backend.pool.cfg.model
@@ -111,24 +180,56 @@ class Proxy:
             opts = dict(body.get("stream_options") or {})
             opts["include_usage"] = True
             body["stream_options"] = opts
-        return orjson.dumps(body)
+        try:
+            return orjson.dumps(body)
+        except orjson.JSONEncodeError as exc:
+            raise ApiError(400, f"request body cannot be forwarded: {exc}", "invalid_request_error",
+                           "invalid_json") from None
 
-    async def handle(self, call: Call) -> Reply:
-        what = f"model {call.model!r} class {call.slo_class!r}"
+    async def handle(self, call: Call, slots: Slots) -> Reply:
         if call.model not in self.fleet.by_model:
             raise ApiError(404, f"the model {call.model!r} does not exist; available: "
                                 f"{', '.join(self.fleet.models())}", "invalid_request_error",
                            "model_not_found", "model")
-        tried: set[str] = set()
+        reserved = await self._reserve(call)
+        try:
+            return await self._route(call, slots)
+        except BaseException:
+            if reserved:
+                await self._release(call)
+            raise
+
+    def _barred(self, call: Call) -> set[str]:
+        if call.pools is None:
+            return set()
+        return {b.name for p in self.fleet.by_model[call.model] for b in p.backends if p.name not in call.pools}
+
+    def _cooling_s(self, call: Call, barred: set[str]) -> float | None:
+        """Shortest Retry-After left among the model's backends when every open one is cooling down."""
+        left = [b.breaker.cooling() for p in self.fleet.by_model[call.model] for b in p.backends
+                if b.name not in barred]
+        return min(left) if left and all(s > 0 for s in left) else None
+
+    async def _route(self, call: Call, slots: Slots) -> Reply:
+        what = f"model {call.model!r} class {call.slo_class!r}"
+        barred = self._barred(call)
+        tried: set[str] = set(barred)
         last: ApiError | None = None
         retry = self.cfg.retry
+        waited_s = 0.0
         for attempt in range(retry.max_attempts):
             def choose(tried: set[str] = tried) -> list[Backend]:
                 b = self.router.choose(call, tried)
                 return [b] if b is not None else []
             if attempt == 0:
-                backend = (await self.admission.admit(
-                    choose, call.max_queue_ms, lambda: self.router.any_healthy(call.model), what))[0]
+                try:
+                    backend = (await self.admission.admit(
+                        choose, call.max_queue_ms, lambda: self.router.any_healthy(call.model), what))[0]
+                except ApiError:
+                    cooling = self._cooling_s(call, barred)
+                    if cooling is None:
+                        raise
+                    raise self._rate_limited(what, cooling) from None
             else:
                 ranked = choose()
                 if not ranked:
@@ -136,58 +237,98 @@ class Proxy:
                 backend = ranked[0]
                 await asyncio.sleep(retry.backoff_ms / 1e3 * (2 ** (attempt - 1)))
             tried.add(backend.name)
-            reply, err, retry_after_s = await self._attempt(call, backend)
-            if reply is not None:
-                return reply
-            last = err
-            if retry_after_s is not None and retry_after_s <= retry.max_retry_after_s \
-                    and self.router.choose(call, tried) is None:
-                await asyncio.sleep(retry_after_s)  # nowhere else to go: wait as the backend asked
-                tried.discard(backend.name)
-        err = last or ApiError(503, f"no backend could serve {what}", "server_error", "no_healthy_backend")
-        self._record(call, None, Outcome(err.status, err.message[:256]), time.perf_counter())
-        raise err
+            try:
+                return await self._attempt(call, backend, slots)
+            except _Failed as failed:
+                last = failed.err
+                ra = failed.retry_after
+                if last.status == 429 and ra is not None and waited_s + ra <= retry.max_retry_after_s \
+                        and self.router.choose(call, tried) is None:
+                    await asyncio.sleep(ra)  # nowhere else to go: wait as the backend asked, once in budget
+                    waited_s += ra
+                    tried.discard(backend.name)
+        if last is not None and last.status == 429:
+            raise self._rate_limited(what, self._cooling_s(call, barred) or 1.0)
+        raise last or ApiError(503, f"no backend could serve {what}", "server_error", "no_healthy_backend",
+                               headers={"retry-after": "1"})
 
-    async def _attempt(self, call: Call, b: Backend) -> tuple[Reply | None, ApiError | None, float | None]:
-        """One try on one backend. Returns a reply, or the error and any Retry-After to retry with."""
-        b.breaker.on_attempt()
-        b.telemetry.start()
-        self.metrics.child(self.metrics.in_flight, b.name).inc()
+    @staticmethod
+    def _rate_limited(what: str, retry_after: float) -> ApiError:
+        return ApiError(429, f"every backend that serves {what} is rate limited; retry after "
+                             f"{retry_after:.1f} s", "rate_limit_error", "upstream_rate_limited",
+                        headers={"retry-after": str(max(1, math.ceil(retry_after)))})
+
+    def _deadline_s(self, call: Call, b: Backend) -> float:
+        ttfb = self._ttfb_s[b.pool.name]
+        if call.stream:
+            return ttfb
+        tpot_s = 2 * call.tpot_slo_ms / 1e3 if call.tpot_slo_ms else NON_STREAM_TPOT_BUDGET_S
+        return min(b.pool.cfg.read_timeout_s, ttfb + call.max_output_tokens * tpot_s)
+
+    async def _attempt(self, call: Call, b: Backend, slots: Slots) -> Reply:
+        """One try on one backend: a reply, or :class:`_Failed` with the error and any Retry-After."""
         req = UpstreamRequest(call.path, self._upstream_body(call, b), call.stream)
+        lease = slots.lease(b)
+        resp: UpstreamResponse | None = None
+        limit_s = self._deadline_s(call, b)
         try:
-            resp = await b.transport.send(req)
-        except UpstreamError as exc:
-            return None, self._failed(b, "connect", f"backend {b.name} unreachable: {exc}"), None
-        if resp.status == 429 or resp.status >= 500:
-            with contextlib.suppress(UpstreamError):
-                await resp.aread()
-            reason = "429" if resp.status == 429 else "5xx"
-            err = self._failed(b, reason, f"backend {b.name} answered {resp.status}",
-                               breaker=resp.status != 429)
-            return None, err, _retry_after_s(resp.headers)
-        if call.stream and resp.status == 200:
-            return await self._start_stream(call, b, resp)
-        try:
-            data = await resp.aread()
-        except UpstreamError as exc:
-            return None, self._failed(b, "broken", f"backend {b.name}: {exc}"), None
-        return self._complete(call, b, resp.status, data), None, None
+            async with asyncio.timeout(limit_s):
+                try:
+                    resp = await b.transport.send(req)
+                except UpstreamError as exc:
+                    raise self._failed(b, lease, "connect", f"backend {b.name} unreachable: {exc}") from None
+                if resp.status == 429 or resp.status >= 500:
+                    with contextlib.suppress(UpstreamError):
+                        await resp.aread()
+                    if resp.status == 429:
+                        ra = retry_after_s(resp.headers)
+                        b.breaker.cool_down(ra if ra is not None else 1.0)
+                        raise self._failed(b, lease, "429", f"backend {b.name} is rate limited (429)",
+                                           breaker=False, status=429, retry_after=ra)
+                    raise self._failed(b, lease, "5xx", f"backend {b.name} answered {resp.status}")
+                if call.stream and resp.status == 200:
+                    it = resp.aiter_bytes().__aiter__()
+                    buf = b""
+                    try:
+                        while b"\n\n" not in buf:
+                            buf += await it.__anext__()
+                    except (StopAsyncIteration, UpstreamError) as exc:
+                        raise self._failed(b, lease, "broken", f"backend {b.name} stream ended before its "
+                                                               f"first event: {exc or 'closed'}") from None
+                    return Reply(200, stream=self._relay(call, b, resp, it, buf, lease),
+                                 headers=_route_headers(b))
+                try:
+                    data = await resp.aread()
+                except UpstreamError as exc:
+                    raise self._failed(b, lease, "broken", f"backend {b.name}: {exc}") from None
+        except TimeoutError:
+            if resp is not None:
+                await resp.aclose()
+            b.breaker.eject(f"no first byte within {limit_s:g} s")
+            self.metrics.child(self.metrics.ejections, b.name, "ttfb_timeout").inc()
+            raise self._failed(b, lease, "ttfb_timeout", f"backend {b.name} sent nothing within {limit_s:g} s "
+                                                         "(time-to-first-byte limit)", breaker=False,
+                               status=504) from None
+        except BaseException:
+            if resp is not None:
+                await resp.aclose()
+            lease.end()
+            raise
+        return self._complete(call, b, resp.status, data, lease)
 
-    def _failed(self, b: Backend, reason: str, message: str, breaker: bool = True) -> ApiError:
+    def _failed(self, b: Backend, lease: Lease, reason: str, message: str, breaker: bool = True,
+                status: int = 502, retry_after: float | None = None) -> _Failed:
         b.telemetry.observe_error()
         if breaker:
             b.breaker.on_failure()
-        self._release(b)
+        lease.end()
         self.metrics.child(self.metrics.retries, b.name, reason).inc()
-        return ApiError(502 if reason != "429" else 429, message, "server_error", "upstream_error")
-
-    def _release(self, b: Backend) -> None:
-        b.telemetry.finish()
-        self.metrics.child(self.metrics.in_flight, b.name).dec()
-        self.admission.notify()
+        code = {429: "upstream_rate_limited", 504: "upstream_timeout"}.get(status, "upstream_error")
+        return _Failed(ApiError(status, message, "rate_limit_error" if status == 429 else "server_error", code),
+                       retry_after)
 
     # ---- non-streaming ---------------------------------------------------------------------------
-    def _complete(self, call: Call, b: Backend, status: int, data: bytes) -> Reply:
+    def _complete(self, call: Call, b: Backend, status: int, data: bytes, lease: Lease) -> Reply:
         t_end = time.perf_counter()
         out = Outcome(status)
         try:
@@ -207,27 +348,15 @@ class Proxy:
             out.ttft_ms = (t_end - call.t0) * 1e3
         else:
             out.error = f"backend answered {status}"
-        self._finish(call, b, out, t_end, ok=status < 500)
+        self._finish(call, b, out, t_end, status < 500, lease)
         return Reply(status, data, headers=_route_headers(b))
 
     # ---- streaming -------------------------------------------------------------------------------
-    async def _start_stream(self, call: Call, b: Backend, resp: UpstreamResponse
-                            ) -> tuple[Reply | None, ApiError | None, float | None]:
-        """Read until the first SSE event arrives; only then commit to this backend."""
-        it = resp.aiter_bytes().__aiter__()
-        buf = b""
-        try:
-            while b"\n\n" not in buf:
-                buf += await it.__anext__()
-        except (StopAsyncIteration, UpstreamError) as exc:
-            await resp.aclose()
-            return None, self._failed(b, "broken", f"backend {b.name} stream ended before its first event: "
-                                                   f"{exc or 'closed'}"), None
-        return Reply(200, stream=self._relay(call, b, resp, it, buf), headers=_route_headers(b)), None, None
-
     async def _relay(self, call: Call, b: Backend, resp: UpstreamResponse, it: AsyncIterator[bytes],
-                     buf: bytes) -> AsyncIterator[bytes]:
+                     buf: bytes, lease: Lease) -> AsyncIterator[bytes]:
         out = Outcome(200, prompt_tokens=call.prompt_tokens_est)
+        live = _Live(resp)
+        self._live.add(live)
         events = 0
         usage_seen = False
         done = False
@@ -247,12 +376,15 @@ class Proxy:
                         chunk.append(ev + b"\n\n")
                         continue
                     if b'"usage":{' in ev or b'"usage": {' in ev:
-                        obj = orjson.loads(ev[ev.index(b"{"):])
-                        usage = _usage(obj)
+                        try:
+                            obj = orjson.loads(ev[ev.index(b"{"):])
+                        except (ValueError, orjson.JSONDecodeError):
+                            obj = {}
+                        usage = _usage(obj) if isinstance(obj, dict) else None
                         if usage is not None:
                             out.prompt_tokens, out.completion_tokens = usage
                             usage_seen = True
-                        if not call.client_wants_usage and not obj.get("choices"):
+                        if not call.client_wants_usage and isinstance(obj, dict) and not obj.get("choices"):
                             continue  # the usage-only chunk the gateway asked for on its own account
                     if out.ttft_ms is None:
                         out.ttft_ms = (time.perf_counter() - call.t0) * 1e3
@@ -267,22 +399,37 @@ class Proxy:
                 except StopAsyncIteration:
                     raise UpstreamError("upstream closed the stream before [DONE]", connect=False) from None
         except UpstreamError as exc:
-            out.error = f"stream cut: {exc}"[:256]
-            yield b"data: " + orjson.dumps({"error": {
-                "message": f"the backend stream was cut after it started ({exc}); the answer is incomplete",
-                "type": "server_error", "param": None, "code": "stream_cut"}}) + b"\n\n"
+            if live.abort is not None:
+                out.error = live.abort[:256]
+                msg, code = f"{live.abort}; the answer is incomplete", "gateway_shutdown"
+            else:
+                out.error = f"stream cut: {exc}"[:256]
+                msg, code = f"the backend stream was cut after it started ({exc}); the answer is incomplete", \
+                    "stream_cut"
+            yield b"data: " + orjson.dumps({"error": {"message": msg, "type": "server_error", "param": None,
+                                                      "code": code}}) + b"\n\n"
         except (asyncio.CancelledError, GeneratorExit):
             out.error = "client disconnected"
             raise
         finally:
+            self._live.discard(live)
             await resp.aclose()
             if not usage_seen:
                 out.completion_tokens = max(0, events - 1) if events else 0
-            self._finish(call, b, out, time.perf_counter(), ok=out.error is None
-                         or out.error == "client disconnected")
+            self._finish(call, b, out, time.perf_counter(), out.error is None
+                         or out.error == "client disconnected" or live.abort is not None, lease)
+
+    async def expire_streams(self, reason: str) -> int:
+        """End every stream still being relayed with an SSE error event (a drain past its timeout)."""
+        live = list(self._live)
+        for s in live:
+            s.abort = reason
+            with contextlib.suppress(Exception):
+                await s.resp.aclose()
+        return len(live)
 
     # ---- accounting ------------------------------------------------------------------------------
-    def _finish(self, call: Call, b: Backend, out: Outcome, t_end: float, ok: bool) -> None:
+    def _finish(self, call: Call, b: Backend, out: Outcome, t_end: float, ok: bool, lease: Lease) -> None:
         duration_s = t_end - call.t0
         pool = b.pool
         joules = b.joules(duration_s)
@@ -292,14 +439,26 @@ class Proxy:
                 b.telemetry.observe_success(out.ttft_ms or duration_s * 1e3, duration_s * 1e3,
                                             out.completion_tokens)
                 pool.observe_lengths(out.prompt_tokens, out.completion_tokens)
+                self._check_outlier(b)
         else:
             b.telemetry.observe_error()
             b.breaker.on_failure()
-        self._release(b)
-        self._record(call, b, out, t_end, joules)
+        lease.end()
+        self.record(call, b, out, t_end, joules)
 
-    def _record(self, call: Call, b: Backend | None, out: Outcome, t_end: float,
-                joules: float | None = None) -> None:
+    def _check_outlier(self, b: Backend) -> None:
+        peers = [p.telemetry.ttft_ms for p in b.pool.backends
+                 if p is not b and p.telemetry.ttft_ms is not None and p.breaker.allows_request()]
+        floor_ms = self._ttfb_s[b.pool.name] * 1e3 / 2
+        if is_latency_outlier(b.telemetry.ttft_ms, b.telemetry.ttft_samples, peers, floor_ms):
+            b.breaker.eject("TTFT outlier in its pool")
+            b.telemetry.ttft_ms = None  # judged afresh after the probe
+            b.telemetry.ttft_samples = 0
+            self.metrics.child(self.metrics.ejections, b.name, "ttft_outlier").inc()
+
+    def record(self, call: Call, b: Backend | None, out: Outcome, t_end: float,
+               joules: float | None = None) -> None:
+        """Meter a finished request, or a refused one (``b`` None): metrics and one ledger row."""
         m = self.metrics
         pool_name = b.pool.name if b else "-"
         usd = b.pool.cost_usd(out.prompt_tokens, out.completion_tokens) if b else 0.0
@@ -315,15 +474,15 @@ class Proxy:
             m.child(m.usd, pool_name).inc(usd)
             if joules:
                 m.child(m.joules, pool_name).inc(joules)
-        if self._charge is not None and usd:
-            self._charge(call.key_id, usd)
         if self.ledger is not None:
-            self.ledger.record(LedgerRow(
+            ok = self.ledger.record(LedgerRow(
                 ts=call.ts, request_id=call.request_id, key_id=call.key_id, slo_class=call.slo_class,
                 pool=pool_name, backend=b.name if b else "-", model=call.model, status=out.status,
                 error=out.error, stream=call.stream, prompt_tokens=out.prompt_tokens,
                 completion_tokens=out.completion_tokens, ttft_ms=out.ttft_ms, duration_ms=duration_s * 1e3,
                 joules=joules, usd=usd))
+            if not ok:
+                m.rows_lost.inc()
 
 
 def estimate_prompt_tokens(raw_body_len: int) -> int:
@@ -331,4 +490,4 @@ def estimate_prompt_tokens(raw_body_len: int) -> int:
     return max(1, raw_body_len // tokens.CHARS_PER_TOKEN)
 
 
-__all__ = ["Call", "Outcome", "Proxy", "Reply", "estimate_prompt_tokens"]
+__all__ = ["Call", "Outcome", "Proxy", "Reply", "estimate_prompt_tokens", "retry_after_s"]

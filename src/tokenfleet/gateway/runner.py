@@ -7,13 +7,22 @@ shutdown runs, the ledger flushes); ``kill`` drops every connection at once, lik
 :class:`GatewayServer` is uvicorn's server with a drain phase in front of its shutdown, for apps that put a
 ``start_draining`` callable on ``app.state`` (the gateway does): on SIGTERM (or ``stop``) it calls it, so
 /readyz turns 503, and keeps listening while in-flight requests finish (requests that still arrive are
-served), then shuts down as uvicorn does; the whole drain stays within ``drain_timeout_s``.
+served), then shuts down as uvicorn does; the whole drain stays within ``drain_timeout_s``. Streams still
+running when it runs out are ended by the app's ``expire_streams`` with an SSE error event (and their
+ledger rows) before the connections close.
+
+:func:`serve_workers` runs ``N`` gateway processes on one listening socket (``tokenfleet serve --workers
+N``); they share nothing but the ledger database and the journal directory (one segment each).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import multiprocessing
+import os
+import signal
 import socket
 import threading
 import time
@@ -59,11 +68,24 @@ class GatewayServer(uvicorn.Server):
             deadline = None if limit is None else loop.time() + limit
             while self.server_state.tasks and not self.force_exit:
                 if deadline is not None and loop.time() >= deadline:
+                    await self._expire(state, limit)
                     break
                 await asyncio.sleep(0.02)
             if deadline is not None:  # what is left of the drain budget goes to uvicorn's own wait
                 self.config.timeout_graceful_shutdown = max(1, math.ceil(deadline - loop.time()))
         await super().shutdown(sockets)
+
+    async def _expire(self, state: Any, limit: float | None) -> None:
+        expire = getattr(state, "expire_streams", None)
+        if not callable(expire):
+            return
+        n = await expire(f"the gateway is shutting down and its drain timeout of {limit:g} s ran out")
+        if n:
+            logging.getLogger("tokenfleet.gateway").warning(
+                "drain timeout: ended %d streams with an error event", n)
+            end = asyncio.get_running_loop().time() + 1.0
+            while self.server_state.tasks and asyncio.get_running_loop().time() < end:
+                await asyncio.sleep(0.01)  # let each stream send its error event and write its row
 
 
 class ServerThread:
@@ -114,4 +136,50 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["GatewayServer", "ServerThread", "uvicorn_config"]
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts (so a port in use is reported at once)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(config_path: str, sock: socket.socket, log_level: str) -> None:
+    from tokenfleet.gateway.app import create_app
+    from tokenfleet.gateway.config import load_config
+    from tokenfleet.gateway.journal import ignore_sigxfsz
+
+    ignore_sigxfsz()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    cfg = load_config(config_path)
+    GatewayServer(uvicorn_config(create_app(cfg), cfg.listen.host, sock.getsockname()[1], cfg.drain_timeout_s,
+                                 log_level)).run(sockets=[sock])
+
+
+def serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str = "info") -> int:
+    """Run ``workers`` gateway processes on ``sock``; SIGTERM / SIGINT drain them all. Returns the exit code."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(config_path, sock, log_level), name=f"tokenfleet-gw-{i}")
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    return max((p.exitcode or 0) for p in procs)
+
+
+__all__ = ["GatewayServer", "ServerThread", "bind_socket", "serve_workers", "uvicorn_config"]

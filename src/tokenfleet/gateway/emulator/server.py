@@ -41,6 +41,7 @@ from tokenfleet.sim.replica import SchedulerConfig
 
 JSON = "application/json"
 DEFAULT_OUTPUT_TOKENS = 64
+HANG_S = 3600.0  # a hung request: no first byte for an hour (the client gives up first)
 
 
 class InjectedCut(Exception):
@@ -97,6 +98,8 @@ class Emulator:
         rid = f"{'chatcmpl' if chat else 'cmpl'}-emu{next(self._ids)}"
         seed = text.seed_for(prompt)
         stall_s = self.injector.draw_stall_s()
+        if self.injector.draw_hang():
+            stall_s = HANG_S
         if not body.stream:
             try:
                 if stall_s:
@@ -138,7 +141,7 @@ class Emulator:
         try:
             data = orjson.loads(await request.body())
             self.injector.faults = Faults.from_dict(data if isinstance(data, dict) else {})
-        except (orjson.JSONDecodeError, TypeError, TokenfleetError) as exc:
+        except (orjson.JSONDecodeError, TypeError, ValueError, TokenfleetError) as exc:
             return _err(ApiError(400, f"bad faults: {exc}"))
         return Response(orjson.dumps({"faults": self.injector.faults.__repr__()}), media_type=JSON)
 
