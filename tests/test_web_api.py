@@ -48,7 +48,7 @@ def client(tmp_path: Path) -> Any:
 @pytest.mark.parametrize(
     ("edit", "path", "needle"),
     [
-        (("facility", "pue", 5), "facility.pue", "less than or equal to 3"),
+        (("facility", "pue", 5), "facility.pue", "pue must be in [1.0, 3.0]"),
         (("plan", "power_budget_mw", "lots"), "plan.power_budget_mw", "valid number"),
         (("plan", "objective", "speed"), "plan.objective", "'cost', 'power' or 'goodput'"),
         (("plan", "colour", "red"), "plan.colour", "unknown field"),

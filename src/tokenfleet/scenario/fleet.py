@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
-from tokenfleet.scenario.base import StrictModel
+from tokenfleet.scenario.base import MAX_NAME_CHARS, MAX_TOKENS, NOT_BOOL, StrictModel, in_range
+
+MAX_REPLICAS = 10_000  # per pool: the simulator models one cell of a fleet; scale traffic, not replicas
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Precision = Annotated[str, Field(min_length=1, max_length=16)]
 
 
 class LayoutSpec(StrictModel):
     """A replica's layout (:class:`tokenfleet.perf.Layout`); omitted fields take the smallest valid one."""
 
-    num_chips: PositiveInt | None = None
-    tp: PositiveInt | None = None
-    pp: PositiveInt | None = None
-    weight_precision: str | None = None
-    kv_precision: str | None = None
+    num_chips: Annotated[int, NOT_BOOL, in_range(1, 4096, "chips")] | None = None
+    tp: Annotated[int, NOT_BOOL, in_range(1, 1024)] | None = None
+    pp: Annotated[int, NOT_BOOL, in_range(1, 4096)] | None = None
+    weight_precision: Precision | None = None
+    kv_precision: Precision | None = None
 
 
 class SpeculativeSpec(StrictModel):
@@ -24,8 +28,8 @@ class SpeculativeSpec(StrictModel):
     ``draft_tokens`` tokens per round, each accepted with probability ``acceptance``. On SRAM-dataflow
     hardware the draft gets its own systems; on HBM hardware it shares the target's chips."""
 
-    draft_model: str
-    draft_tokens: PositiveInt = 4
+    draft_model: Name
+    draft_tokens: Annotated[int, NOT_BOOL, in_range(1, 64, "tokens")] = 4
     acceptance: float = Field(default=0.8, ge=0.0, lt=1.0)
 
 
@@ -33,12 +37,12 @@ class SchedulerSpec(StrictModel):
     """Per-replica engine settings (vLLM names in brackets). ``None`` = the family default: HBM replicas
     256 sequences and 8192 tokens per step; SRAM-dataflow replicas 64 sequences (pipeline concurrency)."""
 
-    max_seqs: PositiveInt | None = None  # [max_num_seqs]
-    max_batched_tokens: PositiveInt | None = None  # [max_num_batched_tokens], token budget per step
+    max_seqs: Annotated[int, NOT_BOOL, in_range(1, 65536, "sequences")] | None = None  # [max_num_seqs]
+    max_batched_tokens: Annotated[int, NOT_BOOL, in_range(1, MAX_TOKENS, "tokens")] | None = None  # per step
     chunked_prefill: bool = True
     prefix_caching: bool = True
-    block_tokens: PositiveInt = 16  # KV block size
-    prefix_block_tokens: PositiveInt = 512  # tokens covered by one trace hash id (Mooncake: 512)
+    block_tokens: Annotated[int, NOT_BOOL, in_range(1, 4096, "tokens")] = 16  # KV block size
+    prefix_block_tokens: Annotated[int, NOT_BOOL, in_range(1, 65536, "tokens")] = 512  # per trace hash id
 
     @model_validator(mode="after")
     def _blocks(self) -> SchedulerSpec:
@@ -48,22 +52,26 @@ class SchedulerSpec(StrictModel):
 
 
 class PoolSpec(StrictModel):
-    name: str = Field(min_length=1)
-    hardware: str
-    model: str | None = None  # default: the model of the traffic classes when they share one
+    name: Name
+    hardware: Name
+    model: Name | None = None  # default: the model of the traffic classes when they share one
     layout: LayoutSpec = LayoutSpec()
-    replicas: PositiveInt = 1
+    replicas: Annotated[int, NOT_BOOL, in_range(1, MAX_REPLICAS)] = 1
     scheduler: SchedulerSpec = SchedulerSpec()
-    tiers: list[str] = Field(
-        default_factory=list
-    )  # traffic tiers this pool is meant for (tier-aware routing)
+    tiers: list[Name] = Field(default_factory=list, max_length=32)  # traffic tiers this pool is meant for
     role: Literal["mixed", "prefill", "decode"] = "mixed"
     speculative: SpeculativeSpec | None = None
 
+    @model_validator(mode="after")
+    def _unique_tiers(self) -> PoolSpec:
+        if len(set(self.tiers)) != len(self.tiers):
+            raise ValueError(f"tiers must be unique, got {self.tiers}")
+        return self
+
 
 class RoutingSpec(StrictModel):
-    policy: str = "least-outstanding"
-    weights: dict[str, float] = Field(default_factory=dict)
+    policy: Name = "least-outstanding"
+    weights: dict[Name, Annotated[float, NOT_BOOL, in_range(0, 1e6)]] = Field(default_factory=dict, max_length=64)
 
     def as_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "weights": dict(self.weights)}
@@ -73,27 +81,39 @@ class DisaggregationSpec(StrictModel):
     """Prefill on ``prefill`` pools, decode on ``decode`` pools; the prompt's KV moves over a link of
     ``link_gbps`` GB/s plus ``link_latency_ms``."""
 
-    prefill_pools: list[str] = Field(min_length=1)
-    decode_pools: list[str] = Field(min_length=1)
-    link_gbps: PositiveFloat = 50.0
-    link_latency_ms: NonNegativeFloat = 0.5
+    prefill_pools: list[Name] = Field(min_length=1, max_length=200)
+    decode_pools: list[Name] = Field(min_length=1, max_length=200)
+    link_gbps: Annotated[float, NOT_BOOL, in_range(0, 1e5, "GB/s", lo_open=True)] = 50.0
+    link_latency_ms: Annotated[float, NOT_BOOL, in_range(0, 1e5, "ms")] = 0.5
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> DisaggregationSpec:
+        for key in ("prefill_pools", "decode_pools"):
+            names = getattr(self, key)
+            if len(set(names)) != len(names):
+                raise ValueError(f"{key} lists a pool twice: {names}")
+        both = sorted(set(self.prefill_pools) & set(self.decode_pools))
+        if both:
+            raise ValueError(f"pool(s) {both} are in both prefill_pools and decode_pools")
+        return self
 
 
 class FacilitySpec(StrictModel):
-    pue: float = Field(default=1.2, ge=1.0, le=3.0)
-    usd_per_mwh: NonNegativeFloat = 80.0
-    depreciation_years: PositiveFloat = 4.0
+    pue: Annotated[float, NOT_BOOL, in_range(1.0, 3.0)] = 1.2
+    usd_per_mwh: Annotated[float, NOT_BOOL, in_range(0.0, 1e5, "$/MWh")] = 80.0
+    depreciation_years: Annotated[float, NOT_BOOL, in_range(0.0, 50.0, "years", lo_open=True)] = 4.0
 
 
 class SimSpec(StrictModel):
-    seed: int = 0
-    duration_s: PositiveFloat | None = None
-    max_requests: PositiveInt | None = None
+    seed: Annotated[int, NOT_BOOL, in_range(0, 2**63 - 1)] = 0
+    duration_s: Annotated[float, NOT_BOOL, in_range(0.0, 1e9, "s", lo_open=True)] | None = None
+    max_requests: Annotated[int, NOT_BOOL, in_range(1, 1e9, "requests")] | None = None
     exact: bool = False  # step every engine iteration (slow; for checking the closed-form mode)
-    power_bin_s: PositiveFloat = 60.0  # averaging window for peak facility power
+    power_bin_s: Annotated[float, NOT_BOOL, in_range(1e-3, 1e7, "s")] = 60.0  # window for peak facility power
 
 
 __all__ = [
+    "MAX_REPLICAS",
     "DisaggregationSpec",
     "FacilitySpec",
     "LayoutSpec",

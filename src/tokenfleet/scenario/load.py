@@ -57,7 +57,32 @@ def parse_scenario(data: object, where: str = "scenario", model: type[S] = Scena
         _check_id("hardware", p.hardware, f"{where}: pools.{i}.hardware")
         if p.model:
             _check_id("model", p.model, f"{where}: pools.{i}.model")
+        for key in ("weight_precision", "kv_precision"):
+            prec = getattr(p.layout, key)
+            if prec is not None and prec not in catalog.BYTES_PER_PARAM:
+                raise ScenarioError(
+                    f"unknown precision {prec!r} (known: {', '.join(catalog.BYTES_PER_PARAM)})",
+                    where=f"{where}: pools.{i}.layout.{key}",
+                )
+        if p.speculative is not None and sc.traffic:
+            _check_draft(p.speculative.draft_model, p.model or sc.traffic[0].model,
+                         f"{where}: pools.{i}.speculative.draft_model")
     return sc
+
+
+def _check_draft(draft: str, target: str, where: str) -> None:
+    """The draft model exists, is not the target and is smaller than it."""
+    _check_id("model", draft, where)
+    if draft == target:
+        raise ScenarioError(f"the draft model must be smaller than the target, not the target itself ({target})",
+                            where=where)
+    d, t = catalog.model(draft), catalog.model(target)
+    if d.total_params >= t.total_params:
+        raise ScenarioError(
+            f"draft {draft} ({d.total_params / 1e9:,.1f}B parameters) must be smaller than the target {target} "
+            f"({t.total_params / 1e9:,.1f}B)",
+            where=where,
+        )
 
 
 def _check_id(kind: str, ident: str, where: str) -> None:
@@ -71,14 +96,15 @@ def load_scenario(path: str | Path, model: type[S] = Scenario) -> tuple[S, Path]
     """Read and validate ``path``; returns the scenario and the directory data paths are relative to."""
     path = Path(path)
     data = read_mapping(path)
-    sc = parse_scenario(data, path.name, model)
+    sc = parse_scenario(data, str(path), model)
     base = path.resolve().parent
     for i, c in enumerate(sc.traffic):
         if c.arrivals.trace is not None:
             p = resolve_data_path(c.arrivals.trace, base)
             if not p.is_file():
                 raise ScenarioError(
-                    f"trace file not found: {p}", where=f"{path.name}: traffic.{i}.arrivals.trace"
+                    f"trace file not found: {p}" if not p.exists() else f"trace is not a regular file: {p}",
+                    where=f"{path}: traffic.{i}.arrivals.trace",
                 )
     return sc, base
 

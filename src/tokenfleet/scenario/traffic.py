@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
-from tokenfleet.scenario.base import StrictModel
+from tokenfleet.scenario.base import MAX_NAME_CHARS, MAX_TOKENS, NOT_BOOL, StrictModel, in_range
+
+Tokens = Annotated[int, NOT_BOOL, in_range(1, MAX_TOKENS, "tokens")]
+MeanTokens = Annotated[float, NOT_BOOL, in_range(1, MAX_TOKENS, "tokens")]
+Cv = Annotated[float, NOT_BOOL, in_range(0, 100, lo_open=True)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+MAX_RATE_RPS = 1e7
 
 
 class LengthSpec(StrictModel):
     """Token-length distribution (see :class:`tokenfleet.workload.LengthDist`)."""
 
     dist: Literal["fixed", "uniform", "lognormal", "exponential"] = "fixed"
-    value: PositiveInt | None = None
-    low: PositiveInt | None = None
-    high: PositiveInt | None = None
-    mean: PositiveFloat | None = None
-    cv: PositiveFloat = 1.0
-    min_tokens: PositiveInt = 1
-    max_tokens: PositiveInt = 1 << 20
+    value: Tokens | None = None
+    low: Tokens | None = None
+    high: Tokens | None = None
+    mean: MeanTokens | None = None
+    cv: Cv = 1.0
+    min_tokens: Tokens = 1
+    max_tokens: Tokens = 1 << 20
 
     @model_validator(mode="after")
     def _needs(self) -> LengthSpec:
@@ -34,6 +40,16 @@ class LengthSpec(StrictModel):
             raise ValueError(f"dist {self.dist!r} needs {', '.join(missing)}")
         if self.dist == "uniform" and self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError("low must be <= high")
+        lo, hi = self.min_tokens, self.max_tokens
+        if lo > hi:
+            raise ValueError(f"min_tokens ({lo:,}) must be <= max_tokens ({hi:,})")
+        for key in {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("mean",),
+                    "exponential": ("mean",)}[self.dist]:
+            v = getattr(self, key)
+            if v > hi:
+                raise ValueError(f"max_tokens ({hi:,}) must be >= {key} ({v:,.0f}): lengths are clipped to it")
+            if v < lo:
+                raise ValueError(f"min_tokens ({lo:,}) must be <= {key} ({v:,.0f}): lengths are clipped to it")
         return self
 
 
@@ -42,15 +58,15 @@ class ArrivalSpec(StrictModel):
     ``rate_multiplier`` (and ``loop`` to repeat it), or a synthetic ``process``: ``poisson`` /
     ``gamma`` (burstiness ``cv``) / ``diurnal`` (``peak_to_mean``, ``period_s``) at ``rate_rps``."""
 
-    trace: str | None = None
+    trace: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     format: Literal["auto", "azure", "mooncake", "burstgpt"] = "auto"
-    rate_multiplier: PositiveFloat = 1.0
+    rate_multiplier: Annotated[float, NOT_BOOL, in_range(0, 1e6, lo_open=True)] = 1.0
     loop: bool = False
     process: Literal["poisson", "gamma", "diurnal"] | None = None
-    rate_rps: PositiveFloat | None = None
-    cv: PositiveFloat = 1.0
-    peak_to_mean: float = Field(default=1.5, ge=1.0, le=2.0)
-    period_s: PositiveFloat = 86400.0
+    rate_rps: Annotated[float, NOT_BOOL, in_range(0, MAX_RATE_RPS, "requests/s", lo_open=True)] | None = None
+    cv: Cv = 1.0
+    peak_to_mean: Annotated[float, NOT_BOOL, in_range(1.0, 2.0)] = 1.5
+    period_s: Annotated[float, NOT_BOOL, in_range(1.0, 1e9, "s")] = 86400.0
     lengths_from_trace: bool = (
         False  # synthetic arrivals with (prompt, output) pairs resampled from ``trace``
     )
@@ -69,9 +85,9 @@ class ArrivalSpec(StrictModel):
 class SloSpec(StrictModel):
     """Latency targets at the 99th percentile; ``min_user_tok_s`` is an alternative to ``tpot_p99_ms``."""
 
-    ttft_p99_ms: PositiveFloat | None = None
-    tpot_p99_ms: PositiveFloat | None = None
-    min_user_tok_s: PositiveFloat | None = None
+    ttft_p99_ms: Annotated[float, NOT_BOOL, in_range(0, 3.6e6, "ms", lo_open=True)] | None = None
+    tpot_p99_ms: Annotated[float, NOT_BOOL, in_range(0, 6e4, "ms", lo_open=True)] | None = None
+    min_user_tok_s: Annotated[float, NOT_BOOL, in_range(0, 1e6, "tokens/s", lo_open=True)] | None = None
 
     @property
     def tpot_target_ms(self) -> float | None:
@@ -81,13 +97,13 @@ class SloSpec(StrictModel):
 
 
 class TrafficClass(StrictModel):
-    name: str = Field(min_length=1)
-    model: str
+    name: Name
+    model: Name
     arrivals: ArrivalSpec
     input_tokens: LengthSpec | None = None  # required for synthetic arrivals, ignored for traces
     output_tokens: LengthSpec | None = None
     slo: SloSpec = SloSpec()
-    tier: str | None = None  # e.g. "ultra-low-latency": matched against pool tiers by tier-aware routing
+    tier: Name | None = None  # e.g. "ultra-low-latency": matched against pool tiers by tier-aware routing
 
     @model_validator(mode="after")
     def _lengths(self) -> TrafficClass:
@@ -101,4 +117,4 @@ class TrafficClass(StrictModel):
         return self
 
 
-__all__ = ["ArrivalSpec", "LengthSpec", "SloSpec", "TrafficClass"]
+__all__ = ["MAX_RATE_RPS", "ArrivalSpec", "LengthSpec", "Name", "SloSpec", "TrafficClass"]
