@@ -1,121 +1,136 @@
-"""``tokenfleet validate`` / ``calibrate``: accuracy on the shared file, JSON shape, bad input, re-fit."""
+"""``tokenfleet validate`` / ``calibrate``: JSON shapes, power targets, the report, output paths, re-fit."""
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from _cli import run_cli
-from tokenfleet import catalog
-from tokenfleet.perf.calibrate import calibrate
-from tokenfleet.perf.validate import packaged_results_path, validate
+from tokenfleet.perf.power_data import packaged_power_path
+from tokenfleet.perf.validate import packaged_results_path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "published_results.csv"
-
-
-_main = run_cli
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+SUMMARY_KEYS = {"n_predicted", "n_skipped", "median_abs_pct_error", "p90_abs_pct_error", "max_abs_pct_error"}
 
 
-def test_packaged_copy_is_the_shared_file() -> None:
-    if not SHARED.exists():
+@pytest.mark.parametrize("name,packaged", [("published_results.csv", packaged_results_path),
+                                           ("published_power.csv", packaged_power_path)])
+def test_packaged_copies_are_the_shared_files(name: str, packaged: object) -> None:
+    if not (SHARED / name).exists():
         pytest.skip("shared/ not next to the repository")
-    assert packaged_results_path().read_bytes() == SHARED.read_bytes()
+    assert packaged().read_bytes() == (SHARED / name).read_bytes()  # type: ignore[operator]
 
 
-def test_accuracy_targets_on_the_shared_file() -> None:
-    preds, s = validate()
-    assert s.n_predicted == len(preds) and s.n_skipped == 0
-    assert s.median_abs_pct_error <= 15.0
-    assert s.p90_abs_pct_error <= 35.0
-    sram = [p for p in preds if catalog.hardware(p.result.hw_id).is_sram]
-    assert sram and all(p.predicted is not None for p in sram)
-
-
-def test_json_output_has_rows_and_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _main(capsys, "validate", "--json")
+def test_json_output_has_rows_summary_and_families(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "validate", "--json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc["summary"]) == {"n_predicted", "n_skipped", "median_abs_pct_error", "p90_abs_pct_error",
-                                   "max_abs_pct_error"}
-    row = doc["rows"][0]
+    assert set(doc["summary"]) == SUMMARY_KEYS
+    row = next(r for r in doc["rows"] if r["predicted"] is not None)
     assert row["predicted"] > 0 and row["pct_error"] == pytest.approx(
         100 * (row["predicted"] - row["published"]) / row["published"])
+    assert sum(f["n_predicted"] for f in doc["families"].values()) == doc["summary"]["n_predicted"]
+    assert {"gpu-dense", "gpu-moe", "wafer-dense"} <= set(doc["families"])
 
 
-def _write(tmp: Path, rows: list[dict[str, str]]) -> Path:
-    src = list(csv.DictReader(packaged_results_path().open()))
-    path = tmp / "results.csv"
+def _rows(keep: tuple[str, ...]) -> list[dict[str, str]]:
+    return [r for r in csv.DictReader(packaged_results_path().open()) if r["hw_id"] in keep]
+
+
+def _write(tmp: Path, rows: list[dict[str, str]], name: str = "results.csv") -> Path:
+    head = next(csv.reader(packaged_results_path().open()))
+    path = tmp / name
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(src[0]))
+        w = csv.DictWriter(fh, fieldnames=head)
         w.writeheader()
         for r in rows:
-            w.writerow({**dict.fromkeys(src[0], ""), **r})
+            w.writerow({**dict.fromkeys(head, ""), **r})
     return path
 
 
-def test_unknown_ids_and_unsupported_metrics_are_skipped_with_reasons(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_ids_stop_unless_skipped_and_unfit_rows_say_why(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, [
         {"hw_id": "h1000", "model_id": "llama-3.1-8b", "workload_id": "single-stream", "metric_id": "per_user_tok_s",
          "value": "100"},
-        {"hw_id": "h100", "model_id": "llama-3.1-8b", "workload_id": "single-stream", "metric_id": "joules",
-         "value": "1"},
         {"hw_id": "h100", "num_chips": "1", "model_id": "llama-3.1-405b", "precision_id": "bf16",
          "workload_id": "isl1024-osl1024", "metric_id": "offline_tok_s", "value": "10"},
         {"hw_id": "tpu-v6e", "num_chips": "8", "model_id": "llama-3.1-8b", "precision_id": "bf16",
          "workload_id": "isl1024-osl1024", "metric_id": "per_chip_tok_s", "user_tok_s": "50", "value": "900"},
     ])
-    code, out, _ = _main(capsys, "validate", "--results", str(path), "--json")
+    code, _, err = run_cli(capsys, "validate", "--results", str(path))
+    assert code == 2 and "row 1 (line 2), column 'hw_id'" in err and "did you mean 'h100'" in err
+    code, out, _ = run_cli(capsys, "validate", "--results", str(path), "--json", "--skip-unknown")
     assert code == 0
     rows = json.loads(out)["rows"]
     assert "did you mean 'h100'" in rows[0]["skipped"]
-    assert "not supported" in rows[1]["skipped"]
-    assert "needs" in rows[2]["skipped"]  # 405B in bf16 does not fit one H100: says what it needs
-    assert rows[3]["predicted"] > 0 and rows[3]["skipped"] is None
+    assert "needs" in rows[1]["skipped"]  # 405B in bf16 does not fit one H100: says what it needs
+    assert rows[2]["predicted"] > 0 and rows[2]["skipped"] is None
 
 
-@pytest.mark.parametrize("cell,field", [("fast", "value"), ("-3", "num_chips")])
-def test_malformed_rows_exit_2_naming_row_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    cell: str, field: str) -> None:
-    row = {"hw_id": "h100", "num_chips": "8", "model_id": "llama-2-70b", "workload_id": "mlperf-llama2-70b",
-           "metric_id": "offline_tok_s", "value": "100"}
-    row[field] = cell
-    code, out, err = _main(capsys, "validate", "--results", str(_write(tmp_path, [row])))
-    assert code == 2
-    assert "row 1" in err and field in err and "Traceback" not in err + out
-
-
-def test_missing_file_and_missing_columns_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _main(capsys, "validate", "--results", str(tmp_path / "nope.csv"))
-    assert code == 2 and "not found" in err
-    bad = tmp_path / "bad.csv"
-    bad.write_text("hw_id,value\nh100,1\n")
-    code, _, err = _main(capsys, "validate", "--results", str(bad))
-    assert code == 2 and "missing columns" in err
-
-
-def test_refit_on_the_groq_rows_recovers_the_stored_fit(tmp_path: Path) -> None:
-    src = list(csv.DictReader(packaged_results_path().open()))
-    path = _write(tmp_path, [r for r in src if r["hw_id"] == "groq-lpu"])
-    fits = {f.key: f for f in calibrate(path)}
-    stored = yaml.safe_load((packaged_results_path().parent / "calibration.yaml").read_text())["groups"]
-    fitted = fits["groq"].params  # what the groq rows identify (the stored entry also carries family fill-ins)
-    assert set(fitted) == {"layer_latency_s", "hop_latency_s"}
-    assert fitted == pytest.approx({k: stored["groq"]["params"][k] for k in fitted}, rel=0.05, abs=1e-6)
-    assert fits["groq"].median_abs_pct_error < 15.0
-
-
-def test_calibrate_command_writes_a_file_with_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = list(csv.DictReader(packaged_results_path().open()))
-    path = _write(tmp_path, [r for r in src if r["hw_id"] in ("cs3", "groq-lpu")])
-    out = tmp_path / "cal.yaml"
-    code, _, _ = _main(capsys, "calibrate", "--results", str(path), "--out", str(out))
+def test_power_targets_on_the_shipped_power_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "validate", "--power", "--json")
     assert code == 0
-    doc = yaml.safe_load(out.read_text())
-    assert doc["groups"]["cerebras"]["rows"] and "layer_latency_s" in doc["groups"]["cerebras"]["params"]
-    shutil.rmtree(tmp_path)
+    doc = json.loads(out)
+    assert set(doc["summary"]) == SUMMARY_KEYS and doc["summary"]["n_skipped"] == 0
+    for r in doc["rows"]:
+        bound = 15.0 if r["scenario"] == "idle" else 10.0  # the issue's targets
+        assert abs(r["pct_error"]) <= bound, r
+        if r["throughput_tok_s"]:
+            assert r["predicted_j_per_token"] == pytest.approx(r["predicted"] / r["throughput_tok_s"])
+    assert doc["families"]["idle"]["n_predicted"] == 3
+    offline = [r for r in doc["rows"] if r["scenario"] == "offline"]
+    assert offline and all(r["model_j_per_token"] > 0 for r in offline)
+
+
+def test_report_writes_html_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = _write(tmp_path, _rows(("groq-lpu", "cs3")))
+    out = tmp_path / "rep"
+    code, stdout, err = run_cli(capsys, "validate", "--results", str(results), "--out", str(out))
+    assert code == 0, err
+    page = (out / "report.html").read_text()
+    assert "plotly" in page and "Cross-validated" in page and "Wall power" in page and "wafer-dense" in page
+    assert "±" not in stdout and "cross-validated:" in stdout
+    code, _, err = run_cli(capsys, "validate", "--results", str(results), "--out", str(out))
+    assert code == 2 and "--force" in err
+    code, _, _ = run_cli(capsys, "validate", "--results", str(results), "--out", str(out), "--force")
+    assert code == 0
+    code, _, err = run_cli(capsys, "validate", "--out", str(tmp_path / "no" / "such" / "dir"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_calibrate_needs_a_target_and_checks_it_before_work(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "calibrate")
+    assert code == 2 and "--in-place" in err
+    taken = tmp_path / "cal.yaml"
+    taken.write_text("x: 1\n")
+    code, _, err = run_cli(capsys, "calibrate", "--out", str(taken))
+    assert code == 2 and "--force" in err and taken.read_text() == "x: 1\n"
+    code, _, err = run_cli(capsys, "calibrate", "--out", str(tmp_path / "missing" / "c.yaml"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_calibrate_writes_the_fit_with_its_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, _rows(("groq-lpu",)))
+    out = tmp_path / "cal.yaml"
+    code, _, err = run_cli(capsys, "calibrate", "--results", str(path), "--out", str(out))
+    assert code == 0, err
+    groups = yaml.safe_load(out.read_text())["groups"]
+    fitted = [g for g in groups.values() if g.get("rows")]
+    assert fitted and all(isinstance(r, int) for g in fitted for r in g["rows"])
+
+
+def test_calibrate_power_writes_the_power_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "power.yaml"
+    code, _, err = run_cli(capsys, "calibrate", "--power", "--out", str(out))
+    assert code == 0, err
+    fam = yaml.safe_load(out.read_text())["families"]["hbm"]
+    assert set(fam["params"]) == {"idle_frac", "loss_frac", "host_w", "fan_frac"}
+    stored = yaml.safe_load((packaged_power_path().parent / "power_calibration.yaml").read_text())
+    assert fam["params"] == pytest.approx(stored["families"]["hbm"]["params"], rel=0.02)
+    assert fam["max_abs_pct_error"] <= 10.0

@@ -1,21 +1,30 @@
-"""``tokenfleet validate`` and ``tokenfleet calibrate``: the performance model against published results."""
+"""``tokenfleet validate`` and ``tokenfleet calibrate``: the performance and power model against published results.
+
+* ``tokenfleet validate [--results CSV]`` — every row predicted with the stored calibration (in-sample);
+* ``--cv`` — leave-one-(hardware, model)-group-out cross-validation of the same rows;
+* ``--power [CSV]`` — wall power and J per output token of every row of a power CSV;
+* ``--out DIR`` — all three into ``DIR/report.html`` (plotly);
+* ``tokenfleet calibrate --out FILE | --in-place`` — re-fit and store the parameters (``--power`` the power model).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tokenfleet.perf import params as perf_params
-from tokenfleet.perf.calibrate import calibrate, write_calibration
-from tokenfleet.perf.validate import as_json, packaged_results_path, validate
+from tokenfleet.errors import InputError
+from tokenfleet.inputs import check_output_dir, check_output_file
 
 console = Console()
 if not console.is_terminal:
     console = Console(width=160)
+narrow = Console(width=min(console.width, 100)) if console.is_terminal else Console(width=80)
+REPORT_FILES = ("report.html",)
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -24,17 +33,19 @@ def _fmt(v: float | None, digits: int = 1) -> str:
     return f"{v:,.{digits}f}" if abs(v) < 1e5 else f"{v:,.0f}"
 
 
-def validate_cmd(
-    results: Path = typer.Option(None, "--results", help="CSV with the columns of published_results.csv "
-                                 "(default: the packaged copy of shared/data/benchmarks/published_results.csv)"),
-    as_json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-) -> None:
-    """Predict every published result the model supports; print published vs predicted and the errors."""
-    preds, summary = validate(results)
-    if as_json_out:
-        typer.echo(json.dumps(as_json(preds, summary), indent=1))
-        return
-    table = Table(title=f"Published vs predicted ({results or 'packaged published_results.csv'})")
+def _pct(v: float | None) -> str:
+    if v is None:
+        return "-"
+    colour = "green" if abs(v) <= 15 else "yellow" if abs(v) <= 35 else "red"
+    return f"[{colour}]{v:+.1f}%[/]"
+
+
+def _abs_pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}%"
+
+
+def _rows_table(preds: list[Any], title: str) -> Table:
+    table = Table(title=title)
     for col in ("row", "hardware", "model", "prec", "workload", "metric", "published", "predicted", "error",
                 "layout"):
         table.add_column(col, justify="right" if col in ("row", "published", "predicted", "error") else "left",
@@ -43,43 +54,246 @@ def validate_cmd(
         r = p.result
         if p.predicted is None:
             continue
-        err = p.pct_error or 0.0
-        colour = "green" if abs(err) <= 15 else "yellow" if abs(err) <= 35 else "red"
         table.add_row(str(r.row), f"{r.num_chips or '?'}x {r.hw_id}", r.model_id, r.precision or "-",
                       r.workload_id.removeprefix("mlperf-"), r.metric, _fmt(r.value), _fmt(p.predicted),
-                      f"[{colour}]{err:+.1f}%[/]", p.layout)
-    console.print(table)
+                      _pct(p.pct_error), p.layout)
+    return table
+
+
+def _skipped_table(preds: list[Any]) -> Table | None:
     skipped = [p for p in preds if p.predicted is None]
-    if skipped:
-        sk = Table(title="Skipped rows")
-        sk.add_column("row", justify="right")
-        sk.add_column("result")
-        sk.add_column("reason")
-        for p in skipped:
-            sk.add_row(str(p.result.row), p.result.label(), p.skipped)
-        console.print(sk)
-    s = summary
-    console.print(
-        f"[bold]predicted {s.n_predicted}, skipped {s.n_skipped}; |error| median {s.median_abs_pct_error:.1f}%, "
-        f"p90 {s.p90_abs_pct_error:.1f}%, max {s.max_abs_pct_error:.1f}%[/]")
+    if not skipped:
+        return None
+    sk = Table(title="Skipped rows")
+    sk.add_column("row", justify="right")
+    sk.add_column("result")
+    sk.add_column("reason")
+    for p in skipped:
+        sk.add_row(str(p.result.row), p.result.label(), p.skipped)
+    return sk
+
+
+def _cv_table(cv: Any) -> Table:
+    """80 columns: one line per row, the cross-validated error beside the family."""
+    table = Table(title=f"Cross-validated (leave one of {cv.n_groups} hardware x model groups out)",
+                  box=None, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    for col, just in (("row", "right"), ("system", "left"), ("model", "left"), ("metric", "left"),
+                      ("published", "right"), ("CV pred.", "right"), ("error", "right")):
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    for p in cv.predictions:
+        r = p.result
+        if p.predicted is None:
+            continue
+        table.add_row(str(r.row), f"{r.num_chips or '?'}x{r.hw_id}", r.model_id[:18], r.metric.removesuffix("_tok_s"),
+                      _fmt(r.value), _fmt(p.predicted), _pct(p.pct_error))
+    return table
+
+
+def _family_table(title: str, columns: dict[str, Any]) -> Table:
+    """Per-family summaries side by side: ``columns`` maps a heading (in-sample, CV) to {family: Summary}."""
+    table = Table(title=title, box=None, padding=(0, 1), collapse_padding=True, pad_edge=False)
+    table.add_column("family")
+    for head in columns:
+        table.add_column(f"{head} rows", justify="right")
+        table.add_column(f"{head} median", justify="right")
+        table.add_column(f"{head} p90", justify="right")
+    fams = sorted({f for fam in columns.values() for f in fam})
+    for f in fams:
+        cells = [f]
+        for fam in columns.values():
+            s = fam.get(f)
+            cells += ["-", "-", "-"] if s is None else [f"{s.n_predicted}/{s.n_predicted + s.n_skipped}",
+                                                       _abs_pct(s.median_abs_pct_error),
+                                                       _abs_pct(s.p90_abs_pct_error)]
+        table.add_row(*cells)
+    return table
+
+
+def _power_table(preds: list[Any]) -> Table:
+    """80 columns: kW measured vs predicted, J per output token published vs the model end to end."""
+    table = Table(title="Wall power, whole node (host included): measured vs predicted", box=None, padding=(0, 1),
+                  collapse_padding=True, pad_edge=False)
+    for col in ("row", "system", "run", "meas kW", "pred kW", "error", "J/tok", "model", "J err"):
+        table.add_column(col, justify="left" if col in ("system", "run") else "right", no_wrap=True)
+    for p in preds:
+        r = p.row
+        run = f"{r.model_id[:12]} {r.scenario[:3]}" if r.model_id else "idle"
+        cap = f" {r.tdp_setting_w:g}W" if r.tdp_setting_w else ""
+        pub_j = r.joules_per_output_token or (r.system_power_w / r.throughput_tok_s if r.throughput_tok_s else None)
+        mj, je = p.model_j_per_token, p.j_pct_error
+        table.add_row(str(r.row), f"{r.num_chips}x{r.hw_id}{cap}{' liq' if r.liquid else ''}", run,
+                      f"{r.system_power_w / 1e3:.2f}", "-" if p.predicted_w is None else f"{p.predicted_w / 1e3:.2f}",
+                      _pct(p.pct_error) if p.predicted_w is not None else "skip",
+                      "-" if pub_j is None else f"{pub_j:.3f}", "-" if mj is None else f"{mj:.3f}",
+                      "-" if je is None else f"{je:+.0f}%")
+    return table
+
+
+def validate_cmd(
+    power_csv: Path = typer.Argument(None, metavar="[CSV]", help="With --power: a CSV with the columns of "
+                                     "published_power.csv (default: the packaged copy)."),
+    results: Path = typer.Option(None, "--results", help="CSV with the columns of published_results.csv "
+                                 "(default: the packaged copy of shared/data/benchmarks/published_results.csv)"),
+    cv: bool = typer.Option(False, "--cv", help="Leave-one-(hardware, model)-group-out cross-validation."),
+    power: bool = typer.Option(False, "--power", help="Predict the wall power of every row of a power CSV."),
+    out: Path = typer.Option(None, "--out", help="Write DIR/report.html: in-sample, cross-validated and power "
+                             "figures (plotly)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite DIR/report.html if it exists."),
+    skip_unknown: bool = typer.Option(False, "--skip-unknown", help="Keep rows with ids the catalog does not know "
+                                      "as skipped rows instead of stopping with an error."),
+    as_json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Predict every published result the model supports; print published vs predicted and the errors."""
+    from tokenfleet.perf.cv import cross_validate_file
+    from tokenfleet.perf.validate import (
+        as_json,
+        by_family,
+        packaged_results_path,
+        power_as_json,
+        power_groups,
+        validate,
+        validate_power,
+    )
+
+    if power_csv is not None and not power:
+        raise InputError(f"a CSV argument ({power_csv}) goes with --power; a results CSV is --results FILE")
+    out_dir = check_output_dir(out, "--out", force, REPORT_FILES) if out is not None else None
+    if out_dir is not None:  # the report holds everything: check every input before the slow parts
+        power, cv = True, True
+    source = str(results or "packaged published_results.csv")
+    preds, summary = validate(results, skip_unknown=skip_unknown)
+    power_preds, power_summary = validate_power(power_csv) if power else (None, None)
+    with console.status("cross-validating") if cv and not as_json_out and console.is_terminal else _Null() as st:
+        cvr = cross_validate_file(results, skip_unknown, progress=getattr(st, "update", None)) if cv else None
+    if out_dir is not None:
+        from tokenfleet.perf.validate_report import write_report
+
+        path = write_report(out_dir, source, preds, summary, cvr, power_preds, power_summary)
+        if not as_json_out:
+            console.print(f"wrote {path}")
+    if as_json_out:
+        doc: dict[str, Any] = {}
+        if cvr is not None and not power:
+            doc = cvr.as_json()
+        elif power_preds is not None and power_summary is not None and cvr is None:
+            doc = power_as_json(power_preds, power_summary)
+        elif cv or power:
+            doc = {"in_sample": as_json(preds, summary)}
+            if cvr is not None:
+                doc["cv"] = cvr.as_json()
+            if power_preds is not None and power_summary is not None:
+                doc["power"] = power_as_json(power_preds, power_summary)
+        else:
+            doc = as_json(preds, summary)
+        typer.echo(json.dumps(doc, indent=1))
+        return
+    if out_dir is not None:
+        _print_summaries(summary, by_family(preds), cvr, power_preds)
+        return
+    if not cv and not power:
+        console.print(_rows_table(preds, f"Published vs predicted ({results or packaged_results_path().name})"))
+        sk = _skipped_table(preds)
+        if sk is not None:
+            console.print(sk)
+        narrow.print(_family_table("Per family", {"in-sample": by_family(preds)}))
+        console.print(f"[bold]{summary.line()}[/]")
+        return
+    if cvr is not None:
+        narrow.print(_cv_table(cvr))
+        narrow.print(_family_table("Per family: in-sample vs cross-validated",
+                                   {"in-sample": by_family(preds), "CV": cvr.families}))
+        narrow.print(f"[bold]in-sample: {summary.line()}[/]")
+        narrow.print(f"[bold]cross-validated: {cvr.summary.line()}[/] ({cvr.seconds:.0f} s)")
+    if power_preds is not None and power_summary is not None:
+        narrow.print(_power_table(power_preds))
+        g = power_groups(power_preds)
+        narrow.print(f"[bold]power: {power_summary.line()}[/]")
+        narrow.print(f"loaded runs: {g['loaded'].line()}")
+        narrow.print(f"idle floors: {g['idle'].line()}")
+        narrow.print(f"J/tok end to end (offline): {g['j_per_token_offline'].line()}")
+
+
+def _print_summaries(summary: Any, fam: Any, cvr: Any, power_preds: Any) -> None:
+    from tokenfleet.perf.validate import power_groups
+
+    narrow.print(_family_table("Per family: in-sample vs cross-validated",
+                               {"in-sample": fam, "CV": cvr.families} if cvr else {"in-sample": fam}))
+    narrow.print(f"in-sample: {summary.line()}")
+    if cvr is not None:
+        narrow.print(f"cross-validated: {cvr.summary.line()}")
+    if power_preds is not None:
+        g = power_groups(power_preds)
+        narrow.print(f"power, loaded runs: {g['loaded'].line()}; idle floors: {g['idle'].line()}")
+
+
+class _Null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def calibrate_cmd(
+    power_csv: Path = typer.Argument(None, metavar="[CSV]", help="With --power: the power CSV to fit on "
+                                     "(default: the packaged published_power.csv)."),
     results: Path = typer.Option(None, "--results", help="Results CSV to fit on (default: the packaged copy)."),
-    out: Path = typer.Option(None, "--out", help="Where to write calibration.yaml (default: the package's)."),
+    power: bool = typer.Option(False, "--power", help="Fit the power model (idle, dynamic and host power per "
+                               "family) instead of the step-time parameters."),
+    out: Path = typer.Option(None, "--out", help="Where to write the fitted parameters (YAML)."),
+    in_place: bool = typer.Option(False, "--in-place", help="Overwrite the package's own calibration file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
 ) -> None:
-    """Re-fit the per-family efficiency parameters on published results and store them with their rows."""
+    """Re-fit the model's few physical parameters on published results and store them with their rows."""
+    from tokenfleet.perf import params as perf_params
+    from tokenfleet.perf import power_model
+    from tokenfleet.perf.validate import packaged_results_path
+
+    if power_csv is not None and not power:
+        raise InputError(f"a CSV argument ({power_csv}) goes with --power; a results CSV is --results FILE")
+    if power and results is not None:
+        raise InputError("--results is the performance CSV; with --power give the power CSV as the argument")
+    if (out is None) == (not in_place):
+        raise InputError("give --out FILE.yaml (a new file) or --in-place (overwrite the package's calibration)")
+    name = "power_calibration.yaml" if power else "calibration.yaml"
+    target = (check_output_file(out, "--out", force, (".yaml", ".yml")) if out is not None
+              else Path(str(packaged_results_path().parent / name)))
+    if power:
+        _calibrate_power(power_csv, target, in_place)
+        if in_place:
+            power_model.clear_cache()
+        return
+    from tokenfleet.perf.calibrate import calibrate, write_calibration
+
     source = results or packaged_results_path()
-    target = out or Path(str(packaged_results_path().parent / "calibration.yaml"))
     with console.status("fitting") as status:
         fits = calibrate(source, progress=lambda msg: status.update(msg))
     write_calibration(fits, source, target)
-    perf_params.clear_cache()
+    if in_place:
+        perf_params.clear_cache()
     table = Table(title=f"Calibration written to {target}")
     for col in ("group", "rows", "median |err| %", "parameters"):
         table.add_column(col)
     for f in fits:
         table.add_row(f.key, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}",
+                      ", ".join(f"{k}={v:.4g}" for k, v in f.params.items()))
+    console.print(table)
+
+
+def _calibrate_power(power_csv: Path | None, target: Path, in_place: bool) -> None:
+    from tokenfleet.perf.power_calibrate import fit_power, write_power_calibration
+    from tokenfleet.perf.power_data import packaged_power_path, read_power
+
+    source = power_csv or packaged_power_path()
+    fits = fit_power(read_power(source))
+    if not fits:
+        raise InputError("no row of the power CSV could be placed on a layout; nothing to fit", where=str(source))
+    write_power_calibration(fits, source, target)
+    table = Table(title=f"Power calibration written to {target}")
+    for col in ("family", "rows", "median |err| %", "max |err| %", "parameters"):
+        table.add_column(col)
+    for f in fits:
+        table.add_row(f.family, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}", f"{f.max_abs_pct_error:.1f}",
                       ", ".join(f"{k}={v:.4g}" for k, v in f.params.items()))
     console.print(table)
 

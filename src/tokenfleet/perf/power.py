@@ -1,10 +1,27 @@
-"""Facility power and energy: PUE on top of IT power, energy per output token."""
+"""Power and energy of a replica at an operating point: activity from the step breakdown, PUE on top.
+
+The wall-power formula of one hardware family is :mod:`tokenfleet.perf.power_model` (idle floor, dynamic
+part up to the power cap, host share), fitted on MLPerf power runs. Here a replica's *activity* comes from
+what its steps do (:func:`tokenfleet.perf.power_model.activity` of each step's compute and memory time) and
+from how much of the time it has work:
+
+* :func:`power_at_rate` — a replica serving ``output_tok_s``: continuous batching settles at the batch ``B``
+  whose throughput ``B / t(B)`` carries that rate (Little's law), stepping all the time; below the rate of
+  batch 1 it steps a fraction of the time. Power never decreases as the rate rises.
+* :func:`operating_power_w` — at an operating point of :mod:`tokenfleet.perf.steady` (batch and rate).
+
+With speculation on hardware where the draft has its own units (wafer, LPU, three-tier) the draft draws its
+own power; on an HBM device it shares the target's chips, whose busy fraction is the sum of both.
+"""
 
 from __future__ import annotations
 
-from tokenfleet.perf.deployment import Deployment
+from dataclasses import dataclass
+
+from tokenfleet.perf import power_model
+from tokenfleet.perf.deployment import Deployment, StepCost
 from tokenfleet.perf.speculative import SpecDecode
-from tokenfleet.perf.steady import Operating, steady_round
+from tokenfleet.perf.steady import Operating, max_batch, steady_round
 
 DEFAULT_PUE = 1.2  # AI-purpose liquid-cooled site (hyperscale 1.1-1.2; shared/data/hardware/energy_notes.md)
 
@@ -14,26 +31,107 @@ def facility_w(it_power_w: float, pue: float = DEFAULT_PUE) -> float:
     return it_power_w * pue
 
 
+def draft_has_own_units(dep: Deployment) -> bool:
+    device = getattr(dep, "device", None)
+    own = getattr(device, "draft_has_own_units", None)
+    return bool(own) if own is not None else dep.hw.is_sram
+
+
+def _act(c: StepCost) -> float:
+    return power_model.activity(c.compute_s, c.memory_s, c.time_s)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerPoint:
+    """IT power of one replica at a load, with the batch it runs and its activities."""
+
+    power_w: float
+    batch: int
+    busy: float  # fraction of time the replica is stepping
+    activity: float  # target's activity while stepping (0..1)
+    draft_activity: float = 0.0
+    output_tok_s: float = 0.0
+
+    @property
+    def joules_per_output_token(self) -> float:
+        return self.power_w / self.output_tok_s if self.output_tok_s > 0 else float("inf")
+
+
+def _per_token(dep: Deployment, spec: SpecDecode | None, batch: int, isl: float,
+               osl: float) -> tuple[float, float, float]:
+    """(seconds per output token per sequence, target activity, draft activity) at ``batch`` in steady state."""
+    if spec is None:
+        cost = dep.step(round(batch * isl / osl), batch, int(batch * (isl + osl / 2.0)),
+                        (batch / osl) * 0.5 * isl * isl)
+        return cost.time_s, _act(cost), 0.0
+    rnd = steady_round(dep, spec, batch, isl, osl)
+    t = rnd.time_s
+    target = rnd.verify.time_s * _act(rnd.verify) / t
+    draft = sum(c.time_s * _act(c) for c in rnd.draft_steps) / t
+    return t / spec.tokens_per_round, target, draft
+
+
+def _draw(dep: Deployment, spec: SpecDecode | None, busy: float, act: float, draft_act: float,
+          cap_w: float | None, liquid: bool) -> float:
+    hw = dep.hw
+    if spec is not None and not draft_has_own_units(dep):
+        act = act + draft_act
+    watts = power_model.draw_w(hw, dep.num_chips, busy * act, cap_w, liquid)
+    if spec is not None and draft_has_own_units(dep):
+        watts += power_model.draw_w(spec.draft.hw, spec.draft.num_chips, busy * draft_act, cap_w, liquid)
+    return watts
+
+
+def idle_power_w(dep: Deployment, spec: SpecDecode | None = None, cap_w: float | None = None,
+                 liquid: bool = False) -> float:
+    """IT power of the replica (and of a draft on its own units) with no work."""
+    return _draw(dep, spec, 0.0, 0.0, 0.0, cap_w, liquid)
+
+
+def power_at_rate(dep: Deployment, output_tok_s: float, isl: float, osl: float, spec: SpecDecode | None = None,
+                  cap_w: float | None = None, liquid: bool = False) -> PowerPoint:
+    """IT power of one replica serving ``output_tok_s`` (capped at what its largest batch reaches)."""
+    b_max = max(1, max_batch(dep, isl, osl, spec))
+    if output_tok_s <= 0:
+        return PowerPoint(idle_power_w(dep, spec, cap_w, liquid), 0, 0.0, 0.0)
+
+    def at(b: int) -> tuple[float, float, float]:
+        t, a, d = _per_token(dep, spec, b, isl, osl)
+        return b / t, a, d
+
+    rate1, a1, d1 = at(1)
+    if output_tok_s <= rate1:
+        busy = output_tok_s / rate1
+        return PowerPoint(_draw(dep, spec, busy, a1, d1, cap_w, liquid), 1, busy, a1, d1, output_tok_s)
+    lo, hi = 1, b_max
+    rate_hi, a_hi, d_hi = at(hi)
+    if output_tok_s >= rate_hi:  # more than the replica carries: it runs flat out at its largest batch
+        best = max(((*at(b), b) for b in {1, b_max // 4, b_max // 2, b_max} if b >= 1), key=lambda x: x[0])
+        return PowerPoint(_draw(dep, spec, 1.0, best[1], best[2], cap_w, liquid), best[3], 1.0, best[1], best[2],
+                          best[0])
+    while hi - lo > 1:  # the two batches whose throughputs bracket the rate (throughput rises with batch)
+        mid = (lo + hi) // 2
+        if at(mid)[0] >= output_tok_s:
+            hi = mid
+        else:
+            lo = mid
+    (r_lo, a_lo, d_lo), (r_hi, a_hi, d_hi) = at(lo), at(hi)
+    # Little's law gives a fractional batch between them: it steps all the time, its activity in between;
+    # never below what a smaller load draws
+    w = (output_tok_s - r_lo) / (r_hi - r_lo) if r_hi > r_lo else 1.0
+    act = max(a1, a_lo, a_lo + w * (a_hi - a_lo))
+    dact = max(d1, d_lo, d_lo + w * (d_hi - d_lo))
+    return PowerPoint(_draw(dep, spec, 1.0, act, dact, cap_w, liquid), hi, 1.0, act, dact, output_tok_s)
+
+
 def operating_power_w(dep: Deployment, op: Operating, isl: float, osl: float,
                       spec: SpecDecode | None = None) -> float:
-    """IT power of a replica running at an operating point (utilisation from the step breakdown).
-
-    With speculation on an SRAM-dataflow device the draft occupies its own systems and draws its own
-    power; on an HBM device it shares the target's chips, whose busy fraction is the sum of both.
-    """
+    """IT power of a replica running at an operating point of :mod:`tokenfleet.perf.steady`."""
     if op.step_s <= 0 or op.batch <= 0:
-        return dep.idle_power_w + (spec.draft.idle_power_w if spec is not None and dep.hw.is_sram else 0.0)
+        return idle_power_w(dep, spec)
     busy = min(1.0, op.request_rate / max(op.batch / (op.step_s * osl), 1e-12))
-    if spec is None:
-        prefill = op.batch * isl / osl
-        cost = dep.step(round(prefill), op.batch, int(op.batch * (isl + osl / 2.0)),
-                        (op.batch / osl) * 0.5 * isl * isl)
-        return dep.power_w(cost.utilisation * busy)
-    rnd = steady_round(dep, spec, op.batch, isl, osl)
-    draft_busy, target_busy = (b / rnd.time_s for b in rnd.busy_s())
-    if dep.hw.is_sram:
-        return dep.power_w(target_busy * busy) + spec.draft.power_w(draft_busy * busy)
-    return dep.power_w((target_busy + draft_busy) * busy)
+    _, act, dact = _per_token(dep, spec, op.batch, isl, osl)
+    return _draw(dep, spec, busy, act, dact, None, False)
 
 
 def joules_per_output_token(dep: Deployment, op: Operating, isl: float, osl: float,
