@@ -69,9 +69,19 @@ class LedgerConfig(_Strict):
         return "tokenfleet-journal"
 
 
+class PrefixConfig(_Strict):
+    """Prompt block hashes for prefix-aware routing (tokenfleet.workload.prefix, tokenfleet.gateway.router)."""
+
+    block_tokens: int = Field(64, ge=1, le=4096)  # tokens per hashed block
+    tokenizer: str | None = None  # a local tokenizer.json: token-exact blocks; none: ~4-character-per-token blocks
+    index_blocks: int | None = Field(None, ge=0)  # per-backend cap of the estimate (default: its modelled KV)
+    ttl_s: float | None = Field(None, gt=0)  # forget blocks routed longer ago than this (default: never)
+
+
 class RoutingConfig(_Strict):
     policy: str = "slo-tier"  # a policy of tokenfleet.routing (``tokenfleet.routing.policy_names()``)
     weights: dict[str, float] = Field(default_factory=dict)  # scorer name -> weight overrides
+    prefix: PrefixConfig = Field(default_factory=lambda: PrefixConfig.model_validate({}))
 
 
 class ClassConfig(_Strict):
@@ -261,6 +271,7 @@ __all__ = [
     "ListenConfig",
     "PoolConfig",
     "RetryConfig",
+    "PrefixConfig",
     "RoutingConfig",
     "Tier",
     "load_config",

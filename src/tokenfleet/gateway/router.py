@@ -10,11 +10,30 @@ no hardware (hosted APIs) have no prediction and routing falls back to the obser
 A backend is unhealthy for this decision if its circuit is open, it is at ``max_in_flight``, or it
 already failed this request. After the policy picks, the gateway checks the pick against the request's
 SLO: a pick that cannot meet it means no backend can, and admission control queues or refuses it.
+
+Prefix- and prefill-aware policies (``prefix-aware``, ``prefill-load``) need two things the backends do
+not report, so the router estimates them from the requests it routed:
+
+* **which prompt blocks each backend caches** — the prompt text (messages joined as the emulator joins
+  them) is hashed in blocks of ``routing.prefix.block_tokens`` with :class:`tokenfleet.workload.prefix.
+  PromptHasher`: token-exact when ``routing.prefix.tokenizer`` names a local ``tokenizer.json``, else
+  approximate ~4-character-per-token blocks (``Router.hasher.source`` says which). The hashes of each
+  routed prompt go into an :class:`~tokenfleet.routing.prefix_index.ApproxPrefixIndex` entry for that
+  backend, an LRU bounded by the backend's modelled KV cache in blocks (``routing.prefix.index_blocks``
+  overrides; ``ttl_s`` expires entries by age);
+* **how much prefill work waits at each backend** — a fluid queue per backend: each routed prompt adds
+  its estimated uncached tokens, which drain at the modelled prefill rate beside the backend's running
+  batch (``perf`` step time of a ``max_batched_tokens`` chunk beside ``in_flight`` decodes, times its
+  replicas); a backend with nothing in flight has none. ``prefill_wait_s`` = that work / rate + the
+  model's per-request overhead.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,6 +41,42 @@ from tokenfleet.errors import InfeasibleError, TokenfleetError
 from tokenfleet.gateway.config import RoutingConfig
 from tokenfleet.gateway.fleet import Backend, Fleet, Pool
 from tokenfleet.routing import EndpointSnapshot, EndpointTable, Profile, RequestInfo, build_profile
+from tokenfleet.routing.prefill_load import PrefillLoadScorer
+from tokenfleet.routing.prefix_aware import LoadBalanceFilter, PrefixScorer
+from tokenfleet.routing.prefix_index import ApproxPrefixIndex
+from tokenfleet.workload.prefix import PromptHasher
+
+MAX_BATCHED_TOKENS = 8192  # the emulator's and the simulator's token budget per engine step
+DEFAULT_INDEX_BLOCKS = 1 << 20  # per backend, when no performance model gives its KV capacity
+_RECENT = 4096  # (request, backend) pairs remembered so a retried decision is not counted twice
+
+
+def body_prompt_text(body: dict[str, Any]) -> str:
+    """The prompt text of an OpenAI request body, joined as ``openai_models.prompt_text`` joins it (the
+    emulator hashes that text, so both sides name the same blocks)."""
+    msgs = body.get("messages")
+    if isinstance(msgs, list):
+        parts: list[str] = []
+        for m in msgs:
+            c = m.get("content") if isinstance(m, dict) else None
+            if isinstance(c, str):
+                parts.append(c)
+            elif isinstance(c, list):
+                parts.extend(str(x.get("text", "")) for x in c if isinstance(x, dict))
+        return "\n".join(parts)
+    p = body.get("prompt")
+    if isinstance(p, str):
+        return p
+    if isinstance(p, list) and p and isinstance(p[0], str):
+        return "\n".join(str(x) for x in p)
+    return ""
+
+
+def _uses_prefix(profile: Profile) -> tuple[bool, bool]:
+    """(needs prompt hashes, needs the prefill queue) for this profile's plugins."""
+    plugins = [f for f in profile.filters] + [s for s, _ in profile.scorers]
+    prefill = any(isinstance(p, PrefillLoadScorer | LoadBalanceFilter) for p in plugins)
+    return prefill or any(isinstance(p, PrefixScorer) for p in plugins), prefill
 
 
 def _pool_rates(pool: Pool) -> tuple[float, float]:
@@ -43,19 +98,70 @@ def _pool_rates(pool: Pool) -> tuple[float, float]:
 
 
 class Router:
-    """Feeds live backend state to a routing profile and returns the backend it picks."""
+    """Feeds live backend state to a routing profile and returns the backend it picks.
 
-    def __init__(self, cfg: RoutingConfig, fleet: Fleet) -> None:
+    ``clock`` (monotonic seconds) drains the prefill queues and ages the prefix index; tests pass their own.
+    """
+
+    def __init__(self, cfg: RoutingConfig, fleet: Fleet, clock: Callable[[], float] = time.monotonic) -> None:
         self.profile: Profile = build_profile({"policy": cfg.policy, "weights": cfg.weights})
         self.fleet = fleet
+        self.clock = clock
+        pc = cfg.prefix
+        self.hasher = PromptHasher(pc.block_tokens, pc.tokenizer)
+        self.uses_hashes, self.uses_prefill = _uses_prefix(self.profile)
         self._rates = {p.name: _pool_rates(p) for p in fleet.pools}
         self._tables: dict[str, tuple[EndpointTable, list[Backend]]] = {}
+        self._index: dict[str, ApproxPrefixIndex] = {}
+        self._wait: dict[str, list[float]] = {b.name: [0.0, 0.0] for b in fleet.backends}  # tokens, at time
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._last: tuple[object, tuple[int, ...]] = (None, ())
         for model, pools in fleet.by_model.items():
             backends = [b for p in pools for b in p.backends]
             table = EndpointTable([b.name for b in backends], [b.pool.name for b in backends],
                                   [b.pool.cfg.hardware or "" for b in backends], [model] * len(backends),
                                   [frozenset(b.pool.cfg.tiers) for b in backends])
+            index = ApproxPrefixIndex([self._index_blocks(b, pc.index_blocks) for b in backends],
+                                      pc.block_tokens, pc.ttl_s)
+            table.prefix_index = index
+            self._index[model] = index
             self._tables[model] = (table, backends)
+
+    def _index_blocks(self, b: Backend, override: int | None) -> int:
+        if override is not None:
+            return override
+        dep = b.pool.deployment
+        if dep is None:
+            return DEFAULT_INDEX_BLOCKS
+        return max(1, dep.kv_capacity_tokens * b.replicas // self.hasher.block_tokens)
+
+    def prompt_hashes(self, call: _CallLike) -> tuple[int, ...]:
+        """Block hashes of the call's prompt (computed once per call)."""
+        if self._last[0] is call.body:
+            return self._last[1]
+        h = self.hasher.hashes(body_prompt_text(call.body)) if isinstance(call.body, dict) else ()
+        self._last = (call.body, h)
+        return h
+
+    def batch_prefill_rate(self, b: Backend) -> float:
+        """Prompt tokens/s backend ``b`` prefills beside its running batch (all its replicas), 0 if unknown."""
+        dep = b.pool.deployment
+        if dep is None:
+            return 0.0
+        n = int(np.ceil(b.telemetry.in_flight / b.replicas))
+        chunk = max(MAX_BATCHED_TOKENS - n, 1)
+        t = dep.step_time(chunk, n, int(n * b.pool.avg_ctx_tokens))
+        return chunk / t * b.replicas if t > 0 else 0.0
+
+    def waiting_prefill_tokens(self, b: Backend, rate: float, now: float) -> float:
+        """The fluid estimate of prompt tokens routed to ``b`` and not yet prefilled, at ``now``."""
+        w = self._wait[b.name]
+        if b.telemetry.in_flight == 0:
+            w[0] = 0.0
+        elif rate > 0:
+            w[0] = max(0.0, w[0] - rate * max(0.0, now - w[1]))
+        w[1] = now
+        return w[0]
 
     def snapshot(self, b: Backend, exclude: set[str]) -> EndpointSnapshot:
         pool, tel = b.pool, b.telemetry
@@ -81,12 +187,19 @@ class Router:
                 power_w = b.replicas * dep.power_w(dep.step(0, n, int(n * pool.avg_ctx_tokens)).utilisation
                                                    if tel.in_flight else 0.0)
         healthy = (b.name not in exclude and tel.in_flight < b.max_in_flight and b.breaker.allows_request())
+        waiting, wait_s, batch_rate = 0.0, 0.0, 0.0
+        if self.uses_prefill:
+            batch_rate = self.batch_prefill_rate(b)
+            waiting = self.waiting_prefill_tokens(b, batch_rate, self.clock())
+            overhead = pool.deployment.params.request_overhead_s if pool.deployment is not None else 0.0
+            wait_s = (waiting / batch_rate if batch_rate > 0 else ttft_s) + overhead
         return EndpointSnapshot(
             endpoint_id=b.name, pool=pool.name, hw_id=pool.cfg.hardware or "", model=pool.cfg.model,
             in_flight=tel.in_flight, queued=queued, running_seqs=tel.in_flight - queued, kv_use_frac=kv_frac,
             predicted_ttft_s=ttft_s, predicted_tpot_s=tpot_s, prefill_tok_per_s=rate,
             usd_per_mtok=pool.cfg.usd_per_mtok_out, power_w=power_w, joules_per_token=jpt, healthy=healthy,
-            observed_ttft_s=obs_ttft, observed_tpot_s=obs_tpot, tiers=frozenset(pool.cfg.tiers))
+            observed_ttft_s=obs_ttft, observed_tpot_s=obs_tpot, tiers=frozenset(pool.cfg.tiers),
+            waiting_prefill_tokens=int(waiting), prefill_wait_s=wait_s, batch_prefill_tok_per_s=batch_rate)
 
     def choose(self, call: _CallLike, exclude: set[str]) -> Backend | None:
         """The backend the policy picks, or None when no healthy backend can meet the request's SLO."""
@@ -96,12 +209,15 @@ class Router:
         table, backends = entry
         for i, b in enumerate(backends):
             table.set_row(i, self.snapshot(b, exclude))
+        hashes = self.prompt_hashes(call) if self.uses_hashes else ()
         req = RequestInfo(call.slo_class, call.model, call.prompt_tokens_est, call.max_output_tokens,
-                          call.ttft_slo_ms, call.tpot_slo_ms, call.tier)
+                          call.ttft_slo_ms, call.tpot_slo_ms, call.tier, hashes)
         try:
             row = self.profile.pick_row(req, table)
         except InfeasibleError:
             return None
+        if self.uses_hashes:
+            self._routed(call, req, table, row, backends[row])
         one = np.array([row])
         if call.ttft_slo_ms is not None and \
                 table.ttft_estimate_s(call.prompt_tokens_est, one)[0] * 1e3 > call.ttft_slo_ms:
@@ -109,6 +225,29 @@ class Router:
         if call.tpot_slo_ms is not None and table.tpot_estimate_s(one)[0] * 1e3 > call.tpot_slo_ms:
             return None
         return backends[row]
+
+    def _routed(self, call: _CallLike, req: RequestInfo, table: EndpointTable, row: int, b: Backend) -> None:
+        """Book the decision: the backend will cache the prompt's blocks and has its prefill to do."""
+        key = (getattr(call, "request_id", ""), b.name)
+        if key in self._recent:  # the same request asked again (a retry probe): booked already
+            return
+        self._recent[key] = None
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+        one = np.array([row])
+        cached = int(table.cached_tokens(req, one)[0])
+        index = table.prefix_index
+        assert isinstance(index, ApproxPrefixIndex)
+        now = self.clock()
+        index.advance(now)
+        index.record(row, req.prefix_hashes, now)
+        if self.uses_prefill:
+            w = self._wait[b.name]
+            w[0] += max(0, req.prompt_tokens - cached)
+
+    def prefix_index(self, model: str) -> ApproxPrefixIndex | None:
+        """The router's estimate of which blocks each backend of ``model`` caches (rows = backends)."""
+        return self._index.get(model)
 
     def any_healthy(self, model: str) -> bool:
         entry = self._tables.get(model)
@@ -121,10 +260,11 @@ class _CallLike(Protocol):
     model: str
     slo_class: str
     tier: str
+    body: dict[str, Any]
     prompt_tokens_est: int
     max_output_tokens: int
     ttft_slo_ms: float | None
     tpot_slo_ms: float | None
 
 
-__all__ = ["Router"]
+__all__ = ["Router", "body_prompt_text"]

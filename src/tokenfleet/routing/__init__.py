@@ -21,7 +21,11 @@ Use::
 Policies: ``round-robin``, ``random`` (weighted by free KV), ``least-outstanding``, ``jsq``
 (join-shortest-queue), ``least-ttft`` (predicted from the performance model), ``slo-tier`` (a class tagged
 with a tier goes to endpoints tagged with it and spills over when they cannot meet its SLO),
-``slo-tier-strict``, ``cost-aware``, ``power-aware``. A policy never reads a clock and never does I/O;
+``slo-tier-strict``, ``cost-aware``, ``power-aware``, ``prefill-load`` (least predicted TTFT from the prefill
+work waiting at each endpoint beside its running batch), ``prefix-aware`` (most of the prompt already in
+the endpoint's prefix cache, within a load-balance bound), ``prefix-affinity`` (prefix cache only, load
+ignored). Which blocks an endpoint caches comes from ``table.prefix_index`` (:class:`PrefixIndex`: exact in
+the simulator, :class:`ApproxPrefixIndex` in the gateway). A policy never reads a clock and never does I/O;
 pickers keep only a counter or a seeded generator, so a given sequence of decisions is reproducible.
 
 ``tokenfleet.routing.fast.LeastOutstandingIndex`` reproduces a ``least-outstanding`` profile's decisions
@@ -29,18 +33,21 @@ incrementally (the simulator's fast path over many endpoints; it answers -1 when
 """
 
 from tokenfleet.routing.plugins import Decision, Filter, Picker, Profile, Scorer
+from tokenfleet.routing.prefix_index import ApproxPrefixIndex, PrefixIndex
 from tokenfleet.routing.registry import POLICIES, PolicyBuilder, build_profile, policy_names
 from tokenfleet.routing.table import EndpointTable
 from tokenfleet.routing.types import EndpointSnapshot, RequestInfo
 
 __all__ = [
     "POLICIES",
+    "ApproxPrefixIndex",
     "Decision",
     "EndpointSnapshot",
     "EndpointTable",
     "Filter",
     "Picker",
     "PolicyBuilder",
+    "PrefixIndex",
     "Profile",
     "RequestInfo",
     "Scorer",

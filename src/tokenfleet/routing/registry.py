@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tokenfleet.errors import InputError, UnknownIdError
-from tokenfleet.routing import policies
+from tokenfleet.routing import policies, prefill_load, prefix_aware
 from tokenfleet.routing.plugins import Profile
 
 PolicyBuilder = Callable[[Mapping[str, float], int], Profile]
@@ -21,6 +21,9 @@ POLICIES: dict[str, PolicyBuilder] = {
     "slo-tier-strict": policies.slo_tier_strict,
     "cost-aware": policies.cost_aware,
     "power-aware": policies.power_aware,
+    "prefill-load": prefill_load.prefill_load,
+    "prefix-aware": prefix_aware.prefix_aware,
+    "prefix-affinity": prefix_aware.prefix_affinity,
 }
 
 

@@ -3,6 +3,10 @@
 A profile converts a list of :class:`EndpointSnapshot` into an :class:`EndpointTable` (the gateway path),
 or the simulator owns one table and updates rows in place with :meth:`EndpointTable.set_row` (the fast
 path: no snapshot object per endpoint per request). Plugins must treat the table as read-only.
+
+Which prompt blocks each endpoint holds is not a column: the owner attaches a
+:class:`~tokenfleet.routing.prefix_index.PrefixIndex` as ``table.prefix_index`` (the simulator's is exact,
+the gateway's an estimate) and scorers ask :meth:`EndpointTable.cached_tokens`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tokenfleet.routing.types import EndpointSnapshot
+from tokenfleet.routing.prefix_index import PrefixIndex
+from tokenfleet.routing.types import EndpointSnapshot, RequestInfo
 
 _FLOAT_COLS = (
     "kv_use_frac",
@@ -23,18 +28,23 @@ _FLOAT_COLS = (
     "joules_per_token",
     "observed_ttft_s",
     "observed_tpot_s",
+    "prefill_wait_s",
+    "batch_prefill_tok_per_s",
 )
-_INT_COLS = ("in_flight", "queued", "running_seqs")
+_INT_COLS = ("in_flight", "queued", "running_seqs", "waiting_prefill_tokens")
 
 
 class EndpointTable:
     """Columns of endpoint state; ``observed_*`` hold NaN where there is no observation."""
 
     __slots__ = (
+        "_cached",
+        "_cached_req",
         "_cand",
         "_model_codes",
         "_row_of",
         "_tier_cols",
+        "batch_prefill_tok_per_s",
         "endpoint_id",
         "healthy",
         "hw_id",
@@ -50,10 +60,13 @@ class EndpointTable:
         "predicted_tpot_s",
         "predicted_ttft_s",
         "prefill_tok_per_s",
+        "prefill_wait_s",
+        "prefix_index",
         "queued",
         "running_seqs",
         "tiers",
         "usd_per_mtok",
+        "waiting_prefill_tokens",
     )
 
     def __init__(
@@ -90,7 +103,13 @@ class EndpointTable:
         self.in_flight = np.zeros(n, np.int64)
         self.queued = np.zeros(n, np.int64)
         self.running_seqs = np.zeros(n, np.int64)
+        self.waiting_prefill_tokens = np.zeros(n, np.int64)
+        self.prefill_wait_s = np.zeros(n, f)
+        self.batch_prefill_tok_per_s = np.zeros(n, f)
         self.healthy = np.ones(n, dtype=bool)
+        self.prefix_index: PrefixIndex | None = None
+        self._cached_req: RequestInfo | None = None
+        self._cached = np.zeros(n, np.int64)
 
     def __len__(self) -> int:
         return len(self.endpoint_id)
@@ -163,6 +182,28 @@ class EndpointTable:
         est = base + extra
         obs = self.observed_ttft_s[idx]
         return np.where((base <= 0) & ~np.isnan(obs), obs, est)
+
+    def cached_tokens(self, req: RequestInfo, idx: np.ndarray) -> np.ndarray:
+        """Prompt tokens of ``req`` each row ``idx`` holds in its prefix cache (0 without an index or
+        hashes). Asked once per request: later calls for the same request object reuse the answer."""
+        if self.prefix_index is None or not req.prefix_hashes:
+            return np.zeros(idx.size, np.int64)
+        if req is not self._cached_req:
+            cand = self.candidates(req.model)
+            self._cached[:] = 0
+            if cand.size:
+                self._cached[cand] = self.prefix_index.cached_tokens(req.prefix_hashes, req.prompt_tokens, cand)
+            self._cached_req = req
+        return self._cached[idx]
+
+    def prefill_ttft_s(self, req: RequestInfo, idx: np.ndarray) -> np.ndarray:
+        """Predicted TTFT of ``req`` on rows ``idx`` from the prefill work in front of it: the endpoint's
+        ``prefill_wait_s`` plus this prompt's uncached tokens at the rate beside its running batch."""
+        rate = self.batch_prefill_tok_per_s[idx]
+        rate = np.where(rate > 0, rate, self.prefill_tok_per_s[idx])
+        own = np.maximum(req.prompt_tokens - self.cached_tokens(req, idx), 0)
+        pos = rate > 0
+        return self.prefill_wait_s[idx] + np.where(pos, own / np.where(pos, rate, 1.0), 0.0)
 
     def tpot_estimate_s(self, idx: np.ndarray) -> np.ndarray:
         pred = self.predicted_tpot_s[idx]

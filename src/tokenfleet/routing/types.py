@@ -18,6 +18,10 @@ class EndpointSnapshot:
     now (queueing + per-request overhead); a prompt adds ``prompt_tokens / prefill_tok_per_s``.
     ``predicted_tpot_s`` is the predicted time per output token at the endpoint's current batch.
     ``joules_per_token`` is IT energy per output token at typical load (0 = unknown).
+    ``waiting_prefill_tokens`` are prompt tokens sent to the endpoint and not yet prefilled;
+    ``prefill_wait_s`` is the predicted time before a new request's own prefill starts (that prefill work
+    beside the running batch, per-request overhead included) and ``batch_prefill_tok_per_s`` the rate at
+    which it would prefill a new prompt beside its running batch (0 = use ``prefill_tok_per_s``).
     """
 
     endpoint_id: str
@@ -38,11 +42,15 @@ class EndpointSnapshot:
     observed_ttft_s: float | None = None  # moving averages (gateway); None = no observation yet
     observed_tpot_s: float | None = None
     tiers: frozenset[str] = frozenset()  # e.g. {"ultra-low-latency"}: the classes this endpoint is meant for
+    waiting_prefill_tokens: int = 0
+    prefill_wait_s: float = 0.0
+    batch_prefill_tok_per_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
-    """What a policy may know about a request. SLOs of ``None`` mean "no target"."""
+    """What a policy may know about a request. SLOs of ``None`` mean "no target". ``prefix_hashes`` name
+    the prompt's leading KV blocks (:mod:`tokenfleet.workload.prefix`; empty = unknown)."""
 
     class_name: str
     model: str
@@ -51,6 +59,7 @@ class RequestInfo:
     ttft_slo_ms: float | None = None
     tpot_slo_ms: float | None = None
     tier: str | None = None
+    prefix_hashes: tuple[int, ...] = ()
 
 
 __all__ = ["EndpointSnapshot", "RequestInfo"]

@@ -22,6 +22,7 @@ from tokenfleet.routing.fast import LeastOutstandingIndex
 from tokenfleet.scenario import Scenario
 from tokenfleet.sim.fleet import Pool, build_pools
 from tokenfleet.sim.metrics import COLUMNS, Collector, Group
+from tokenfleet.sim.prefix_view import ReplicaPrefixView
 from tokenfleet.sim.replica import INF, Replica
 from tokenfleet.sim.seq import Seq
 from tokenfleet.sim.workloads import scenario_requests
@@ -86,6 +87,10 @@ class Simulation:
         self.decode_rows = [i for i, pi in enumerate(self.rep_pool) if self.pools[pi].name in decode_pools]
         self.entry_table, self.entry_profile = self._table(self.entry_rows, 0)
         self.decode_table, self.decode_profile = self._table(self.decode_rows, 1)
+        if any(self.replicas[i].cfg.prefix_caching for i in self.entry_rows):
+            self.entry_table.prefix_index = ReplicaPrefixView([self.replicas[i] for i in self.entry_rows])
+        # prefill rate beside a running batch, per pool, cached by (decoding seqs, 1k-token mean context)
+        self._batch_rate: list[dict[tuple[int, int], float]] = [{} for _ in self.pools]
         self.row_in: dict[int, tuple[EndpointTable, int]] = {}
         for t, rows in ((self.entry_table, self.entry_rows), (self.decode_table, self.decode_rows)):
             for r_i, rep_i in enumerate(rows):
@@ -156,10 +161,28 @@ class Simulation:
             t.kv_use_frac[r] = rep.comp_kv_use
             t.predicted_tpot_s[r] = step
             t.predicted_ttft_s[r] = ttft
+            rate = self._prefill_rate(rep_i, rep)
+            t.waiting_prefill_tokens[r] = rep.pending_tokens
+            t.batch_prefill_tok_per_s[r] = rate
+            t.prefill_wait_s[r] = rep.pending_tokens / rate + step + overhead
             return
         pending[r] = (running + queued, queued, running, rep.comp_kv_use, step, ttft)
         if fast.counts[r] != running + queued:
             fast.set(r, running + queued)
+
+    def _prefill_rate(self, rep_i: int, rep: Replica) -> float:
+        """Tokens/s at which ``rep`` prefills beside its decoding batch: chunks of what the token budget
+        leaves (``max_batched_tokens`` - decoding seqs), one engine step each (the performance model)."""
+        n = rep.n
+        ctx = rep.cb + n * rep.iters
+        key = (n, ctx // (1024 * n) if n else 0)
+        cache = self._batch_rate[self.rep_pool[rep_i]]
+        rate = cache.get(key)
+        if rate is None:
+            chunk = max(rep.cfg.max_batched_tokens - n, 1)
+            mean_ctx = (key[1] * 1024 + 512) * n if n else 0
+            rate = cache[key] = chunk / rep.dep.step_time(chunk, n, mean_ctx)
+        return rate
 
     def _write_pending(self, t: EndpointTable) -> None:
         """Bring table ``t`` up to date with the state published since its last decision."""
@@ -328,7 +351,7 @@ class Simulation:
 
     def _info(self, req: Request, ci: int) -> RequestInfo:
         name, model, ttft, tpot, tier = self.infos[ci]
-        return RequestInfo(name, model, req.prompt_tokens, req.output_tokens, ttft, tpot, tier)
+        return RequestInfo(name, model, req.prompt_tokens, req.output_tokens, ttft, tpot, tier, req.prefix_hash_ids)
 
     def _flush(
         self,

@@ -21,6 +21,11 @@ live request's token count to its :class:`Stream`.
 * **Scheduler.** The simulator's defaults by device family (:mod:`tokenfleet.sim.fleet`): HBM 256
   sequences, SRAM dataflow (CS-3, LPU) 64; 8192 batched tokens per step; chunked prefill; paged KV with
   recompute preemption.
+* **Prefix cache.** ``submit`` takes the prompt's block hashes (:mod:`tokenfleet.workload.prefix`; the
+  server hashes the prompt text in ``PREFIX_BLOCK_TOKENS``-token blocks, ~4 characters per token); the
+  replica model reuses the leading blocks it still holds (LRU, evicted under KV pressure) and prefills
+  only the rest, as the simulator does with trace hash ids, so a prompt that extends an earlier one
+  gets its first token sooner on the replica that saw the earlier one.
 * **Cancellation.** ``cancel`` detaches a stream. A request still on its way (inside the overhead delay)
   never reaches the replica; one already admitted runs to completion, as in the simulator, which has no
   aborts.
@@ -38,22 +43,26 @@ from tokenfleet.sim.seq import DECODE, DONE, Seq
 from tokenfleet.workload.request import Request
 
 INF = float("inf")
+PREFIX_BLOCK_TOKENS = 64  # tokens per prefix-cache block (the gateway's routing.prefix.block_tokens default)
 
 
 def default_config(dep: Deployment, time_scale: float = 1.0) -> SchedulerConfig:
-    """The simulator's scheduler defaults for ``dep``'s device family; exact stepping unless unpaced."""
+    """The simulator's scheduler defaults for ``dep``'s device family; exact stepping unless unpaced;
+    prefix caching in ``PREFIX_BLOCK_TOKENS``-token blocks."""
     return SchedulerConfig(max_seqs=64 if dep.hw.is_sram else 256, max_batched_tokens=8192,
-                           exact=time_scale > 0)
+                           prefix_caching=True, prefix_block_tokens=PREFIX_BLOCK_TOKENS, exact=time_scale > 0)
 
 
 class Stream:
     """Tokens of one request as they are produced; ``wait`` returns when more are available."""
 
-    __slots__ = ("_event", "admitted_s", "cancelled", "done", "emitted", "output_tokens", "prompt_tokens", "seq")
+    __slots__ = ("_event", "admitted_s", "cancelled", "done", "emitted", "output_tokens", "prefix_hashes",
+                 "prompt_tokens", "seq")
 
     def __init__(self, prompt_tokens: int, output_tokens: int) -> None:
         self.prompt_tokens = prompt_tokens
         self.output_tokens = output_tokens
+        self.prefix_hashes: tuple[int, ...] = ()
         self.seq: Seq | None = None
         self.admitted_s = -1.0  # model time the request reached the replica
         self.emitted = 0
@@ -118,7 +127,8 @@ class WallClockReplica:
         return self.rep.in_flight + self.pending
 
     # ---- requests ------------------------------------------------------------------------------------
-    def submit(self, prompt_tokens: int, output_tokens: int) -> Stream:
+    def submit(self, prompt_tokens: int, output_tokens: int, prefix_hashes: tuple[int, ...] = ()) -> Stream:
+        """Queue a request; ``prefix_hashes`` name its prompt's ``cfg.prefix_block_tokens``-token blocks."""
         if prompt_tokens < 1 or output_tokens < 1:
             raise ValueError(f"a request needs at least one prompt and one output token, got "
                              f"{prompt_tokens} and {output_tokens}")
@@ -131,6 +141,7 @@ class WallClockReplica:
         if self._task is None:
             self._task = self._loop.create_task(self._run())
         stream = Stream(prompt_tokens, output_tokens)
+        stream.prefix_hashes = prefix_hashes
         self.pending += 1
         delay = self.request_overhead_s * self.time_scale
         if delay > 0:
@@ -146,7 +157,7 @@ class WallClockReplica:
         now = self.now()
         self._catch_up(now)
         sid = next(self._ids)
-        seq = Seq(Request(sid, now, stream.prompt_tokens, stream.output_tokens))
+        seq = Seq(Request(sid, now, stream.prompt_tokens, stream.output_tokens, prefix_hash_ids=stream.prefix_hashes))
         stream.seq, stream.admitted_s = seq, now
         self._live[sid] = stream
         if self.rep.admit(seq, now):

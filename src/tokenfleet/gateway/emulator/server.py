@@ -38,6 +38,7 @@ from tokenfleet.gateway.openai_models import (
 )
 from tokenfleet.perf import Deployment
 from tokenfleet.sim.replica import SchedulerConfig
+from tokenfleet.workload.prefix import PromptHasher
 
 JSON = "application/json"
 DEFAULT_OUTPUT_TOKENS = 64
@@ -61,6 +62,7 @@ class Emulator:
         self.dep = dep
         self.replicas = [WallClockReplica(dep, scheduler, time_scale, request_overhead_s)
                          for _ in range(replicas)]
+        self.hasher = PromptHasher(self.replicas[0].cfg.prefix_block_tokens)  # prompt blocks, prefix cache
         self.injector = FaultInjector(faults, seed)
         self.default_output_tokens = default_output_tokens
         self.description = description
@@ -90,7 +92,7 @@ class Emulator:
             finish = "length" if limit else "stop"
             replica = self._pick()
             try:
-                stream = replica.submit(p_tok, n_out)
+                stream = replica.submit(p_tok, n_out, self.hasher.hashes(prompt))
             except ValueError as exc:
                 raise ApiError(400, str(exc), "invalid_request_error", "context_length_exceeded") from None
         except ApiError as e:
@@ -150,7 +152,8 @@ class Emulator:
             "model": self.model_name, "deployment": self.description, "requests_total": self.requests_total,
             "replicas": [{"load": r.load, "waiting": len(r.rep.waiting), "running": r.rep.running,
                           "steps": r.rep.stats.iterations, "busy_s": r.rep.stats.busy_s,
-                          "kv_use": r.rep.kv_use_frac} for r in self.replicas]}),
+                          "kv_use": r.rep.kv_use_frac, "prompt_tokens": r.rep.stats.prompt_tokens,
+                          "cached_tokens": r.rep.stats.cached_tokens} for r in self.replicas]}),
             media_type=JSON)
 
     async def models(self, request: Request) -> Response:
