@@ -34,7 +34,8 @@ def test_json_output_is_reproducible(capsys: pytest.CaptureFixture[str]) -> None
     assert len(first["tranches"]) == 6
     probs = [t["vest_probability"] for t in first["tranches"]]
     assert probs == sorted(probs, reverse=True)  # higher GW and hurdles vest less often
-    assert first["tranches"][-1]["conditions"].endswith("$600.00")
+    assert "30-day VWAP >= $600.00" in first["tranches"][-1]["conditions"]
+    assert all(t["vesting"] == "concurrent" for t in first["tranches"])
 
 
 def test_tables_and_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import typer
@@ -13,7 +14,9 @@ from rich.table import Table
 from tokenfleet.deal.load import load_deal
 from tokenfleet.deal.model import Deal
 from tokenfleet.deal.results import DealValuation
+from tokenfleet.deal.schema import paths_error
 from tokenfleet.deal.valuation import value_deal
+from tokenfleet.errors import InputError
 
 _USAGE = (
     "give a deal file, e.g. `tokenfleet deal examples/deals/openai-cerebras.yaml` "
@@ -32,24 +35,41 @@ def _usd(x: float | None) -> str:
     return f"${x:,.2f}"
 
 
+def _paths_option(text: str | None) -> int | None:
+    """``--paths`` as a whole number of paths (``1e6`` allowed), within the bounds, or a clear error."""
+    if text is None:
+        return None
+    try:
+        number = float(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise InputError(f"{text!r} is not a number of paths", where="--paths") from None
+    if not math.isfinite(number) or number != int(number):
+        raise InputError(f"{text!r} is not a whole number of paths", where="--paths")
+    why = paths_error(number)
+    if why is not None:
+        raise InputError(why, where="--paths")
+    return int(number)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("deal")
     def deal_command(
         file: Path | None = typer.Argument(None, help="Deal YAML file (see examples/deals/)."),
-        paths: int | None = typer.Option(
-            None, "--paths", min=100, help="Monte Carlo paths (default: file's, 100,000)."
+        paths: str | None = typer.Option(
+            None, "--paths", help="Monte Carlo paths, e.g. 200000 or 1e6 (default: the file's, 100,000)."
         ),
-        seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the file's)."),
+        seed: int | None = typer.Option(
+            None, "--seed", min=0, max=2**63 - 1, help="Random seed, 0 or more (default: the file's)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print deal.json to stdout instead of tables."),
-        out: Path | None = typer.Option(
-            None, "--out", help="Write report.html and deal.json into this directory."
-        ),
+        out: Path | None = typer.Option(None, "--out", help="Write report.html and deal.json into this directory."),
     ) -> None:
         """Value a compute deal: vesting probabilities, warrant values, effective prices, NPV, ownership."""
         if file is None:
             raise typer.BadParameter(_USAGE, param_hint="DEAL.yaml")
+        n_paths = _paths_option(paths)
         deal = load_deal(file)
-        n_paths = paths if paths is not None else deal.settings.paths
+        n_paths = n_paths if n_paths is not None else deal.settings.paths
         err = Console(stderr=True)
         with Progress(
             TextColumn("simulating"),
@@ -103,8 +123,9 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
             f"{co.expected_mw_delivered:,.0f} MW / {co.expected_mw_years:,.0f}",
         ),
         ("PV buyer payments (incl. financing)", _usd(co.pv_buyer_payments_usd)),
-        ("PV compute value at market price", _usd(co.pv_compute_value_usd)),
     ]
+    if co.pv_compute_value_usd is not None:
+        rows.append(("PV compute value at market price", _usd(co.pv_compute_value_usd)))
     for k, val in rows:
         t.add_row(k, val)
     console.print(t)
@@ -114,8 +135,9 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
             "tranche",
             "shares",
             "conditions",
+            "rule",
             "P(vest)",
-            "E[vest date]",
+            "E\\[vest date]",
             "value (MC ± se)",
             "closed form",
             "method",
@@ -126,6 +148,7 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
                 tr.name,
                 f"{tr.shares / 1e6:,.2f}M",
                 tr.conditions,
+                tr.vesting if tr.conditions.endswith(")") else "-",
                 f"{tr.vest_probability:.1%}",
                 str(tr.expected_vest_date or "never"),
                 f"{_usd(tr.value_usd)} ± {_usd(tr.stderr_usd)}",
@@ -158,16 +181,19 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
     pt.add_row("per million tokens", _usd(p.usd_per_mtok), _usd(p.net_usd_per_mtok))
     console.print(pt)
     buyer_rate, issuer_rate = deal.settings.discount_rate, deal.settings.issuer_discount_rate
-    console.print(
-        f"NPV to buyer @ {buyer_rate:.1%}: [bold]{_usd(v.buyer_npv_usd)}[/] "
-        f"(compute value - payments + warrants); issuer PV receipts @ {issuer_rate:.1%} less warrant cost: "
-        f"[bold]{_usd(v.issuer_net_usd)}[/]"
-    )
+    if v.buyer_npv_usd is not None:
+        console.print(
+            f"NPV to buyer @ {buyer_rate:.1%}: [bold]{_usd(v.buyer_npv_usd)}[/] (compute value - payments + warrants)"
+        )
+    else:
+        console.print(
+            f"PV of buyer payments less warrants @ {buyer_rate:.1%}: [bold]{_usd(v.buyer_net_cost_usd)}[/] "
+            "(no NPV: the file gives no contract.market_usd_per_mw_year to value the compute)"
+        )
+    console.print(f"issuer PV receipts @ {issuer_rate:.1%} less warrant cost: [bold]{_usd(v.issuer_net_usd)}[/]")
     if v.ownership:
         steps = v.steps_per_year
-        ot = Table(
-            title="Vesting timeline: expected shares held and ownership (holder / (outstanding + issued))"
-        )
+        ot = Table(title="Vesting timeline: expected shares held and ownership (holder / (outstanding + issued))")
         ot.add_column("date")
         for o in v.ownership:
             ot.add_column(f"{o.holder} shares")
@@ -175,11 +201,7 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
         for i in range(0, len(v.grid_dates), steps):
             ot.add_row(
                 str(v.grid_dates[i]),
-                *[
-                    x
-                    for o in v.ownership
-                    for x in (f"{o.expected_shares[i] / 1e6:,.2f}M", f"{o.fraction[i]:.2%}")
-                ],
+                *[x for o in v.ownership for x in (f"{o.expected_shares[i] / 1e6:,.2f}M", f"{o.fraction[i]:.2%}")],
             )
         console.print(ot)
         for o in v.ownership:
@@ -196,6 +218,8 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
                 f"{_usd(pv.warrant_value_usd)} ± {_usd(pv.stderr_usd)}",
             )
         console.print(vt)
+    for warning in v.warnings:
+        console.print(f"[yellow]warning: {warning}[/]")
     for note in v.notes:
         console.print(f"[dim]note: {note}[/]")
     console.print(f"[dim]{v.elapsed_s:.2f} s[/]")

@@ -3,7 +3,8 @@
 Rules: the term ends after it starts; deliveries, commitments and financing dates lie inside the term;
 a loan matures after it is made; warrants need a ``company``; a warrant gives ``shares`` or
 ``percent_of_company`` (one of them) and expires after the start; each tranche gives ``shares`` or
-``fraction``; tranche shares add up to no more than the warrant; spend, GW and price hurdles do not decrease
+``fraction``; tranche names are unique and not blank; a warrant has no more shares than the company has
+outstanding; tranche shares add up to no more than the warrant; spend, GW and price hurdles do not decrease
 from one tranche to the next; hurdle dates lie between the start and the expiry.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from tokenfleet.deal.schema import DealSpec, DeliverySpec, TrancheSpec, WarrantSpec
+from tokenfleet.deal.schema import CompanySpec, DealSpec, DeliverySpec, TrancheSpec, WarrantSpec
 from tokenfleet.errors import ScenarioError
 
 _Fail = Callable[[str, str], ScenarioError]
@@ -38,9 +39,7 @@ def check_deal(spec: DealSpec, file: str) -> None:
         _check_deliveries(opt.deliveries, f"contract.options.{i}.deliveries", start, end, fail)
     if c.from_plan is not None and not start <= c.from_plan.first_delivery <= end:
         raise fail("contract.from_plan.first_delivery", f"{c.from_plan.first_delivery} is outside {term}")
-    needs_tokens = c.pricing.usd_per_mtok > 0 or any(
-        o.pricing and o.pricing.usd_per_mtok > 0 for o in c.options
-    )
+    needs_tokens = c.pricing.usd_per_mtok > 0 or any(o.pricing and o.pricing.usd_per_mtok > 0 for o in c.options)
     if needs_tokens and c.tokens_per_mw_year is None and c.from_plan is None:
         raise fail("contract.tokens_per_mw_year", "needed to charge pricing.usd_per_mtok")
     for i, com in enumerate(c.commitments):
@@ -52,22 +51,27 @@ def check_deal(spec: DealSpec, file: str) -> None:
         if fin.kind == "loan" and (fin.maturity is None or fin.maturity <= fin.date):
             raise fail(f"contract.financing.{i}.maturity", "a loan needs a maturity after its date")
     if spec.warrants and spec.company is None:
-        raise fail(
-            "company", "required when the deal has warrants (share price, shares outstanding, volatility)"
-        )
+        raise fail("company", "required when the deal has warrants (share price, shares outstanding, volatility)")
     if spec.company is not None:
         for i, vp in enumerate(spec.company.valuation_points):
             if (vp.share_price_usd is None) == (vp.valuation_usd is None):
-                raise fail(
-                    f"company.valuation_points.{i}", "give exactly one of share_price_usd or valuation_usd"
-                )
+                raise fail(f"company.valuation_points.{i}", "give exactly one of share_price_usd or valuation_usd")
     for i, w in enumerate(spec.warrants):
         _check_warrant(w, f"warrants.{i}", start, fail)
+        if spec.company is not None:
+            _check_against_company(w, f"warrants.{i}", spec.company, fail)
 
 
-def _check_deliveries(
-    items: list[DeliverySpec], field: str, start: dt.date, end: dt.date, fail: _Fail
-) -> None:
+def _check_against_company(w: WarrantSpec, field: str, company: CompanySpec, fail: _Fail) -> None:
+    if w.shares is not None and w.shares > company.shares_outstanding:
+        raise fail(
+            f"{field}.shares",
+            f"{w.shares:,.0f} warrant shares exceed the {company.shares_outstanding:,.0f} shares outstanding "
+            "(company.shares_outstanding); check both counts",
+        )
+
+
+def _check_deliveries(items: list[DeliverySpec], field: str, start: dt.date, end: dt.date, fail: _Fail) -> None:
     for j, d in enumerate(items):
         if not start <= d.date <= end:
             raise fail(f"{field}.{j}.date", f"{d.date} is outside the term {start}..{end}")
@@ -83,27 +87,29 @@ def _check_warrant(w: WarrantSpec, field: str, start: dt.date, fail: _Fail) -> N
     total = w.shares if w.shares is not None else None
     tranche_shares = 0.0
     fractions = 0.0
+    names: dict[str, int] = {}
     for k, t in enumerate(w.tranches):
         tf = f"{field}.tranches.{k}"
+        if t.name is not None and not t.name.strip():
+            raise fail(f"{tf}.name", "must not be blank")
+        label = t.name.strip() if t.name is not None else f"T{k + 1}"
+        if label in names:
+            raise fail(f"{tf}.name", f"{label!r} is already the name of tranche {names[label]}; names must differ")
+        names[label] = k
         if (t.shares is None) == (t.fraction is None):
             raise fail(tf, "give exactly one of shares or fraction")
         tranche_shares += t.shares or 0.0
         fractions += t.fraction or 0.0
         _check_hurdle(t, tf, start, w.expiry, fail)
     if fractions > 1.0 + 1e-9:
-        raise fail(
-            f"{field}.tranches", f"tranche fractions add up to {fractions:.4g}, beyond the whole warrant"
-        )
+        raise fail(f"{field}.tranches", f"tranche fractions add up to {fractions:.4g}, beyond the whole warrant")
     if total is not None and tranche_shares + fractions * total > total * (1.0 + 1e-9):
         raise fail(
             f"{field}.tranches",
-            f"tranche shares add up to {tranche_shares + fractions * total:,.0f}, "
-            f"beyond the warrant's {total:,.0f}",
+            f"tranche shares add up to {tranche_shares + fractions * total:,.0f}, beyond the warrant's {total:,.0f}",
         )
     if total is None and tranche_shares > 0.0:
-        raise fail(
-            f"{field}.tranches", "use fraction (not shares) when the warrant is given as percent_of_company"
-        )
+        raise fail(f"{field}.tranches", "use fraction (not shares) when the warrant is given as percent_of_company")
     _check_order(w.tranches, field, fail)
 
 
@@ -112,6 +118,13 @@ def _check_hurdle(t: TrancheSpec, tf: str, start: dt.date, expiry: dt.date, fail
     if h is None:
         return
     span = f"between the deal start {start} and the expiry {expiry}"
+    if h.vwap_days is not None and h.average_over_days is not None:
+        raise fail(f"{tf}.hurdle.vwap_days", "give vwap_days or average_over_days, not both")
+    if h.monitoring == "continuous" and (h.vwap_days is not None or h.average_over_days is not None):
+        raise fail(
+            f"{tf}.hurdle.monitoring",
+            "vwap_days / average_over_days test trading-day closes; use monitoring: close or leave it out",
+        )
     if h.mode == "at_date":
         if h.date is None:
             raise fail(f"{tf}.hurdle.date", "an at_date hurdle needs a date")
@@ -140,8 +153,7 @@ def _check_order(tranches: list[TrancheSpec], field: str, fail: _Fail) -> None:
                 prev, pk = last[key]
                 raise fail(
                     f"{field}.tranches.{k}.{key}",
-                    f"{value:,.6g} is below tranche {pk}'s {prev:,.6g} "
-                    "(tranche conditions must not decrease)",
+                    f"{value:,.6g} is below tranche {pk}'s {prev:,.6g} (tranche conditions must not decrease)",
                 )
             last[key] = (value, k)
 

@@ -17,19 +17,18 @@ Finance II*, §7.2 (running maximum of Brownian motion with drift).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
+from scipy.special import log_ndtr, ndtr
 from scipy.stats import norm
 
 FloatArray = npt.NDArray[np.float64]
 
 
-def _d1_d2(
-    s: FloatArray, k: float, t: FloatArray, r: float, q: float, sigma: float
-) -> tuple[FloatArray, FloatArray]:
+def _d1_d2(s: FloatArray, k: float, t: FloatArray, r: float, q: float, sigma: float) -> tuple[FloatArray, FloatArray]:
     """Black–Scholes ``d1, d2`` on safe inputs (callers mask out ``t == 0`` and ``s == 0``)."""
     t_safe = np.where(t > 0.0, t, 1.0)
     s_safe = np.where(s > 0.0, s, 1.0)
@@ -74,22 +73,34 @@ def hit_laplace(s0: float, h: float, t: float, r: float, q: float, sigma: float,
     ``z = b/(sigma sqrt t) + lam sigma sqrt t``.
     Returns 1 when ``s0 >= h`` (touched at once).
     """
-    if s0 >= h:
-        return 1.0
-    if t <= 0.0:
-        return 0.0
+    return float(hit_laplace_many(np.array([s0], dtype=np.float64), h, t, r, q, sigma, rho)[0])
+
+
+def hit_laplace_many(s0: FloatArray, h: float, t: float, r: float, q: float, sigma: float, rho: float) -> FloatArray:
+    """:func:`hit_laplace` for an array of starting prices (vectorised, stable as ``sigma -> 0``).
+
+    ``mu - lam`` is computed as ``-(2 rho / sigma^2) / (mu + lam)`` when ``mu > 0`` (no cancellation when
+    ``mu`` is huge, i.e. tiny ``sigma``), and both terms are combined with the normal tails in log space.
+    """
+    s0 = np.asarray(s0, dtype=np.float64)
+    out = np.ones_like(s0)
+    below = s0 < h
+    if not np.any(below) or t <= 0.0:
+        return np.where(below, 0.0, out)
     mu = (r - q - 0.5 * sigma * sigma) / (sigma * sigma)
-    lam_sq = mu * mu + 2.0 * rho / (sigma * sigma)
+    c = 2.0 * rho / (sigma * sigma)
+    lam_sq = mu * mu + c
     if lam_sq < 0.0:
         raise ValueError("hit_laplace: rho too negative for a finite transform")
     lam = math.sqrt(lam_sq)
-    ratio = h / s0
+    mu_minus_lam = -c / (mu + lam) if mu > 0.0 else mu - lam
+    b = np.log(h / s0[below])
     vol = sigma * math.sqrt(t)
-    z = math.log(ratio) / vol + lam * vol
-    # ratio^(mu±lam) can overflow/underflow; combine in log space with the normal tails.
-    term1 = math.exp((mu + lam) * math.log(ratio) + float(norm.logcdf(-z)))
-    term2 = math.exp((mu - lam) * math.log(ratio) + float(norm.logcdf(-z + 2.0 * lam * vol)))
-    return term1 + term2
+    z = b / vol + lam * vol
+    term1 = np.exp((mu + lam) * b + log_ndtr(-z))
+    term2 = np.exp(mu_minus_lam * b + log_ndtr(-z + 2.0 * lam * vol))
+    out[below] = term1 + term2
+    return out
 
 
 def one_touch_at_hit(s0: float, h: float, t: float, r: float, q: float, sigma: float) -> float:
@@ -109,17 +120,13 @@ def supports_closed_form(has_jumps: bool) -> bool:
     return not has_jumps
 
 
-def first_passage_density(
-    tau: FloatArray, s0: float, h: float, r: float, q: float, sigma: float
-) -> FloatArray:
+def first_passage_density(tau: FloatArray, s0: float, h: float, r: float, q: float, sigma: float) -> FloatArray:
     """Density of the first time GBM from ``s0`` reaches ``h > s0`` (inverse Gaussian in ``ln S``)."""
     b = math.log(h / s0)
     nu = r - q - 0.5 * sigma * sigma
     tau = np.maximum(tau, 1e-300)
     return np.asarray(
-        b
-        / (sigma * np.sqrt(2.0 * np.pi * tau**3))
-        * np.exp(-((b - nu * tau) ** 2) / (2.0 * sigma * sigma * tau)),
+        b / (sigma * np.sqrt(2.0 * np.pi * tau**3)) * np.exp(-((b - nu * tau) ** 2) / (2.0 * sigma * sigma * tau)),
         dtype=np.float64,
     )
 
@@ -130,26 +137,78 @@ def touch_tranche_value(
     """Per-share value of a tranche that vests when the price first touches ``h`` in ``[0, window_end]``.
 
     The vested warrant is then held to ``expiry`` and worth its Black–Scholes value ``C(h, K, T - tau)``.
-    With ``strike == 0`` this is ``h exp(-q(T - tau))``, so the tranche is worth
-    ``h exp(-qT) E[exp(-(r-q) tau)]`` (for ``q == 0``: ``h * OneTouch_at_hit``). With ``strike > 0`` it
-    integrates ``exp(-r tau) C(h, K, T - tau)`` against the first-passage density (a one-dimensional
-    quadrature of closed forms).
+    With ``strike == 0`` this is ``h exp(-qT) E[exp(-(r-q) tau)]``. When the vested call is certain to finish in
+    the money for every ``tau`` in the window (Black–Scholes ``d2 > 8.5``: a penny strike, or a tiny
+    volatility), ``C = h exp(-q(T-tau)) - K exp(-r(T-tau))`` and the value is the same closed form less
+    ``K exp(-rT) P(touch)``. Otherwise ``exp(-r tau) C(h, K, T - tau)`` is integrated against the first-passage
+    density by composite Gauss–Legendre, with breakpoints around the density's peak so that it stays right as
+    the density narrows (``sigma -> 0``).
     """
     if s0 >= h:
         return float(bs_call(s0, strike, expiry, r, q, sigma))
     window_end = min(window_end, expiry)
-    if strike == 0.0:
-        return h * math.exp(-q * expiry) * hit_laplace(s0, h, window_end, r, q, sigma, rho=r - q)
     if window_end <= 0.0:
         return 0.0
-    # Gauss-Legendre on sqrt(tau) (the density is flat near 0 in that variable).
-    nodes, weights = np.polynomial.legendre.leggauss(400)
-    u_max = math.sqrt(window_end)
-    u = 0.5 * u_max * (nodes + 1.0)
-    tau = u * u
+    share = h * math.exp(-q * expiry) * hit_laplace(s0, h, window_end, r, q, sigma, rho=r - q)
+    if strike == 0.0:
+        return share
+    if _surely_in_the_money(h, strike, expiry - window_end, expiry, r, q, sigma):
+        return share - strike * math.exp(-r * expiry) * hit_laplace(s0, h, window_end, r, q, sigma, rho=0.0)
+    tau, w = _first_passage_nodes(s0, h, window_end, r, q, sigma)
     integrand = np.exp(-r * tau) * bs_call(h, strike, expiry - tau, r, q, sigma)
-    integrand *= first_passage_density(tau, s0, h, r, q, sigma) * 2.0 * u
-    return float(0.5 * u_max * np.sum(weights * integrand))
+    return float(np.sum(w * integrand * first_passage_density(tau, s0, h, r, q, sigma)))
+
+
+def _surely_in_the_money(s: float, k: float, t_lo: float, t_hi: float, r: float, q: float, sigma: float) -> bool:
+    """Whether ``N(d2) = N(d1) = 1`` to double precision for every remaining life in ``[t_lo, t_hi]``."""
+    if k <= 0.0:
+        return True
+    life = np.linspace(max(t_lo, 0.0), t_hi, 257)
+    pos = life > 0.0
+    if not np.all(pos):
+        if s <= k:
+            return False
+        life = life[pos]
+        if life.size == 0:
+            return True
+    d2 = (math.log(s / k) + (r - q - 0.5 * sigma * sigma) * life) / (sigma * np.sqrt(life))
+    return bool(np.all(d2 > 8.5))
+
+
+def _first_passage_nodes(
+    s0: float, h: float, window_end: float, r: float, q: float, sigma: float, per_piece: int = 48
+) -> tuple[FloatArray, FloatArray]:
+    """Quadrature nodes and weights on ``[0, window_end]`` for the first-passage density of ``h`` from ``s0``.
+
+    The density (inverse Gaussian in ``ln S``) peaks near ``b / nu`` with sd ``sqrt(b sigma^2 / nu^3)``
+    (``nu > 0``); pieces are cut at the peak +/- 1, 2, 4, ... 64 sd, and the first piece uses ``sqrt(tau)``.
+    """
+    b = math.log(h / s0)
+    nu = r - q - 0.5 * sigma * sigma
+    cuts = {0.0, window_end}
+    if nu > 0.0:
+        mean = b / nu
+        sd = math.sqrt(b * sigma * sigma / nu**3)
+        for k in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0):
+            for sign in (-1.0, 1.0):
+                c = mean + sign * k * sd
+                if 0.0 < c < window_end:
+                    cuts.add(c)
+    edges = sorted(cuts)
+    x, wx = np.polynomial.legendre.leggauss(per_piece)
+    nodes, weights = [], []
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        if hi - lo <= 0.0:
+            continue
+        if i == 0:  # sqrt substitution: the density is flat near 0 in sqrt(tau)
+            u_max = math.sqrt(hi)
+            u = 0.5 * u_max * (x + 1.0)
+            nodes.append(u * u)
+            weights.append(0.5 * u_max * wx * 2.0 * u)
+        else:
+            nodes.append(lo + 0.5 * (hi - lo) * (x + 1.0))
+            weights.append(0.5 * (hi - lo) * wx)
+    return np.concatenate(nodes), np.concatenate(weights)
 
 
 def at_date_tranche_value(
@@ -184,6 +243,7 @@ __all__ = [
     "bs_put",
     "first_passage_density",
     "hit_laplace",
+    "hit_laplace_many",
     "one_touch_at_hit",
     "supports_closed_form",
     "touch_probability",

@@ -46,12 +46,33 @@ class DelayModel:
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
         """``n`` independent delays in years."""
         if self.distribution == "lognormal" and self.median_years > 0.0:
-            return np.asarray(
-                self.median_years * np.exp(self.sigma * rng.standard_normal(n)), dtype=np.float64
-            )
+            return np.asarray(self.median_years * np.exp(self.sigma * rng.standard_normal(n)), dtype=np.float64)
         if self.distribution == "slip" and self.probability > 0.0:
             return np.where(rng.random(n) < self.probability, self.slip_years, 0.0)
         return np.zeros(n)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRisk:
+    """Multiplicative schedule risk: each delivery's lead time from the start is scaled by a lognormal factor.
+
+    ``F = median_factor * exp(sigma * Z)``; ``F < 1`` delivers early. ``shared``: one ``F`` per path for every
+    delivery (a programme that runs fast or slow as a whole); otherwise one per delivery. Additive delays
+    (:class:`DelayModel`) are added after scaling.
+    """
+
+    sigma: float
+    median_factor: float = 1.0
+    shared: bool = True
+
+    def factors(self, rng: np.random.Generator, n: int, k: int) -> FloatArray:
+        """``(n, k)`` factors."""
+        z = rng.standard_normal((n, 1) if self.shared else (n, k))
+        return np.asarray(np.broadcast_to(self.median_factor * np.exp(self.sigma * z), (n, k)), dtype=np.float64)
+
+    @property
+    def can_be_early(self) -> bool:
+        return self.sigma > 0.0 or self.median_factor < 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +123,12 @@ class Contract:
     service_years: float | None = None
     tokens_per_mw_year: float | None = None
     market_usd_per_mw_year: float | None = None
+    schedule_risk: ScheduleRisk | None = None
+
+    @property
+    def can_deliver_early(self) -> bool:
+        """Whether a delivery can come before its scheduled date on some path."""
+        return self.schedule_risk is not None and self.schedule_risk.can_be_early
 
     @property
     def mw(self) -> FloatArray:
@@ -117,6 +144,7 @@ class Contract:
         k = len(self.deliveries)
         times = np.empty((n, k))
         exercised = [rng.random(n) < o.exercise_probability for o in self.options]
+        factor = self.schedule_risk.factors(rng, n, k) if self.schedule_risk is not None else None
         common: dict[DelayModel, FloatArray] = {}
         for j, d in enumerate(self.deliveries):
             if d.delay.correlated:
@@ -125,18 +153,15 @@ class Contract:
                 delay = common[d.delay]
             else:
                 delay = d.delay.sample(rng, n)
-            times[:, j] = d.time_years + delay
+            lead = d.time_years if factor is None else d.time_years * factor[:, j]
+            times[:, j] = lead + delay
             if d.option is not None:
                 times[~exercised[d.option], j] = np.inf
         return times
 
     def service_end(self, times: FloatArray) -> FloatArray:
         """End of each delivery's service window (same shape as ``times``), never before delivery."""
-        end = (
-            times + self.service_years
-            if self.service_years is not None
-            else np.full_like(times, self.end_years)
-        )
+        end = times + self.service_years if self.service_years is not None else np.full_like(times, self.end_years)
         return np.maximum(end, times)
 
     def spend_at(self, t: float, times: FloatArray) -> FloatArray:
@@ -144,9 +169,40 @@ class Contract:
         lump = np.array([d.lump_usd for d in self.deliveries])
         rate = np.array([d.accrual_usd_per_year for d in self.deliveries])
         in_service = np.clip(np.minimum(t, self.service_end(times)) - times, 0.0, None)
-        return np.asarray(
-            (times <= t) @ lump + np.nan_to_num(in_service, posinf=0.0) @ rate, dtype=np.float64
-        )
+        return np.asarray((times <= t) @ lump + np.nan_to_num(in_service, posinf=0.0) @ rate, dtype=np.float64)
+
+    def spend_at_each(self, t: FloatArray, times: FloatArray, with_shortfalls: FloatArray | None = None) -> FloatArray:
+        """Cumulative spend on each path at its own time ``t[i]``, shape ``(n,)``; ``with_shortfalls``
+        (``(n, C)`` take-or-pay payments) adds them from their commitment dates on."""
+        lump = np.array([d.lump_usd for d in self.deliveries])
+        rate = np.array([d.accrual_usd_per_year for d in self.deliveries])
+        tc = t[:, None]
+        in_service = np.clip(np.minimum(tc, self.service_end(times)) - times, 0.0, None)
+        out = (times <= tc) @ lump + np.nan_to_num(in_service, posinf=0.0, nan=0.0) @ rate
+        if with_shortfalls is not None and self.commitments:
+            out = out + ((self.commitment_times()[None, :] <= tc + 1e-12) * with_shortfalls).sum(axis=1)
+        return np.asarray(out, dtype=np.float64)
+
+    def spend_hit_years(
+        self, threshold_usd: float, horizon_years: float, times: FloatArray, shortfalls: FloatArray | None
+    ) -> FloatArray:
+        """Exact first time cumulative spend reaches ``threshold_usd`` on each path (+inf if not by the horizon).
+
+        Spend is non-decreasing in time (lumps at delivery, linear accrual), so bisection finds the crossing; 60
+        halvings of the horizon resolve it far below a second.
+        """
+        n = times.shape[0]
+        goal = threshold_usd * (1.0 - 1e-9)
+        hi = np.full(n, horizon_years)
+        ok = self.spend_at_each(hi, times, shortfalls) >= goal
+        lo = np.zeros(n)
+        at_zero = self.spend_at_each(lo, times, shortfalls) >= goal
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            above = self.spend_at_each(mid, times, shortfalls) >= goal
+            hi = np.where(above, mid, hi)
+            lo = np.where(above, lo, mid)
+        return np.where(at_zero, 0.0, np.where(ok, hi, np.inf))
 
     def spend_on_grid(self, grid: FloatArray, times: FloatArray) -> FloatArray:
         """Cumulative purchase spend on each grid time, shape ``(n, len(grid))``."""
@@ -157,9 +213,7 @@ class Contract:
             if d.lump_usd:
                 out += d.lump_usd * (grid[None, :] >= tj)
             if d.accrual_usd_per_year:
-                out += d.accrual_usd_per_year * np.clip(
-                    np.minimum(grid[None, :], ends[:, j : j + 1]) - tj, 0.0, None
-                )
+                out += d.accrual_usd_per_year * np.clip(np.minimum(grid[None, :], ends[:, j : j + 1]) - tj, 0.0, None)
         return out
 
     def mw_years(self, times: FloatArray) -> FloatArray:
@@ -218,9 +272,7 @@ class Contract:
     def other_payments_usd(self) -> float:
         """Payments that buy nothing directly and are not credited: data-center funding."""
         return sum(
-            f.amount_usd
-            for f in self.financing
-            if f.kind == "datacenter_funding" and not f.credited_against_spend
+            f.amount_usd for f in self.financing if f.kind == "datacenter_funding" and not f.credited_against_spend
         )
 
     def shortfalls(self, times: FloatArray) -> FloatArray:
@@ -245,6 +297,7 @@ __all__ = [
     "DelayModel",
     "Delivery",
     "Financing",
+    "ScheduleRisk",
     "date_at",
     "years_between",
 ]

@@ -20,6 +20,7 @@ from tokenfleet.deal.contract import (
     DelayModel,
     Delivery,
     Financing,
+    ScheduleRisk,
     years_between,
 )
 from tokenfleet.deal.model import Deal, Source, ValuationPoint, ValuationSettings
@@ -29,6 +30,29 @@ from tokenfleet.deal.warrant import Equity, Hurdle, Tranche, Warrant
 from tokenfleet.errors import ScenarioError
 from tokenfleet.yamlio import read_mapping
 
+# Why a bound holds, in the field's own units (appended to range errors).
+_HINTS = {
+    "volatility": "volatility is a fraction per year: 0.5 is 50 %/yr",
+    "dividend_yield": "dividend_yield is a fraction per year: 0.02 is 2 %/yr",
+    "intensity_per_year": "jumps per year (4 = quarterly earnings); more than 1,000 is not a jump process",
+    "stdev": "a log-jump sd: 0.1 is about a 10 % move",
+    "mean": "a log-jump mean: -0.1 is about a 10 % fall",
+    "shares": "a share count; no company has issued 1e13 shares",
+    "shares_outstanding": "a share count; no company has issued 1e13 shares",
+    "price_usd": "US dollars per share",
+    "share_price_usd": "US dollars per share",
+    "strike_usd": "US dollars per share",
+    "sigma": "a log-sd: 0.3 is about +/-30 %",
+    "median_factor": "a multiple of the scheduled lead time: 1 is on time, 1.2 is 20 % late",
+    "median_months": "months",
+    "months": "months",
+    "seed": "a seed is a whole number from 0 to 2**63 - 1",
+    "risk_free_rate": "a fraction per year: 0.04 is 4 %",
+    "discount_rate": "a fraction per year: 0.08 is 8 %",
+    "issuer_discount_rate": "a fraction per year: 0.08 is 8 %",
+}
+_MAX_SHOWN = 60
+
 _MESSAGES = {
     "greater_than": "must be > {gt}",
     "greater_than_equal": "must be >= {ge}",
@@ -37,7 +61,18 @@ _MESSAGES = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
     "too_short": "must have at least {min_length} item(s)",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "finite_number": "must be a finite number",
 }
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of an input, cut short (a 200,000-character name is not echoed back)."""
+    text = repr(value)
+    if isinstance(value, str) and len(value) > _MAX_SHOWN:
+        return f"a {len(value):,}-character string {text[:_MAX_SHOWN]}...'"
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
 
 
 def pydantic_error(exc: ValidationError, file: str) -> ScenarioError:
@@ -46,9 +81,12 @@ def pydantic_error(exc: ValidationError, file: str) -> ScenarioError:
     loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
     template = _MESSAGES.get(err["type"])
     ctx = err.get("ctx") or {}
-    msg = template.format(**ctx) if template else err["msg"]
-    if err["type"] not in ("missing", "extra_forbidden"):
-        msg += f" (got {err.get('input')!r})"
+    msg = template.format(**ctx) if template else str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] not in ("missing", "extra_forbidden", "value_error"):
+        msg += f" (got {_shown(err.get('input'))})"
+    hint = _HINTS.get(str(err["loc"][-1])) if err["loc"] else None
+    if hint and err["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        msg += f"; {hint}"
     return ScenarioError(msg, where=f"{file}: {loc}")
 
 
@@ -90,11 +128,7 @@ def _delivery(
     default: DelayModel,
     option: int | None,
 ) -> Delivery:
-    lump = (
-        d.spend_usd
-        if d.spend_usd is not None
-        else d.mw * pricing.usd_per_mw + d.systems * pricing.usd_per_system
-    )
+    lump = d.spend_usd if d.spend_usd is not None else d.mw * pricing.usd_per_mw + d.systems * pricing.usd_per_system
     accrual = d.mw * (pricing.usd_per_mw_year + pricing.usd_per_mtok * (tokens or 0.0) / 1e6)
     return Delivery(
         name=d.name or name,
@@ -130,9 +164,7 @@ def build_deal(spec: DealSpec, file: str, base_dir: Path) -> Deal:
                     f"delivery {i + 1} of {fp.deliveries} falls after the end_date {c.end_date}",
                     where=f"{file}: contract.from_plan.spacing_months",
                 )
-            deliveries.append(
-                Delivery(f"plan {i + 1}", t, pd.mw, pd.lump_usd, pd.accrual_usd_per_year, default_delay)
-            )
+            deliveries.append(Delivery(f"plan {i + 1}", t, pd.mw, pd.lump_usd, pd.accrual_usd_per_year, default_delay))
     for i, d in enumerate(c.deliveries):
         deliveries.append(_delivery(d, f"delivery {i + 1}", c.pricing, tokens, start, default_delay, None))
     for k, opt in enumerate(c.options):
@@ -168,6 +200,11 @@ def build_deal(spec: DealSpec, file: str, base_dir: Path) -> Deal:
         service_years=service_years,
         tokens_per_mw_year=tokens,
         market_usd_per_mw_year=c.market_usd_per_mw_year,
+        schedule_risk=(
+            ScheduleRisk(c.schedule_risk.sigma, c.schedule_risk.median_factor, c.schedule_risk.shared)
+            if c.schedule_risk is not None
+            else None
+        ),
     )
     equity = None
     points: tuple[ValuationPoint, ...] = ()
@@ -199,9 +236,7 @@ def build_deal(spec: DealSpec, file: str, base_dir: Path) -> Deal:
     settings = ValuationSettings(
         risk_free_rate=v.risk_free_rate,
         discount_rate=v.discount_rate,
-        issuer_discount_rate=v.issuer_discount_rate
-        if v.issuer_discount_rate is not None
-        else v.discount_rate,
+        issuer_discount_rate=v.issuer_discount_rate if v.issuer_discount_rate is not None else v.discount_rate,
         paths=v.paths,
         seed=v.seed,
         steps_per_year=v.steps_per_year,
@@ -233,12 +268,16 @@ def _warrant(w: WarrantSpec, start: dt.date, equity: Equity | None) -> Warrant:
         hurdle = None
         if t.hurdle is not None:
             h = t.hurdle
+            days = h.vwap_days or h.average_over_days or 1
             hurdle = Hurdle(
                 price_usd=h.price_usd,
                 mode=h.mode,
                 window_start_years=years_between(start, h.window_start) if h.window_start else 0.0,
                 window_end_years=years_between(start, h.window_end) if h.window_end else expiry,
                 test_years=years_between(start, h.date) if h.date else 0.0,
+                monitoring=h.monitoring or ("close" if days > 1 or h.vwap_days else "continuous"),
+                average_days=days,
+                average_kind="vwap" if h.vwap_days else "close",
             )
         tranches.append(
             Tranche(
@@ -247,6 +286,7 @@ def _warrant(w: WarrantSpec, start: dt.date, equity: Equity | None) -> Warrant:
                 spend_usd=t.spend_usd,
                 mw_delivered=t.gw_delivered * 1000.0 if t.gw_delivered is not None else None,
                 hurdle=hurdle,
+                vesting=t.vesting,
             )
         )
     return Warrant(w.name, w.holder, shares, w.strike_usd, expiry, tuple(tranches), w.holder_shares_before)

@@ -107,9 +107,7 @@ def deliveries_from_plan(
     pools = [p for p in plan.pools if p.vendor.lower() == vendor.lower()]
     if not pools:
         vendors = sorted({p.vendor for p in plan.pools})
-        raise ScenarioError(
-            f"plan has no pools from vendor {vendor!r} (vendors: {', '.join(vendors)})", where=where
-        )
+        raise ScenarioError(f"plan has no pools from vendor {vendor!r} (vendors: {', '.join(vendors)})", where=where)
     mw = sum(p.facility_mw for p in pools)
     capex = sum(p.capex_usd for p in pools) if include in ("capex", "both") else 0.0
     opex = sum(p.opex_usd_per_year for p in pools) if include in ("opex", "both") else 0.0

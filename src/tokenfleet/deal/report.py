@@ -19,9 +19,7 @@ def figures(v: DealValuation) -> list[go.Figure]:
     if v.tranches:
         f = go.Figure()
         for tr in v.tranches:
-            f.add_trace(
-                go.Scatter(x=dates, y=list(tr.cumulative_vest_probability), mode="lines", name=tr.name)
-            )
+            f.add_trace(go.Scatter(x=dates, y=list(tr.cumulative_vest_probability), mode="lines", name=tr.name))
         f.update_layout(title="Vesting over time: P(tranche vested by date)", yaxis={"range": [0, 1.02]})
         figs.append(f)
     if v.total is not None:
@@ -29,9 +27,7 @@ def figures(v: DealValuation) -> list[go.Figure]:
         mids = [(a + b) / 2 / 1e9 for a, b in itertools.pairwise(edges)]
         f = go.Figure(go.Bar(x=mids, y=list(v.total.counts), name="paths"))
         f.add_vline(x=v.total.mean / 1e9, line_dash="dash", annotation_text="mean")
-        f.update_layout(
-            title="Distribution of total warrant value (PV, $B)", xaxis_title="$B", yaxis_title="paths"
-        )
+        f.update_layout(title="Distribution of total warrant value (PV, $B)", xaxis_title="$B", yaxis_title="paths")
         figs.append(f)
     if v.ownership:
         f = go.Figure()
@@ -40,9 +36,7 @@ def figures(v: DealValuation) -> list[go.Figure]:
         f.update_layout(title="Ownership path: expected % of the issuer held", yaxis_title="%")
         figs.append(f)
     f = go.Figure()
-    f.add_trace(
-        go.Scatter(x=dates, y=[x / 1e9 for x in v.contract.spend_path_usd], name="cumulative purchases ($B)")
-    )
+    f.add_trace(go.Scatter(x=dates, y=[x / 1e9 for x in v.contract.spend_path_usd], name="cumulative purchases ($B)"))
     f.add_trace(go.Scatter(x=dates, y=list(v.contract.mw_path), name="MW delivered", yaxis="y2"))
     f.update_layout(
         title="Expected spend and capacity",
@@ -51,6 +45,10 @@ def figures(v: DealValuation) -> list[go.Figure]:
     )
     figs.append(f)
     return figs
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
@@ -77,13 +75,20 @@ def render(deal: Deal, v: DealValuation) -> str:
             ("paths / seed", f"{v.paths:,} / {v.seed}"),
             ("expected total payments", f"${v.contract.expected_total_payments_usd / 1e9:,.2f}B"),
             ("expected warrant value", f"${v.warrant_value_usd / 1e9:,.2f}B"),
-            ("buyer NPV", f"${v.buyer_npv_usd / 1e9:,.2f}B"),
+            (
+                ("buyer NPV", f"${v.buyer_npv_usd / 1e9:,.2f}B")
+                if v.buyer_npv_usd is not None
+                else (
+                    "PV buyer payments less warrants (no NPV: no market price)",
+                    f"${v.buyer_net_cost_usd / 1e9:,.2f}B",
+                )
+            ),
             ("issuer PV receipts less warrant cost", f"${v.issuer_net_usd / 1e9:,.2f}B"),
             (
                 "$/MW-year headline / net",
-                f"{p.usd_per_mw_year or 0:,.0f} / {p.net_usd_per_mw_year or 0:,.0f}",
+                f"{_num(p.usd_per_mw_year, ',.0f')} / {_num(p.net_usd_per_mw_year, ',.0f')}",
             ),
-            ("$/Mtok headline / net", f"{p.usd_per_mtok or 0:,.4f} / {p.net_usd_per_mtok or 0:,.4f}"),
+            ("$/Mtok headline / net", f"{_num(p.usd_per_mtok, ',.4f')} / {_num(p.net_usd_per_mtok, ',.4f')}"),
         ]
     )
     sources = "".join(
@@ -92,10 +97,13 @@ def render(deal: Deal, v: DealValuation) -> str:
         for s in deal.sources
     )
     assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in deal.assumptions)
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in v.warnings)
+    if warnings:
+        warnings = f"<h2>Warnings</h2><ul>{warnings}</ul>"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(deal.name)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}</style></head><body>
-<h1>{html.escape(deal.name)}</h1><p>{html.escape(deal.description)}</p>{summary}
+<h1>{html.escape(deal.name)}</h1><p>{html.escape(deal.description)}</p>{summary}{warnings}
 <h2>Tranches</h2><table><tr><th>tranche</th><th>conditions</th><th>shares</th><th>P(vest)</th>
 <th>E[vest date]</th><th>value (MC ± se)</th><th>closed form</th><th>method</th></tr>{tranche_rows}</table>
 {"".join(parts)}

@@ -21,6 +21,8 @@ class TrancheValue:
     closed_form_usd: float | None
     method: str  # which closed form applies, or "Monte Carlo only"
     cumulative_vest_probability: tuple[float, ...]  # on the report grid
+    vesting: str = "concurrent"  # the vesting rule
+    warning: str | None = None  # why the tranche cannot vest (or did not vest on any path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +98,14 @@ class DealValuation:
     total: Distribution | None
     contract: ContractOutcome
     prices: EffectivePrices
-    buyer_npv_usd: float
+    buyer_npv_usd: float | None  # compute value - payments + warrants; None without a compute value
+    buyer_net_cost_usd: float  # PV of buyer payments less the warrant value
     issuer_net_usd: float
     warrant_value_to_revenue: float | None
     ownership: tuple[Ownership, ...]
     valuation_points: tuple[PointValue, ...]
     notes: tuple[str, ...]
+    warnings: tuple[str, ...]
     elapsed_s: float
 
     @property

@@ -1,17 +1,17 @@
 """Value a deal: run the Monte Carlo in chunks, reduce it to per-tranche, contract and ownership figures.
 
-Per tranche: probability of vesting, expected vesting date, MC value with its standard error, and the closed
-form where one applies (pure GBM):
+Per tranche: probability of vesting, expected vesting date, MC value with its standard error, the closed form
+or semi-analytic value where one applies (:mod:`tokenfleet.deal.tranche_forms`), and a warning when the terms
+make it impossible to vest (:mod:`tokenfleet.deal.feasibility`) or it vested on no simulated path.
 
-- no condition: Black–Scholes ``C(S0, K, T)``;
-- performance conditions only (spend / GW): ``P(vest) x C(S0, K, T)`` — exact under the vesting rule of
-  :mod:`tokenfleet.deal.warrant`, because deliveries are independent of the share price and
-  ``E[exp(-r tau) C(S_tau, K, T - tau)] = C(S0, K, T)``; this is the ASC 718 way too;
-- a touch hurdle from the start only: one-touch closed form; a hurdle on a date only: gap-call closed form.
+Memory does not grow with the number of paths: every statistic is streamed chunk by chunk, percentiles of the
+total come from a fixed histogram (:mod:`tokenfleet.deal.stats`).
 
 Warrant values are risk-neutral (discounted at the risk-free rate). Contract cash flows are discounted at the
 buyer's ``discount_rate`` (and the issuer's ``issuer_discount_rate``). Effective prices:
-``(expected payments - expected warrant value) / expected MW-years`` (or MW delivered, or million tokens).
+``(expected payments - expected warrant value) / expected MW-years`` (or MW delivered, or million tokens). The
+buyer's NPV needs a market value for the compute (``contract.market_usd_per_mw_year``); without one it is
+``None``, and only the PV of payments net of warrants is given.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from tokenfleet.deal.closed_form import at_date_tranche_value, bs_call, touch_tranche_value
 from tokenfleet.deal.contract import date_at
+from tokenfleet.deal.feasibility import tranche_warnings
 from tokenfleet.deal.model import Deal
 from tokenfleet.deal.montecarlo import CHUNK_PATHS, simulate
 from tokenfleet.deal.results import (
@@ -36,6 +36,8 @@ from tokenfleet.deal.results import (
     PointValue,
     TrancheValue,
 )
+from tokenfleet.deal.stats import RunningMoments, StreamingDistribution
+from tokenfleet.deal.tranche_forms import MilestoneTimes, closed_form_tranche
 from tokenfleet.deal.warrant import Tranche, Warrant
 
 FloatArray = npt.NDArray[np.float64]
@@ -56,16 +58,16 @@ def value_deal(
     contract = deal.contract
     tranches = deal.tranches()
     n_tr = len(tranches)
-    mean_pv = np.zeros(n_tr)  # running mean and sum of squared deviations (Chan et al. parallel update)
-    m2_pv = np.zeros(n_tr)
-    seen = 0
+    moments = RunningMoments(n_tr)
     vested = np.zeros(n_tr)
     sum_tau = np.zeros(n_tr)
     vest_hist = np.zeros((n_tr, n + 2))
-    totals: list[FloatArray] = []
-    acc = {
-        k: 0.0 for k in ("purchases", "shortfall", "short_p", "mw_end", "mw_years", "pv_b", "pv_i", "pv_mwy")
-    }
+    total_dist = StreamingDistribution()
+    milestones = [
+        MilestoneTimes(t.hurdle.test_years if t.hurdle is not None and t.hurdle.mode == "at_date" else None)
+        for _, t in tranches
+    ]
+    acc = {k: 0.0 for k in ("purchases", "shortfall", "short_p", "mw_end", "mw_years", "pv_b", "pv_i", "pv_mwy")}
     spend_path = np.zeros(n + 1)
     mw_path = np.zeros(n + 1)
     sampled = 0
@@ -85,39 +87,35 @@ def value_deal(
         acc["pv_mwy"] += float(contract.pv_mw_years(times, st.discount_rate).sum())
         if sampled == 0:  # paths for the report's expected spend / MW curves: the first chunk
             spend_path = contract.spend_on_grid(grid, times).mean(axis=0)
-            mw_path = (
-                ((times[:, :, None] <= grid[None, None, :]) * contract.mw[None, :, None]).sum(axis=1).mean(0)
-            )
+            mw_path = ((times[:, :, None] <= grid[None, None, :]) * contract.mw[None, :, None]).sum(axis=1).mean(0)
         sampled += m
         if n_tr:
             pv, tau = chunk.pv_usd, chunk.tau_years
-            c_mean = pv.mean(axis=1)
-            c_m2 = ((pv - c_mean[:, None]) ** 2).sum(axis=1)
-            delta = c_mean - mean_pv
-            total_n = seen + m
-            mean_pv += delta * m / total_n
-            m2_pv += c_m2 + delta * delta * seen * m / total_n
-            seen = total_n
+            moments.add(pv)
+            for i in range(n_tr):
+                milestones[i].add(chunk.perf_years[i])
             ok = np.isfinite(tau)
             vested += ok.sum(axis=1)
             sum_tau += np.where(ok, tau, 0.0).sum(axis=1)
             idx = np.where(ok, np.ceil(np.where(ok, tau, 0.0) / dt - 1e-9), n + 1).astype(np.int64)
             for i in range(n_tr):
                 vest_hist[i] += np.bincount(np.minimum(idx[i], n + 1), minlength=n + 2)
-            totals.append(pv.sum(axis=0))
+            total_dist.add(pv.sum(axis=0))
         if progress is not None:
             progress(m)
     mean = {k: v / paths for k, v in acc.items()}
+    reasons = tranche_warnings(deal)
     tranche_values = tuple(
-        _tranche_value(deal, w, t, i, paths, mean_pv, m2_pv, vested, sum_tau, vest_hist)
+        _tranche_value(deal, w, t, i, paths, moments, vested, sum_tau, vest_hist, milestones[i], reasons[i])
         for i, (w, t) in enumerate(tranches)
     )
-    total = _distribution(np.concatenate(totals)) if totals else None
+    total = _distribution(total_dist) if n_tr else None
     warrant_value = total.mean if total is not None else 0.0
     contract_out = _contract_outcome(deal, mean, spend_path, mw_path)
     prices = _prices(deal, contract_out, warrant_value)
-    compute = contract_out.pv_compute_value_usd or 0.0
-    buyer_npv = compute - contract_out.pv_buyer_payments_usd + warrant_value
+    net_cost = contract_out.pv_buyer_payments_usd - warrant_value
+    compute = contract_out.pv_compute_value_usd
+    buyer_npv = compute - net_cost if compute is not None else None
     issuer_net = contract_out.pv_issuer_receipts_usd - warrant_value
     revenue = mean["purchases"] + mean["shortfall"]
     notes = _notes(deal, contract_out, paths)
@@ -134,48 +132,15 @@ def value_deal(
         contract=contract_out,
         prices=prices,
         buyer_npv_usd=buyer_npv,
+        buyer_net_cost_usd=net_cost,
         issuer_net_usd=issuer_net,
         warrant_value_to_revenue=warrant_value / revenue if revenue > 0 and deal.warrants else None,
         ownership=_ownership(deal, vest_hist, paths),
         valuation_points=points,
         notes=notes,
+        warnings=tuple(f"{t.name}: {t.warning}" for t in tranche_values if t.warning),
         elapsed_s=time.perf_counter() - t_start,
     )
-
-
-def closed_form_tranche(
-    deal: Deal, warrant: Warrant, tranche: Tranche, vest_probability: float
-) -> tuple[float | None, str]:
-    """Closed-form PV of a tranche in USD where the model allows one, and the name of the method."""
-    eq, st = deal.equity, deal.settings
-    if eq is None or st.vested_value != "black_scholes" or eq.has_jumps:
-        return None, "Monte Carlo only"
-    r, q, sig, k, big_t = (
-        st.risk_free_rate,
-        eq.dividend_yield,
-        eq.volatility,
-        warrant.strike_usd,
-        warrant.expiry_years,
-    )
-    h = tranche.hurdle
-    per_share: float
-    if h is None:
-        per_share = float(bs_call(eq.share_price_usd, k, big_t, r, q, sig))
-        if not tranche.has_performance_condition:
-            return tranche.shares * per_share, "Black–Scholes"
-        return vest_probability * tranche.shares * per_share, "P(vest) x Black–Scholes"
-    if tranche.has_performance_condition:
-        return None, "Monte Carlo only"
-    if h.mode == "touch" and h.window_start_years == 0.0:
-        per_share = touch_tranche_value(
-            eq.share_price_usd, h.price_usd, h.window_end_years, big_t, k, r, q, sig
-        )
-        return tranche.shares * per_share, "one-touch closed form"
-    if h.mode == "at_date":
-        t_test = round(h.test_years * st.steps_per_year) / st.steps_per_year  # tested on the grid
-        per_share = at_date_tranche_value(eq.share_price_usd, h.price_usd, t_test, big_t, k, r, q, sig)
-        return tranche.shares * per_share, "gap-call closed form"
-    return None, "Monte Carlo only"
 
 
 def _tranche_value(
@@ -184,17 +149,22 @@ def _tranche_value(
     t: Tranche,
     i: int,
     paths: int,
-    mean_pv: FloatArray,
-    m2_pv: FloatArray,
+    moments: RunningMoments,
     vested: FloatArray,
     sum_tau: FloatArray,
     vest_hist: FloatArray,
+    times: MilestoneTimes,
+    reason: str | None,
 ) -> TrancheValue:
-    mean = float(mean_pv[i])
-    var = float(m2_pv[i]) / paths
+    mean = float(moments.mean[i])
+    var = float(moments.variance[i])
     p = float(vested[i] / paths)
     exp_tau = sum_tau[i] / vested[i] if vested[i] else None
-    closed, method = closed_form_tranche(deal, w, t, p)
+    closed, method = closed_form_tranche(deal, w, t, p, times)
+    if reason is not None:
+        closed, method = 0.0, "cannot vest"
+    elif vested[i] == 0:
+        reason = f"vested on none of {paths:,} paths (conditions never met together before expiry)"
     cum = np.cumsum(vest_hist[i][:-1]) / paths
     return TrancheValue(
         warrant=w.name,
@@ -208,23 +178,26 @@ def _tranche_value(
         closed_form_usd=closed,
         method=method,
         cumulative_vest_probability=tuple(float(x) for x in cum),
+        vesting=t.vesting,
+        warning=reason,
     )
 
 
-def _distribution(values: FloatArray) -> Distribution:
-    pct = np.percentile(values, [5, 25, 50, 75, 95])
-    hi = float(np.percentile(values, 99.9))
-    counts, edges = np.histogram(values, bins=60, range=(0.0, hi if hi > 0 else 1.0))
+def _distribution(d: StreamingDistribution) -> Distribution:
+    pct = [d.percentile(q) for q in (5, 25, 50, 75, 95)]
+    hi = d.percentile(99.9)
+    edges, counts = d.histogram(60, hi if hi > 0 else 1.0)
+    sd = math.sqrt(float(d.moments.variance[0]))
     return Distribution(
-        mean=float(values.mean()),
-        stdev=float(values.std()),
-        stderr=float(values.std() / math.sqrt(values.size)),
-        p5=float(pct[0]),
-        p25=float(pct[1]),
-        p50=float(pct[2]),
-        p75=float(pct[3]),
-        p95=float(pct[4]),
-        probability_zero=float((values <= 0.0).mean()),
+        mean=float(d.moments.mean[0]),
+        stdev=sd,
+        stderr=sd / math.sqrt(max(d.n, 1)),
+        p5=pct[0],
+        p25=pct[1],
+        p50=pct[2],
+        p75=pct[3],
+        p95=pct[4],
+        probability_zero=d.zeros / max(d.n, 1),
         bin_edges=tuple(float(x) for x in edges),
         counts=tuple(int(x) for x in counts),
     )
@@ -303,12 +276,11 @@ def _point_values(deal: Deal, paths: int, seed: int) -> list[PointValue]:
     n = max(CHUNK_PATHS // 4, paths // 10)
     out = []
     for vp in deal.valuation_points:
-        tot = np.concatenate([c.pv_usd.sum(axis=0) for c in simulate(deal, n, seed, s0=vp.share_price_usd)])
-        out.append(
-            PointValue(
-                vp.label, vp.date, vp.share_price_usd, float(tot.mean()), float(tot.std() / math.sqrt(n))
-            )
-        )
+        acc = RunningMoments(1)
+        for c in simulate(deal, n, seed, s0=vp.share_price_usd):
+            acc.add(c.pv_usd.sum(axis=0)[None, :])
+        sd = math.sqrt(float(acc.variance[0]))
+        out.append(PointValue(vp.label, vp.date, vp.share_price_usd, float(acc.mean[0]), sd / math.sqrt(n)))
     return out
 
 
@@ -317,9 +289,7 @@ def _notes(deal: Deal, c: ContractOutcome, paths: int) -> tuple[str, ...]:
     for w in deal.warrants:
         allotted = sum(t.shares for t in w.tranches)
         if allotted < w.shares * (1 - 1e-9):
-            notes.append(
-                f"{w.name}: tranches allot {allotted:,.0f} of {w.shares:,.0f} shares; the rest is not valued"
-            )
+            notes.append(f"{w.name}: tranches allot {allotted:,.0f} of {w.shares:,.0f} shares; the rest is not valued")
     if c.shortfall_probability > 0:
         notes.append(f"take-or-pay shortfall on {c.shortfall_probability:.1%} of paths")
     if paths > CHUNK_PATHS:
@@ -327,4 +297,4 @@ def _notes(deal: Deal, c: ContractOutcome, paths: int) -> tuple[str, ...]:
     return tuple(notes)
 
 
-__all__ = ["closed_form_tranche", "value_deal"]
+__all__ = ["value_deal"]

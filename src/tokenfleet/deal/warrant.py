@@ -1,21 +1,19 @@
-"""Warrants, tranches and the vesting rule, applied to whole arrays of simulated paths.
+"""Warrants and tranches (domain types) and the value of a tranche at vesting.
 
-Vesting rule (documented choice). A tranche's conditions combine with AND and each one, once met, stays met:
+A tranche's performance conditions (cumulative ``spend_usd``, ``mw_delivered``) and its price hurdle combine
+under one of two vesting rules (:mod:`tokenfleet.deal.vesting` applies them to simulated paths):
 
-- ``spend_usd``: cumulative spend >= X (checked on the simulation grid, e.g. monthly);
-- ``mw_delivered``: cumulative MW delivered >= G (checked on the grid);
-- hurdle ``touch``: the share price has been >= H at some time in ``[window_start, window_end]``
-  (continuous monitoring, through the Brownian-bridge maximum of each step);
-- hurdle ``at_date``: the price is >= H on the test date, and the other conditions are met by then;
-  otherwise the tranche lapses.
+- ``concurrent`` (the default, as deals.md §4 reads the AMD and Cerebras warrants): the tranche vests at the
+  first date on which the performance conditions are met **and** the price test passes on that date;
+- ``sticky``: each condition, once met, stays met; the tranche vests when the last of them is first met.
 
-The tranche vests at ``tau`` = the latest of the times its conditions are first met; it lapses if ``tau`` is
-after the warrant's expiry. Value at vesting: the Black–Scholes value of the vested warrant held to expiry,
-``C(S_tau, K, T - tau)`` (``vested_value: black_scholes``, the default: a vested warrant is an option the
-holder need not exercise at once), or intrinsic ``max(S_tau - K, 0)`` (``vested_value: intrinsic``:
-exercise at vesting). For penny strikes and no dividend the two agree to within ``K``. The price at a
-hurdle touch is ``H`` (the level is first reached continuously). Present value:
-``exp(-r tau) * value_at_vesting`` per share.
+Price tests: ``touch`` (the price is at or above H at some time in ``[window_start, window_end]``) or
+``at_date`` (on one date); monitored ``continuous`` (any moment), on ``close`` (NYSE trading-day closes), or on
+an N-day average of closes (``average_over_days``) or N-day VWAP (``vwap_days``), both on trading days.
+
+Value at vesting: the Black–Scholes value of the vested warrant held to expiry, ``C(S_tau, K, T - tau)``
+(``vested_value: black_scholes``, the default), or intrinsic ``max(S_tau - K, 0)`` (``intrinsic``). Present
+value: ``exp(-r tau) * value_at_vesting`` per share.
 """
 
 from __future__ import annotations
@@ -32,6 +30,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 AnyFloatArray = npt.NDArray[np.floating[Any]]  # float32 price paths or float64 spend paths
 
+VESTING_RULES = ("concurrent", "sticky")
+
 
 @dataclass(frozen=True, slots=True)
 class Hurdle:
@@ -40,6 +40,22 @@ class Hurdle:
     window_start_years: float = 0.0  # touch
     window_end_years: float = np.inf  # touch
     test_years: float = 0.0  # at_date
+    monitoring: str = "continuous"  # "continuous" | "close" (trading-day closes)
+    average_days: int = 1  # N-day average of closes (1: the close itself); close monitoring only
+    average_kind: str = "close"  # "close" (mean of N closes) | "vwap" (mean of N daily VWAPs)
+
+    @property
+    def discrete(self) -> bool:
+        return self.monitoring == "close"
+
+    def describe_test(self) -> str:
+        if not self.discrete:
+            return "touches" if self.mode == "touch" else "on test date"
+        if self.average_days > 1:
+            what = f"{self.average_days}-day {'VWAP' if self.average_kind == 'vwap' else 'average close'}"
+        else:
+            what = "close"
+        return what if self.mode == "touch" else f"{what} on test date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +65,15 @@ class Tranche:
     spend_usd: float | None = None
     mw_delivered: float | None = None
     hurdle: Hurdle | None = None
+    vesting: str = "concurrent"  # "concurrent" | "sticky"
 
     @property
     def has_performance_condition(self) -> bool:
         return self.spend_usd is not None or self.mw_delivered is not None
+
+    @property
+    def performance_key(self) -> tuple[float | None, float | None]:
+        return (self.spend_usd, self.mw_delivered)
 
     def describe(self) -> str:
         parts = []
@@ -61,9 +82,11 @@ class Tranche:
         if self.mw_delivered is not None:
             parts.append(f"delivered >= {self.mw_delivered / 1e3:,.3g} GW")
         if self.hurdle is not None:
-            word = "touches" if self.hurdle.mode == "touch" else "on test date"
-            parts.append(f"price {word} >= ${self.hurdle.price_usd:,.2f}")
-        return " AND ".join(parts) if parts else "none (vested at grant)"
+            parts.append(f"price {self.hurdle.describe_test()} >= ${self.hurdle.price_usd:,.2f}")
+        text = " AND ".join(parts) if parts else "none (vested at grant)"
+        if self.hurdle is not None and self.has_performance_condition:
+            text += " (together)" if self.vesting == "concurrent" else " (each sticks)"
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,36 +119,6 @@ class Equity:
         return self.jump_intensity_per_year > 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class PathBlock:
-    """A block of simulated paths on a uniform grid ``t_i = i * dt``, ``i = 0..n``.
-
-    ``log_s``: log share price ``(m, n+1)``; ``step_max``: log of the maximum within each step ``(m, n)``
-    (``None`` when no tranche needs touches); ``spend``: cumulative spend counted for vesting ``(m, n+1)``
-    or ``None``; ``mw_hit_years``: for each distinct MW threshold, the first grid time it is met ``(m,)``.
-    """
-
-    dt: float
-    log_s: AnyFloatArray
-    step_max: AnyFloatArray | None
-    spend: FloatArray | None
-    mw_hit_years: dict[float, FloatArray]
-
-
-def first_grid_index(values: AnyFloatArray, threshold: float) -> IntArray:
-    """First column where a row of a non-decreasing array reaches ``threshold``; ``n_cols`` if never.
-
-    A relative tolerance of 1e-9 lets a sum of payments meet a threshold it equals on paper.
-    """
-    return np.asarray((values < threshold * (1.0 - 1e-9)).sum(axis=1), dtype=np.int64)
-
-
-def first_grid_time_at_least(event_years: FloatArray, dt: float) -> FloatArray:
-    """Round event times up to the grid (conditions are checked at grid times); +inf stays +inf."""
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isfinite(event_years), np.ceil(event_years / dt - 1e-9) * dt, np.inf)
-
-
 def mw_hit_years(times: FloatArray, mw: FloatArray, threshold_mw: float) -> FloatArray:
     """Exact first time cumulative MW delivered reaches ``threshold_mw`` on each path (+inf if never)."""
     return mw_hit_years_many(times, mw, [threshold_mw])[threshold_mw]
@@ -147,75 +140,6 @@ def mw_hit_years_many(times: FloatArray, mw: FloatArray, thresholds: list[float]
     return out
 
 
-class TouchCache:
-    """Running maxima of ``step_max`` from a window's first step, shared by tranches with that window."""
-
-    def __init__(self, block: PathBlock) -> None:
-        self._block = block
-        self._run_max: dict[int, AnyFloatArray] = {}
-
-    def first_touch(self, log_h: float, a: int, b: int) -> tuple[FloatArray, FloatArray]:
-        """First time in grid window ``[a, b]`` the price is >= H, and the price then (inf / nan if never)."""
-        blk = self._block
-        start_above = blk.log_s[:, a] >= log_h
-        if b <= a or blk.step_max is None:
-            tau = np.where(start_above, a * blk.dt, np.inf)
-            return tau, np.where(start_above, np.exp(blk.log_s[:, a].astype(np.float64)), np.nan)
-        if a not in self._run_max:
-            self._run_max[a] = np.maximum.accumulate(blk.step_max[:, a:], axis=1)
-        below = first_grid_index(self._run_max[a][:, : b - a], log_h)  # steps before the touch
-        touched = below < (b - a)
-        # a touch inside step i is dated at its midpoint; a start above the level is dated t_a
-        tau = np.where(touched, (a + below + 0.5) * blk.dt, np.inf)
-        tau = np.where(start_above, a * blk.dt, tau)
-        s_a = np.exp(blk.log_s[:, a].astype(np.float64))
-        price = np.where(start_above, s_a, np.where(touched, np.exp(log_h), np.nan))
-        return tau, price
-
-
-def vest_tranche(
-    tranche: Tranche, block: PathBlock, touches: TouchCache, expiry_years: float
-) -> tuple[FloatArray, FloatArray]:
-    """Vesting time ``tau`` (+inf if it lapses) and share price at vesting for each path of ``block``."""
-    dt = block.dt
-    n = block.log_s.shape[1] - 1
-    m = block.log_s.shape[0]
-    t_perf = np.zeros(m)
-    if tranche.spend_usd is not None:
-        if block.spend is None:
-            raise ValueError("vest_tranche: block has no spend paths for a spend condition")
-        idx = first_grid_index(block.spend, tranche.spend_usd)
-        t_perf = np.maximum(t_perf, np.where(idx <= n, idx * dt, np.inf))
-    if tranche.mw_delivered is not None:
-        t_perf = np.maximum(t_perf, block.mw_hit_years[tranche.mw_delivered])
-    h = tranche.hurdle
-    if h is None:
-        tau = t_perf
-        price = _price_at(block, tau)
-    elif h.mode == "touch":
-        a = round(h.window_start_years / dt)
-        b = min(n, round(min(h.window_end_years, expiry_years) / dt))
-        t_hit, p_hit = touches.first_touch(float(np.log(h.price_usd)), a, b)
-        tau = np.maximum(t_perf, t_hit)
-        price = np.where(t_hit >= t_perf, p_hit, _price_at(block, t_perf))
-    else:
-        k = min(n, round(h.test_years / dt))
-        ok = (t_perf <= k * dt + 1e-12) & (block.log_s[:, k] >= np.log(h.price_usd))
-        tau = np.where(ok, k * dt, np.inf)
-        price = np.exp(block.log_s[:, k].astype(np.float64))
-    lapsed = tau > expiry_years + 1e-12
-    tau = np.where(lapsed, np.inf, tau)
-    return tau, np.where(lapsed, np.nan, price)
-
-
-def _price_at(block: PathBlock, tau: FloatArray) -> FloatArray:
-    n = block.log_s.shape[1] - 1
-    with np.errstate(invalid="ignore"):
-        idx = np.where(np.isfinite(tau), np.rint(tau / block.dt), 0).astype(np.int64)
-    idx = np.minimum(idx, n)
-    return np.exp(np.take_along_axis(block.log_s, idx[:, None], axis=1)[:, 0].astype(np.float64))
-
-
 def value_at_vesting(
     price: FloatArray, tau: FloatArray, warrant: Warrant, equity: Equity, r: float, rule: str
 ) -> FloatArray:
@@ -228,24 +152,18 @@ def value_at_vesting(
     if rule == "intrinsic":
         at_vest = np.maximum(s - warrant.strike_usd, 0.0)
     else:
-        at_vest = bs_call(
-            s, warrant.strike_usd, warrant.expiry_years - t, r, equity.dividend_yield, equity.volatility
-        )
+        at_vest = bs_call(s, warrant.strike_usd, warrant.expiry_years - t, r, equity.dividend_yield, equity.volatility)
     out[vested] = np.exp(-r * t) * at_vest
     return out
 
 
 __all__ = [
+    "VESTING_RULES",
     "Equity",
     "Hurdle",
-    "PathBlock",
-    "TouchCache",
     "Tranche",
     "Warrant",
-    "first_grid_index",
-    "first_grid_time_at_least",
     "mw_hit_years",
     "mw_hit_years_many",
     "value_at_vesting",
-    "vest_tranche",
 ]
