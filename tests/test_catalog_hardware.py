@@ -82,7 +82,7 @@ def test_every_numeric_field_has_a_source_and_valid_flags(h: HardwareSpec) -> No
 
 @pytest.mark.parametrize("h", catalog.all_hardware(), ids=lambda h: h.hw_id)
 def test_field_values_are_sane(h: HardwareSpec) -> None:
-    assert h.family in ("hbm", "sram-dataflow")
+    assert h.family in ("hbm", "wafer", "lpu", "tiered")
     assert h.form in ("chip", "system", "rack")
     assert h.calibration_group in GROUPS[h.vendor]
     assert set(h.dense_tflops) <= {"bf16", "fp8", "fp4", "int8"} and "bf16" in h.dense_tflops
@@ -183,13 +183,15 @@ def test_system_power_and_host_overhead() -> None:
         assert catalog.hardware(hw_id).flags["system_power_w"] == "ESTIMATE"
 
 
-def test_sram_units() -> None:
+def test_dataflow_units_and_their_families() -> None:
     cs3, lpu, sn40l = (catalog.hardware(i) for i in ("cs3", "groq-lpu", "sn40l"))
-    assert cs3.is_sram and lpu.is_sram and sn40l.is_sram
+    assert (cs3.family, lpu.family, sn40l.family) == ("wafer", "lpu", "tiered")
+    assert cs3.cores == 900_000 and cs3.memory_gb * 1e9 / cs3.cores == pytest.approx(48_900, rel=0.02)  # ~48 KB/core
+    assert (sn40l.sram_gb, sn40l.memory_gb, sn40l.ddr_gb) == (0.52, 64, 1536)  # three tiers per socket
     assert (cs3.memory_gb, cs3.memory_bw_tbps, cs3.chips_per_system) == (44, 21_000, 1)
     assert (lpu.memory_gb, lpu.memory_bw_tbps) == (0.23, 80)
-    assert sn40l.memory_gb == 64  # weights live in HBM on SambaNova; on-chip 520 MB is only noted
-    assert "520 MB" in sn40l.sources["memory_gb"]
+    assert sn40l.memory_gb == 64  # weights live in HBM on SambaNova and stream through the 520 MB SRAM
+    assert "520 MB" in sn40l.sources["memory_gb"] and "DDR" in sn40l.sources["ddr_gb"]
 
 
 def test_precision_fallback() -> None:

@@ -13,7 +13,8 @@ _main = run_cli
 
 
 def test_json_rows_match_the_api(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--isl", "800", "--osl", "400", "--json")
+    code, out, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--isl", "800", "--osl", "400", "--no-stack",
+                         "--json")
     assert code == 0
     rows = json.loads(out)["rows"]
     dep = perf.deploy("llama-3.3-70b", "cs3")
@@ -25,12 +26,34 @@ def test_json_rows_match_the_api(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_speculation_raises_per_user_speed(capsys: pytest.CaptureFixture[str]) -> None:
-    _, plain, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--json")
+    _, plain, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--no-stack", "--json")
     _, spec, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--spec-draft", "llama-3.2-1b",
                        "--spec-acceptance", "0.9", "--json")
     p, s = json.loads(plain)["rows"][0], json.loads(spec)["rows"][0]
     assert s["per_user_tok_s"] > 1.5 * p["per_user_tok_s"]
     assert s["chips"] == 5  # the draft gets its own CS-3
+
+
+def test_cerebras_production_stack_speculates_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    # Cerebras' API runs speculative decoding in production (perf.stacks): the default figure includes it
+    _, stack, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--json")
+    _, plain, _ = _main(capsys, "perf", "llama-3.3-70b", "cs3", "--chips", "4", "--no-stack", "--json")
+    s, p = json.loads(stack)["rows"][0], json.loads(plain)["rows"][0]
+    assert s["chips"] == 5 and p["chips"] == 4  # the draft gets its own CS-3
+    assert s["per_user_tok_s"] > 1.3 * p["per_user_tok_s"]
+    # GPUs have no production stack entry: the flag changes nothing there
+    _, a, _ = _main(capsys, "perf", "llama-3.1-8b", "h100", "--chips", "1", "--json")
+    _, b, _ = _main(capsys, "perf", "llama-3.1-8b", "h100", "--chips", "1", "--no-stack", "--json")
+    assert json.loads(a)["rows"] == json.loads(b)["rows"]
+
+
+def test_moe_at_batch_one_is_never_zero_capacity(capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 10: DeepSeek-R1 on B200 in fp4 had 12-23 tok/s per user and 0 capacity under a 50 ms TPOT bound
+    code, out, _ = _main(capsys, "perf", "deepseek-r1", "b200", "--precision", "fp4", "--json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    assert all(r["per_user_tok_s"] > 100 for r in rows)
+    assert all(r["server_tok_s_per_chip"] > 0 for r in rows)
 
 
 @pytest.mark.parametrize("args,needle", [

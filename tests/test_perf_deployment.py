@@ -35,21 +35,24 @@ def test_step_time_is_the_roofline_of_hand_counted_flops_and_bytes() -> None:
     matmul_params = TINY.total_params - 100 * 64  # the input embedding is a lookup, not a matmul
     # decode: 8 sequences with 800 tokens of context in all
     flops = 2 * matmul_params * 8 + 4 * 2 * 4 * 16 * 800
-    bytes_ = 2 * TINY.total_params + 2 * 64 * (800 + 0)  # bf16 weights once + bf16 KV of the context
+    # bf16 weights once (the input embedding is looked up, not read) + bf16 KV of the context
+    bytes_ = 2 * matmul_params + 2 * 64 * (800 + 0)
     expected = max(flops / 1e12, bytes_ / 1e12)
     assert dep.step_time(0, 8, 800) == pytest.approx(expected, rel=1e-12)
     # prefill of one 50-token prompt: attention pairs 50*50/2, KV written for 50 tokens
     flops = 2 * matmul_params * 50 + 4 * 2 * 4 * 16 * 1250
-    bytes_ = 2 * TINY.total_params + 2 * 64 * 50
+    bytes_ = 2 * matmul_params + 2 * 64 * 50
     assert dep.step_time(50, 0, 0) == pytest.approx(max(flops, bytes_) / 1e12, rel=1e-12)
     assert dep.step_time(0, 0, 0) == 0.0
 
 
 def test_power_is_idle_floor_plus_linear_dynamic_part() -> None:
     dep = perf.Deployment(TINY, CHIP, Layout(1), IDEAL)
-    assert dep.power_w(0.0) == pytest.approx(0.2 * 100 + 50)  # 20% of TDP + host share
-    assert dep.power_w(1.0) == pytest.approx(150.0)
-    assert dep.power_w(0.5) == pytest.approx((70 + 150) / 2)
+    idle, peak = dep.idle_power_w, dep.peak_power_w
+    assert 0 < idle < peak
+    assert dep.power_w(0.0) == pytest.approx(idle) and dep.power_w(1.0) == pytest.approx(peak)
+    assert dep.power_w(0.5) == pytest.approx((idle + peak) / 2)  # linear in activity
+    assert dep.power_w(-1.0) == pytest.approx(idle) and dep.power_w(2.0) == pytest.approx(peak)
     assert perf.power.facility_w(1000.0, 1.25) == 1250.0
 
 
@@ -96,9 +99,15 @@ def test_longer_context_never_faster(model_id: str, hw_id: str) -> None:
 
 
 def test_dataflow_step_is_latency_floor_plus_work() -> None:
+    from tokenfleet.perf.devices.wafer import mesh_reduce_s, system_hop_s
     dep = perf.deploy("llama-3.3-70b", "cs3")
-    p = dep.params
-    floor = 80 * p.layer_latency_s + 3 * p.hop_latency_s
+    p, m, hw = dep.params, dep.model, dep.hw
+    # PLMR: per layer the fixed latency + mesh reductions; every core streams its weight slice once;
+    # three physically sized system-to-system hops (switch + 16 KB of activations over 150 GB/s)
+    stream = 20 * 2 * m.total_params / (21_000e12 * p.bw_eff)
+    floor = 80 * (p.layer_latency_s + mesh_reduce_s(m, hw, dep.layout)) + stream + 3 * system_hop_s(m, hw)
+    assert system_hop_s(m, hw) == pytest.approx(2e-6 + 8192 * 2 / 150e9)
+    assert dep.coefficients.latency_floor_s == pytest.approx(floor, rel=1e-9)
     t1 = dep.step_time(0, 1, 1000)
     assert floor < t1 < floor * 1.5  # one user: the pipeline latency dominates
     assert dep.step_time(0, 256, 256 * 1000) > 1.5 * t1  # a big batch adds its work spread over the wafers
@@ -109,6 +118,9 @@ def test_moe_reads_more_expert_weights_as_the_batch_grows() -> None:
     small, large = dep.step(0, 1, 1000), dep.step(0, 512, 512 * 1000)
     assert small.memory_s < large.memory_s
     m = dep.model
-    # one token touches k of E experts per layer: weights read ~ dense part + k/E of expert weights
-    expected = (m.total_params - m.expert_params_total * (1 - 8 / 128)) + 1000 * m.kv_elements_per_token()
-    assert small.memory_s == pytest.approx(expected * dep._inv_bw, rel=1e-9)
+    # one token touches k of E experts per layer: weights read = dense part (fp8, 16-bit output head; the
+    # input embedding is a lookup) + k/E of the expert weights (fp8) + fp8 KV of 1000 context tokens
+    embed = m.vocab * m.hidden
+    dense = (m.total_params - m.expert_params_total - 2 * embed) * 1.0 + embed * 2.0
+    expected = dense + m.expert_params_total * 8 / 128 + 1000 * m.kv_elements_per_token()
+    assert small.memory_s == pytest.approx(expected * dep.coefficients.inv_bw, rel=1e-9)

@@ -1,8 +1,9 @@
 """Accelerators and the systems they are sold in, loaded from packaged ``data/hardware.yaml``.
 
-A :class:`HardwareSpec` describes one *unit the performance model places work on*: a GPU / TPU / Trainium
-chip (``family == "hbm"``), or an SRAM-resident dataflow unit (``family == "sram-dataflow"``): one
-Cerebras CS-3 system (one wafer), one Groq LPU chip, one SambaNova SN40L socket. ``num_chips`` in a
+A :class:`HardwareSpec` describes one *unit the performance model places work on*; its ``family`` chooses
+the device model (:mod:`tokenfleet.perf.devices`): a GPU / TPU / Trainium chip (``hbm``), one Cerebras
+CS-2/CS-3 system, i.e. one wafer (``wafer``), one Groq LPU chip (``lpu``), one SambaNova SN40L socket with
+SRAM, HBM and DDR (``tiered``). ``num_chips`` in a
 layout counts these units. The purchasable system (an 8-GPU server, an NVL72 rack, a CS-3) is described
 by ``chips_per_system``, ``system_power_w`` and ``system_price_usd``. Rack entries such as
 ``gb200-nvl72`` point at their chip through ``base_chip`` and repeat its per-chip figures.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Family = Literal["hbm", "sram-dataflow"]
+Family = Literal["hbm", "wafer", "lpu", "tiered"]
 PRECISIONS = ("bf16", "fp8", "fp4", "int8")
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5}
 
@@ -31,8 +32,8 @@ class HardwareSpec:
     # dense (non-sparse) peak per chip/unit, TFLOPS, by precision; a precision absent runs at the
     # next wider one that is present (fp4 -> fp8 -> bf16)
     dense_tflops: dict[str, float]
-    memory_gb: float  # HBM per chip; for sram-dataflow the on-chip SRAM per unit
-    memory_bw_tbps: float  # HBM bandwidth; for sram-dataflow the on-chip SRAM bandwidth
+    memory_gb: float  # where weights and KV live: HBM per chip (hbm, tiered); on-chip SRAM per unit (wafer, lpu)
+    memory_bw_tbps: float  # bandwidth of that memory
     scaleup_bw_gbps: float  # per chip, one direction, GB/s
     scaleup_domain: int  # chips in one scale-up (NVLink / IF / ICI) domain
     chip_power_w: float  # TDP of one chip/unit (for a CS-3: the whole system)
@@ -45,7 +46,10 @@ class HardwareSpec:
     sources: dict[str, str] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)  # field -> ESTIMATE / DERIVED / CONFLICTING
     base_chip: str | None = None  # for rack / system entries: the chip entry they are made of
-    default_precision: str = "bf16"  # weight precision assumed when a result does not state one
+    default_precision: str = "bf16"  # weight precision the vendor serves when a result does not state one
+    cores: int = 0  # wafer: processing elements on the 2-D mesh (each with its own SRAM)
+    sram_gb: float = 0.0  # tiered: on-chip SRAM per unit (weights stream through it from HBM)
+    ddr_gb: float = 0.0  # tiered: DDR per unit (third tier: holds further models, not read per token)
     notes: str = ""
 
     def tflops(self, precision: str) -> float:
@@ -69,4 +73,6 @@ class HardwareSpec:
 
     @property
     def is_sram(self) -> bool:
-        return self.family == "sram-dataflow"
+        """Kept for callers written before device families: True for every non-HBM family. New code asks
+        the device model (``perf.devices.device_for(hw)``) what it needs instead."""
+        return self.family != "hbm"

@@ -39,6 +39,8 @@ def perf_cmd(
     ttft_ms: float = typer.Option(2000.0, "--ttft-ms", help="p99 TTFT bound for the server figure."),
     tpot_ms: float = typer.Option(50.0, "--tpot-ms", help="p99 TPOT bound for the server figure."),
     draft: str = typer.Option(None, "--spec-draft", help="Draft model id: turn on speculative decoding."),
+    stack: bool = typer.Option(True, "--stack/--no-stack", help="Use the vendor's production serving stack "
+                               "(e.g. speculative decoding on in Cerebras' API; perf.stacks) when no --spec-draft."),
     draft_tokens: int = typer.Option(4, "--spec-k", help="Tokens drafted per round."),
     acceptance: float = typer.Option(0.8, "--spec-acceptance", help="Per-token acceptance probability."),
     pue: float = typer.Option(perf.power.DEFAULT_PUE, "--pue", help="Facility PUE for energy per token."),
@@ -49,19 +51,25 @@ def perf_cmd(
     if isl < 1 or osl < 1:
         raise InputError("--isl and --osl must be >= 1")
     rows: list[dict[str, Any]] = []
+    production = perf.stacks.stack_for(hw.calibration_group)
+    if draft is None and stack and production is not None and production.speculative:
+        draft = perf.stacks.DRAFT_FOR.get(model_id)
+        if draft is not None:
+            draft_tokens, acceptance = production.draft_tokens, production.acceptance
     for lay in _layouts(model, hw, precision, chips):
         dep = perf.deploy(model, hw, lay)
-        spec = SpecDecode(perf.deploy(draft, hw, weight_precision=lay.weight_precision), draft_tokens,
-                          acceptance) if draft else None
+        spec = SpecDecode(perf.deploy(draft, hw, weight_precision=_draft_precision(draft, lay.weight_precision)),
+                          draft_tokens, acceptance) if draft else None
         off = perf.steady.offline(dep, isl, osl, spec)
         srv = perf.steady.server(dep, isl, osl, ttft_ms / 1e3, tpot_ms / 1e3, spec)
-        n = dep.num_chips + (spec.draft.num_chips if spec and hw.is_sram else 0)
+        n = dep.num_chips + (spec.draft.num_chips if spec and dep.device.draft_has_own_units else 0)
         rows.append({
             "layout": lay.describe(), "chips": n, "kv_capacity_tokens": dep.kv_capacity_tokens,
             "ttft_ms": perf.single.ttft_s(dep, isl) * 1e3,
             "per_user_tok_s": perf.single.per_user_tok_s(dep, isl, osl, spec),
             "offline_tok_s_per_chip": off.output_tok_s / n, "offline_batch": off.batch,
             "server_tok_s_per_chip": srv.output_tok_s / n, "server_batch": srv.batch,
+            "best_tpot_p99_ms": perf.steady.token_time_s(dep, 1, isl, osl, spec) * dep.params.tpot_p99_over_mean * 1e3,
             "idle_kw": dep.idle_power_w / 1e3, "peak_kw": dep.peak_power_w / 1e3,
             "j_per_token_offline": perf.power.joules_per_output_token(dep, off, isl, osl, pue, spec),
         })
@@ -80,9 +88,15 @@ def perf_cmd(
     for r in rows:
         table.add_row(r["layout"], str(r["chips"]), f"{r['kv_capacity_tokens']:,}", f"{r['ttft_ms']:,.0f}",
                       f"{r['per_user_tok_s']:,.0f}", f"{r['offline_tok_s_per_chip']:,.0f} (B={r['offline_batch']})",
-                      f"{r['server_tok_s_per_chip']:,.0f} (B={r['server_batch']})",
+                      f"{r['server_tok_s_per_chip']:,.0f} (B={r['server_batch']})" if r["server_batch"] else
+                      f"none: best {r['best_tpot_p99_ms']:,.0f} ms",
                       f"{r['idle_kw']:,.1f}-{r['peak_kw']:,.1f}", f"{r['j_per_token_offline']:.2f}")
     console.print(table)
+
+
+def _draft_precision(draft: str, target_precision: str) -> str:
+    """A draft released in MXFP4 (gpt-oss-20b) stays in it; others take the target's precision."""
+    return "fp4" if catalog.model(draft).native_precision == "fp4" else target_precision
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ Typical use::
     perf.single.ttft_s(dep, 1000)
 """
 
-from tokenfleet.perf import power, single, speculative, steady
+from tokenfleet.perf import devices, power, single, speculative, stacks, steady
 from tokenfleet.perf.deployment import Deployment, StepCost, deploy
 from tokenfleet.perf.layout import Layout, candidate_layouts, kv_capacity_tokens, make_layout, min_layout
 from tokenfleet.perf.params import EfficiencyParams, params_for
@@ -24,6 +24,7 @@ __all__ = [
     "StepCost",
     "candidate_layouts",
     "deploy",
+    "devices",
     "kv_capacity_tokens",
     "make_layout",
     "min_layout",
@@ -31,5 +32,6 @@ __all__ = [
     "power",
     "single",
     "speculative",
+    "stacks",
     "steady",
 ]

@@ -35,51 +35,84 @@ import yaml
 from scipy.optimize import least_squares
 
 from tokenfleet import catalog
+from tokenfleet.catalog import HardwareSpec
 from tokenfleet.errors import TokenfleetError
-from tokenfleet.perf.params import FAMILY_DEFAULTS, EfficiencyParams
-from tokenfleet.perf.predict import predict
+from tokenfleet.perf import stacks
+from tokenfleet.perf.devices.base import DeviceFamily
+from tokenfleet.perf.params import FAMILY_DEFAULTS, EfficiencyParams, resolve
+from tokenfleet.perf.predict import Prediction, predict, row_calibration_key
 from tokenfleet.perf.results import PublishedResult, read_results
+
+__all__ = ["BOUNDS", "Calibration", "GroupFit", "calibrate", "cross_validate", "fit", "fittable",
+           "packaged_calibration", "predict_row", "report_family", "write_calibration"]
 
 # name -> (lower, upper) physical bounds
 BOUNDS: dict[str, tuple[float, float]] = {
     "flops_eff": (0.20, 0.90),
-    "bw_eff": (0.60, 0.92),
+    "bw_eff": (0.05, 0.92),
     "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
-    "expert_m_half": (4.0, 4096.0),
+    "expert_m_half": (1.0, 512.0),
     "seq_overhead_s": (0.0, 2e-5),
-    "layer_latency_s": (1e-6, 3e-4),
-    "hop_latency_s": (0.0, 3e-3),
+    "layer_latency_s": (5e-7, 3e-4),
+    "hop_latency_s": (1e-7, 2e-5),
     "request_overhead_s": (0.0, 1.0),
 }
-HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")
-SRAM_FIT = ("layer_latency_s", "hop_latency_s")
+HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")  # kept for callers
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class GroupFit:
-    key: str  # calibration group, or "family:<family>"
+    key: str  # calibration group, "group@stack", or "family:<family>"
     params: dict[str, float]
     rows: list[int]
     labels: list[str]
     median_abs_pct_error: float
 
 
-def _fit(key: str, family: str, rows: list[PublishedResult]) -> GroupFit:
-    names = list(HBM_FIT if family == "hbm" else SRAM_FIT)
+@dataclasses.dataclass(frozen=True, slots=True)
+class Calibration:
+    """Fitted parameters of every calibration key, with the family fallbacks (:func:`params.resolve`)."""
+
+    fits: tuple[GroupFit, ...]
+
+    def groups(self) -> dict[str, dict[str, float]]:
+        return {f.key: f.params for f in self.fits}
+
+    def params_for(self, hw: HardwareSpec, date: str = "") -> EfficiencyParams:
+        return resolve(self.groups(), stacks.calibration_key(hw.calibration_group, date), hw.family)
+
+    def params_for_row(self, row: PublishedResult) -> EfficiencyParams:
+        hw = catalog.hardware(row.hw_id)
+        return resolve(self.groups(), row_calibration_key(row), hw.family)
+
+
+def _names(family: str, rows: list[PublishedResult]) -> list[str]:
+    names = list(device_for_family(family).fit_params)
     if not any(catalog.model(r.model_id).is_moe for r in rows):
         names = [n for n in names if n != "expert_m_half"]  # only MoE rows can tell it
     if family != "hbm" and any(r.metric == "ttft_ms" for r in rows):
         names.append("request_overhead_s")
-    base = FAMILY_DEFAULTS[family]
+    return names
+
+
+def device_for_family(family: str) -> DeviceFamily:
+    from tokenfleet.perf.devices import REGISTRY
+    return REGISTRY[family]
+
+
+def _fit(key: str, family: str, rows: list[PublishedResult], start: EfficiencyParams | None = None,
+         max_nfev: int = 60) -> GroupFit:
+    names = _names(family, rows)
+    base = start or FAMILY_DEFAULTS[family]
     lo = np.array([BOUNDS[n][0] for n in names])
     hi = np.array([BOUNDS[n][1] for n in names])
     x0 = np.clip(np.array([getattr(base, n) for n in names]), lo, hi)
-    # optimise in a scaled space so every parameter moves on a similar scale
-    scale = np.where(hi > 0, hi, 1.0)
+    # optimise in log space: every parameter is positive and spans decades
+    llo, lhi = np.log(np.maximum(lo, 1e-12)), np.log(hi)
 
     def params_at(x: np.ndarray) -> EfficiencyParams:
-        return base.replace(**{n: float(v) for n, v in zip(names, x * scale, strict=True)})
+        return base.replace(**{n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
 
     def residuals(x: np.ndarray) -> np.ndarray:
         p = params_at(x)
@@ -89,8 +122,9 @@ def _fit(key: str, family: str, rows: list[PublishedResult]) -> GroupFit:
             out.append(math.log(max(pred, 1e-9) / r.value) if pred is not None else 0.0)
         return np.array(out)
 
-    sol = least_squares(residuals, x0 / scale, bounds=(lo / scale, hi / scale), loss="soft_l1",
-                        f_scale=0.2, diff_step=1e-3, max_nfev=200)
+    x_start = np.clip(np.log(np.maximum(x0, 1e-12)), llo + 1e-9, lhi - 1e-9)
+    sol = least_squares(residuals, x_start, bounds=(llo, lhi), loss="soft_l1", f_scale=0.2, diff_step=1e-2,
+                        max_nfev=max_nfev, xtol=1e-4, ftol=1e-4)
     final = params_at(sol.x)
     errs = [abs(math.expm1(v)) * 100 for v in residuals(sol.x)]
     return GroupFit(key, {n: float(getattr(final, n)) for n in names}, [r.row for r in rows],
@@ -102,39 +136,131 @@ def fittable(results: list[PublishedResult]) -> list[PublishedResult]:
     out = []
     for r in results:
         try:
-            if predict(r).predicted is not None:
+            if predict(r, _defaults_for(r)).predicted is not None:
                 out.append(r)
         except TokenfleetError:
             continue
     return out
 
 
-def calibrate(path: str | Path, progress: Callable[[str], None] | None = None) -> list[GroupFit]:
-    rows = fittable(read_results(path))
+def _defaults_for(r: PublishedResult) -> EfficiencyParams:
+    return FAMILY_DEFAULTS[catalog.hardware(r.hw_id).family]
+
+
+def _group_rows(rows: list[PublishedResult]) -> dict[tuple[str, str], list[PublishedResult]]:
     groups: dict[tuple[str, str], list[PublishedResult]] = {}
     for r in rows:
-        hw = catalog.hardware(r.hw_id)
-        groups.setdefault((hw.calibration_group, hw.family), []).append(r)
-    fits = []
-    by_family: dict[str, list[GroupFit]] = {}
-    for (key, family), grp in sorted(groups.items()):
+        groups.setdefault((row_calibration_key(r), catalog.hardware(r.hw_id).family), []).append(r)
+    return groups
+
+
+def _with_family_medians(fits: list[GroupFit], families: dict[str, str]) -> list[GroupFit]:
+    """Add ``family:<family>`` (per-parameter medians of the family's fits) and give each group the family's
+    value of any parameter its own rows could not identify."""
+    fits = [f for f in fits if not f.key.startswith("family:")]
+    out = list(fits)
+    for family in sorted(set(families.values())):
+        members = [f for f in fits if families[f.key] == family]
+        if not members:
+            continue
+        names = {n for m in members for n in m.params}
+        med = {n: float(np.median([m.params[n] for m in members if n in m.params])) for n in sorted(names)}
+        for i, f in enumerate(out):
+            if f in members and set(med) - set(f.params):
+                out[i] = dataclasses.replace(f, params={**f.params, **{n: v for n, v in med.items()
+                                                                      if n not in f.params}})
+        out.append(GroupFit(f"family:{family}", med, sorted(r for m in members for r in m.rows),
+                            [f"median of {', '.join(m.key for m in members)}"],
+                            float(np.median([m.median_abs_pct_error for m in members]))))
+    return out
+
+
+def fit(rows: list[PublishedResult], progress: Callable[[str], None] | None = None) -> Calibration:
+    """Fit every calibration key (hardware generation, or vendor serving stack) that has predictable rows;
+    family medians for the rest. Pure: no I/O."""
+    rows = fittable(rows)
+    fits, families = [], {}
+    for (key, family), grp in sorted(_group_rows(rows).items()):
         if progress:
             progress(f"fitting {key} on {len(grp)} rows")
-        fit = _fit(key, family, grp)
-        fits.append(fit)
-        by_family.setdefault(family, []).append(fit)
-    for family, members in sorted(by_family.items()):
-        names = {n for m in members for n in m.params}
-        params = {n: float(np.median([m.params[n] for m in members if n in m.params])) for n in sorted(names)}
-        # a group whose rows could not identify a parameter takes the family's value of it
-        for i, m in enumerate(fits):
-            if m in members and set(params) - set(m.params):
-                fits[i] = dataclasses.replace(m, params={**m.params, **{n: v for n, v in params.items()
-                                                                         if n not in m.params}})
-        fits.append(GroupFit(f"family:{family}", params, sorted(r for m in members for r in m.rows),
-                             [f"median of {', '.join(m.key for m in members)}"],
-                             float(np.median([m.median_abs_pct_error for m in members]))))
-    return fits
+        fits.append(_fit(key, family, grp))
+        families[key] = family
+    return Calibration(tuple(_with_family_medians(fits, families)))
+
+
+def calibrate(path: str | Path, progress: Callable[[str], None] | None = None) -> list[GroupFit]:
+    """Read a results CSV and fit it (the ``tokenfleet calibrate`` command)."""
+    return list(fit(read_results(path), progress).fits)
+
+
+_PACKAGED: list[Calibration] = []
+
+
+def packaged_calibration() -> Calibration:
+    """The calibration stored in the package's ``data/calibration.yaml``."""
+    if not _PACKAGED:
+        from tokenfleet.perf.params import _stored
+        groups = _stored().get("groups", {})
+        _PACKAGED.append(Calibration(tuple(
+            GroupFit(k, dict(v["params"]), list(v.get("rows", [])), list(v.get("labels", [])),
+                     float(v.get("median_abs_pct_error", float("nan")))) for k, v in groups.items())))
+    return _PACKAGED[0]
+
+
+def predict_row(row: PublishedResult, calibration: Calibration | None = None) -> Prediction:
+    """Predict one row with a calibration (default: the packaged one)."""
+    if calibration is None:
+        return predict(row)
+    try:
+        params = calibration.params_for_row(row)
+    except TokenfleetError as exc:
+        return Prediction(row, None, skipped=str(exc))
+    return predict(row, params)
+
+
+def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] | None = None) -> list[Prediction]:
+    """Leave-one-(hw_id, model_id)-group-out: each row predicted by a fit that never saw its group.
+
+    Only the calibration keys holding the left-out rows are refitted (no other key's fit saw them), then the
+    family medians are recomputed; a key left with no rows falls back as an unfitted group would.
+    """
+    usable = fittable(rows)
+    full = fit(usable)
+    by_key = _group_rows(usable)
+    families = {k: fam for (k, fam) in by_key}
+    base_fits = {f.key: f for f in full.fits if not f.key.startswith("family:")}
+    holdouts: dict[tuple[str, str], list[PublishedResult]] = {}
+    for r in rows:
+        holdouts.setdefault((r.hw_id, r.model_id), []).append(r)
+    out: dict[int, Prediction] = {}
+    for i, ((hw_id, model_id), held) in enumerate(sorted(holdouts.items())):
+        if progress:
+            progress(f"[{i + 1}/{len(holdouts)}] leaving out {hw_id} x {model_id} ({len(held)} rows)")
+        held_ids = {id(r) for r in held}
+        fits = dict(base_fits)
+        for (key, family), grp in by_key.items():
+            if not any(id(r) in held_ids for r in grp):
+                continue
+            rest = [r for r in grp if id(r) not in held_ids]
+            if rest:
+                fits[key] = _fit(key, family, rest, start=_start(full, key, family))
+            else:
+                fits.pop(key, None)
+        cal = Calibration(tuple(_with_family_medians(list(fits.values()), families)))
+        for r in held:
+            out[id(r)] = predict_row(r, cal)
+    return [out[id(r)] for r in rows]
+
+
+def _start(full: Calibration, key: str, family: str) -> EfficiencyParams:
+    return resolve(full.groups(), key, family)
+
+
+def report_family(row: PublishedResult) -> str:
+    """Family a row is reported under: device family ("gpu" for HBM devices) and dense / moe."""
+    hw, model = catalog.hardware(row.hw_id), catalog.model(row.model_id)
+    fam = "gpu" if hw.family == "hbm" else hw.family
+    return f"{fam}-{'moe' if model.is_moe else 'dense'}"
 
 
 def write_calibration(fits: list[GroupFit], source: str | Path, out: str | Path) -> None:
@@ -143,7 +269,8 @@ def write_calibration(fits: list[GroupFit], source: str | Path, out: str | Path)
         "fitted_on": dt.date.today().isoformat(),
         "source": "shared/data/benchmarks/published_results.csv",
         "source_sha256": digest,
-        "method": "scipy.optimize.least_squares, soft-L1 loss on log(predicted/published), physical bounds",
+        "method": "scipy.optimize.least_squares, soft-L1 loss on log(predicted/published), physical bounds, "
+              "one fit per hardware generation or vendor serving stack (perf.stacks)",
         "groups": {f.key: {"params": f.params, "rows": f.rows, "labels": f.labels,
                            "median_abs_pct_error": round(f.median_abs_pct_error, 2)} for f in fits},
     }

@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from tokenfleet.catalog import BYTES_PER_PARAM, HardwareSpec, ModelSpec
 from tokenfleet.errors import InputError, LayoutError
+from tokenfleet.perf.devices import device_for
+from tokenfleet.perf.devices.base import resident_weight_bytes
+from tokenfleet.perf.devices.dataflow import SRAM_USABLE_FRAC
+from tokenfleet.perf.devices.hbm import HBM_USABLE_FRAC
 
-HBM_USABLE_FRAC = 0.90  # of HBM left for weights + KV after the runtime, activations and fragmentation
-SRAM_USABLE_FRAC = 0.95
+__all__ = ["HBM_USABLE_FRAC", "MIN_KV_TOKENS", "SRAM_USABLE_FRAC", "Layout", "candidate_layouts", "check_fits",
+           "kv_bytes_per_token", "kv_capacity_tokens", "make_layout", "min_chips", "min_layout",
+           "served_precision", "usable_bytes", "weight_bytes"]
+
 MIN_KV_TOKENS = 8192  # a layout must hold at least this much KV (one long prompt) to count as valid
 
 
@@ -18,8 +24,9 @@ class Layout:
     """One model replica: ``num_chips`` units with tensor (tp) x pipeline (pp) parallelism.
 
     For an HBM device ``num_chips == tp * pp`` GPUs; experts of an MoE model are sharded over all of them
-    (expert parallel ``ep == num_chips``). For an SRAM-dataflow device ``num_chips`` is the number of systems
-    (CS-3) or chips (LPU) the layers are pipelined across, and tp = 1, pp = num_chips.
+    (expert parallel ``ep == num_chips``). For a wafer or LPU ``num_chips`` is the number of systems (CS-3)
+    or chips (LPU) the layers are pipelined across, and tp = 1, pp = num_chips; a tiered (SN40L) layout is
+    tensor-parallel over its sockets. The device family shapes a chip count into a layout.
     """
 
     num_chips: int
@@ -50,7 +57,8 @@ class Layout:
 
 
 def weight_bytes(model: ModelSpec, precision: str) -> float:
-    return model.total_params * BYTES_PER_PARAM[precision]
+    """Bytes of all weights resident at ``precision`` (an MXFP4 release keeps its non-expert weights in bf16)."""
+    return resident_weight_bytes(model, precision)
 
 
 def kv_bytes_per_token(model: ModelSpec, precision: str) -> float:
@@ -58,25 +66,27 @@ def kv_bytes_per_token(model: ModelSpec, precision: str) -> float:
 
 
 def usable_bytes(hw: HardwareSpec, num_chips: int) -> float:
-    frac = SRAM_USABLE_FRAC if hw.is_sram else HBM_USABLE_FRAC
-    return num_chips * hw.memory_gb * 1e9 * frac
+    return device_for(hw).usable_bytes(hw, num_chips)
+
+
+def _resident_bytes(model: ModelSpec, hw: HardwareSpec, layout: Layout) -> float:
+    return weight_bytes(model, layout.weight_precision) + device_for(hw).extra_resident_bytes(model, layout)
 
 
 def kv_capacity_tokens(model: ModelSpec, hw: HardwareSpec, layout: Layout) -> int:
     """Tokens of KV cache that fit beside the weights (sliding-window layers' fixed cache taken out)."""
-    free = usable_bytes(hw, layout.num_chips) - weight_bytes(model, layout.weight_precision)
+    free = usable_bytes(hw, layout.num_chips) - _resident_bytes(model, hw, layout)
     free -= model.sliding_kv_elements() * BYTES_PER_PARAM[layout.kv_precision]
-    per_tok = kv_bytes_per_token(model, layout.kv_precision)
+    per_tok = kv_bytes_per_token(model, layout.kv_precision) * device_for(hw).kv_replication(model, layout)
     return max(0, int(free / per_tok)) if per_tok > 0 else 0
 
 
 def check_fits(model: ModelSpec, hw: HardwareSpec, layout: Layout) -> None:
     """Raise :class:`LayoutError` saying how much memory the model needs and how much the layout has."""
-    need = weight_bytes(model, layout.weight_precision) + MIN_KV_TOKENS * kv_bytes_per_token(
-        model, layout.kv_precision)
+    need = _resident_bytes(model, hw, layout) + MIN_KV_TOKENS * kv_bytes_per_token(model, layout.kv_precision)
     have = usable_bytes(hw, layout.num_chips)
     if need > have:
-        unit = "systems" if hw.hw_id.startswith("cs") else "chips"
+        unit = device_for(hw).unit
         raise LayoutError(
             f"{model.model_id} in {layout.weight_precision} needs {need / 1e9:.1f} GB "
             f"(weights {weight_bytes(model, layout.weight_precision) / 1e9:.1f} GB + KV for {MIN_KV_TOKENS} tokens) "
@@ -87,27 +97,36 @@ def check_fits(model: ModelSpec, hw: HardwareSpec, layout: Layout) -> None:
 
 def min_chips(model: ModelSpec, hw: HardwareSpec, weight_precision: str, kv_precision: str) -> int:
     need = weight_bytes(model, weight_precision) + MIN_KV_TOKENS * kv_bytes_per_token(model, kv_precision)
-    per_chip = usable_bytes(hw, 1)
-    return max(1, math.ceil(need / per_chip))
+    return max(1, math.ceil(need / usable_bytes(hw, 1)))
 
 
-def _hbm_layout(n: int, hw: HardwareSpec, wp: str, kp: str) -> Layout:
-    tp = min(n, hw.scaleup_domain) if n <= hw.scaleup_domain else hw.scaleup_domain
-    while n % tp:
-        tp //= 2
-    return Layout(num_chips=n, tp=tp, pp=n // tp, weight_precision=wp, kv_precision=kp)
+def _fits(model: ModelSpec, hw: HardwareSpec, layout: Layout) -> bool:
+    try:
+        check_fits(model, hw, layout)
+    except LayoutError:
+        return False
+    return True
 
 
 def min_layout(model: ModelSpec, hw: HardwareSpec, weight_precision: str | None = None,
                kv_precision: str | None = None) -> Layout:
     """The smallest valid layout: fewest systems (dataflow) or the smallest power-of-two GPU group."""
-    wp = weight_precision or hw.default_precision
-    kp = kv_precision or ("fp8" if wp in ("fp8", "fp4") and not hw.is_sram else wp)
-    n = min_chips(model, hw, wp, kp)
-    if hw.is_sram:
-        return Layout(num_chips=n, tp=1, pp=n, weight_precision=wp, kv_precision=kp)
-    n = 1 << (n - 1).bit_length()
-    return _hbm_layout(n, hw, wp, kp)
+    dev = device_for(hw)
+    wp = weight_precision or served_precision(model, hw)
+    kp = kv_precision or dev.default_kv_precision(wp)
+    n = dev.round_up(hw, min_chips(model, hw, wp, kp))
+    lay = dev.shape(hw, n, wp, kp)
+    while not _fits(model, hw, lay) and n < 1 << 16:  # data-parallel attention copies may need one more step
+        n = dev.round_up(hw, n + 1)
+        lay = dev.shape(hw, n, wp, kp)
+    return lay
+
+
+def served_precision(model: ModelSpec, hw: HardwareSpec) -> str:
+    """Weight precision when none is asked for: the narrower of the model's release precision and the one the
+    vendor serves by default (Groq int8; gpt-oss in its native MXFP4; Llama in 16 bits on Cerebras)."""
+    a, b = model.native_precision, hw.default_precision
+    return a if BYTES_PER_PARAM[a] <= BYTES_PER_PARAM[b] else b
 
 
 def make_layout(model: ModelSpec, hw: HardwareSpec, num_chips: int | None = None, tp: int | None = None,
@@ -121,29 +140,13 @@ def make_layout(model: ModelSpec, hw: HardwareSpec, num_chips: int | None = None
     first = min_layout(model, hw, weight_precision, kv_precision)
     if num_chips is None:
         return first
-    if hw.is_sram:
-        tp = tp or 1
-    elif tp is None:
-        tp = min(num_chips, hw.scaleup_domain)
-        while num_chips % tp:
-            tp -= 1
-    pp = pp or max(1, num_chips // tp)
-    return Layout(num_chips, tp, pp, first.weight_precision, first.kv_precision)
+    return device_for(hw).shape(hw, num_chips, first.weight_precision, first.kv_precision, tp, pp)
 
 
 def candidate_layouts(model: ModelSpec, hw: HardwareSpec, weight_precision: str | None = None,
                       kv_precision: str | None = None, max_chips: int | None = None) -> list[Layout]:
     """Layouts a planner may choose between: the minimum, then doublings (GPUs) or +50%/x2 (dataflow)."""
+    dev = device_for(hw)
     first = min_layout(model, hw, weight_precision, kv_precision)
-    limit = max_chips or max(first.num_chips * 4, hw.scaleup_domain if not hw.is_sram else first.num_chips * 2)
-    out = [first]
-    if hw.is_sram:
-        for n in sorted({math.ceil(first.num_chips * 1.5), first.num_chips * 2}):
-            if first.num_chips < n <= limit:
-                out.append(Layout(n, 1, n, first.weight_precision, first.kv_precision))
-        return out
-    n = first.num_chips * 2
-    while n <= limit:
-        out.append(_hbm_layout(n, hw, first.weight_precision, first.kv_precision))
-        n *= 2
-    return out
+    return [first] + [dev.shape(hw, n, first.weight_precision, first.kv_precision)
+                      for n in dev.next_sizes(hw, first.num_chips, max_chips)]

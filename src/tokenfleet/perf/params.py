@@ -2,8 +2,11 @@
 
 They are fitted by :mod:`tokenfleet.perf.calibrate` on ``shared/data/benchmarks/published_results.csv`` and
 stored, with the rows they came from, in packaged ``data/calibration.yaml``. A calibration group with no
-published rows (for example Google TPUs) falls back to the fit of its device family (``hbm`` or
-``sram-dataflow``), and that to the physical defaults below.
+published rows (for example Google TPUs) falls back to the same vendor's fitted generation, then to the fit
+of its device family (``hbm``, ``wafer``, ``lpu``, ``tiered``), then to the physical defaults below. A vendor
+whose serving software changed its speed (Cerebras' API of August 2024 and of October 2024 on) has one fit
+per serving stack (:mod:`tokenfleet.perf.stacks`), stored as ``<group>@<stack>``; the group's own name
+means its latest stack, what a user buying capacity today gets.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ class EfficiencyParams:
     seq_overhead_s: float = 0.0  # per running sequence per iteration: scheduling, sampling, detokenising
     collective_latency_s: float = 5e-6  # per all-reduce / all-to-all / pipeline hop over the scale-up link
     link_eff: float = 0.7  # achieved fraction of scale-up link bandwidth
-    layer_latency_s: float = 0.0  # dataflow only: time for one token to cross one layer's compute region
-    hop_latency_s: float = 0.0  # dataflow only: one hop between systems / chips of the pipeline
+    layer_latency_s: float = 0.0  # dataflow only: fixed time for one token to cross one layer (sync, routing)
+    hop_latency_s: float = 0.0  # LPU only: one chip-to-chip hop of the pipeline (wafer hops are physical)
     request_overhead_s: float = 0.05  # per request: API, tokenisation, network (added to TTFT)
     idle_power_frac: float = 0.3  # chip power at idle as a fraction of TDP
     tpot_p99_over_mean: float = 1.15  # ratio of p99 per-request TPOT to the mean step time under load
@@ -41,9 +44,13 @@ class EfficiencyParams:
 
 FAMILY_DEFAULTS: dict[str, EfficiencyParams] = {
     "hbm": EfficiencyParams(),
-    "sram-dataflow": EfficiencyParams(
-        flops_eff=0.3, bw_eff=0.5, step_overhead_s=0.0, layer_latency_s=20e-6, hop_latency_s=100e-6
-    ),
+    # per-core SRAM streaming (bw_eff) and per-layer latency are fitted on the vendor's API speeds
+    "wafer": EfficiencyParams(flops_eff=0.3, bw_eff=0.2, step_overhead_s=0.0, layer_latency_s=10e-6,
+                              request_overhead_s=0.15),
+    "lpu": EfficiencyParams(flops_eff=0.3, bw_eff=0.5, step_overhead_s=0.0, layer_latency_s=30e-6,
+                            hop_latency_s=2e-6, request_overhead_s=0.15),
+    "tiered": EfficiencyParams(flops_eff=0.3, bw_eff=0.7, step_overhead_s=0.0, layer_latency_s=10e-6,
+                               request_overhead_s=0.15),
 }
 
 
@@ -55,17 +62,25 @@ def _stored() -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def params_for(calibration_group: str, family: str) -> EfficiencyParams:
-    """Fitted parameters for a calibration group; else the same vendor's fitted generation (``amd-cdna4``
-    takes ``amd-cdna3``); else the fit of its whole device family; else the family defaults."""
-    stored = _stored().get("groups", {})
-    base = FAMILY_DEFAULTS[family]
-    vendor = calibration_group.split("-")[0] + "-"
-    same_vendor = sorted(k for k in stored if k.startswith(vendor) and not k.startswith("family:"))
-    for key in (calibration_group, *same_vendor, f"family:{family}"):
-        if key in stored:
-            return dataclasses.replace(base, **stored[key]["params"])
+def resolve(groups: dict[str, dict[str, float]], calibration_group: str, family: str) -> EfficiencyParams:
+    """Parameters of ``calibration_group`` from fitted ``groups`` (key -> fitted fields): its own fit (a
+    ``group@stack`` key as given, a bare group as its latest stack); else the same vendor's fitted generation
+    (``amd-cdna4`` takes ``amd-cdna3``); else the fit of its whole device family; else the family defaults."""
+    base = FAMILY_DEFAULTS.get(family, FAMILY_DEFAULTS["hbm"])
+    own = [calibration_group] if calibration_group in groups else sorted(
+        k for k in groups if k.startswith(calibration_group + "@"))[-1:]
+    vendor = calibration_group.split("@")[0].split("-")[0] + "-"
+    same_vendor = sorted(k for k in groups if k.startswith(vendor) and "@" not in k and not k.startswith("family:"))
+    for key in (*own, *same_vendor, f"family:{family}"):
+        if key in groups:
+            return dataclasses.replace(base, **groups[key])
     return base
+
+
+def params_for(calibration_group: str, family: str) -> EfficiencyParams:
+    """Packaged (calibration.yaml) parameters of a calibration group or ``group@stack``; see :func:`resolve`."""
+    stored = _stored().get("groups", {})
+    return resolve({k: v["params"] for k, v in stored.items()}, calibration_group, family)
 
 
 def clear_cache() -> None:

@@ -7,26 +7,27 @@ single-stream metrics the model spans all ``num_chips`` (or the smallest valid l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tokenfleet import catalog
 from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.errors import LayoutError, TokenfleetError
-from tokenfleet.perf import single, steady
+from tokenfleet.perf import single, stacks, steady
 from tokenfleet.perf.deployment import Deployment
-from tokenfleet.perf.layout import Layout, candidate_layouts, make_layout, min_layout
-from tokenfleet.perf.params import EfficiencyParams
+from tokenfleet.perf.layout import Layout, candidate_layouts, make_layout, min_layout, served_precision
+from tokenfleet.perf.params import EfficiencyParams, params_for
 from tokenfleet.perf.results import PublishedResult
 from tokenfleet.perf.single import SpecDecode
+from tokenfleet.perf.stacks import DRAFT_FOR
+
+__all__ = ["DRAFT_FOR", "Prediction", "SkipRow", "predict", "row_calibration_key"]
 
 # Speculative decoding assumed where a result says it was on but not how (Leviathan et al. 2023 report
 # 0.6-0.9 acceptance for same-family drafts; 4 drafted tokens is the common default in vLLM / TRT-LLM).
+# Vendor API rows with spec_decode = unknown take their serving stack's production setting (perf.stacks).
 DEFAULT_SPEC_ACCEPTANCE = 0.8
 DEFAULT_SPEC_TOKENS = 4
-# drafts: the smallest model sharing the target's tokenizer (Llama 3.2 1B for Llama 3.x, as in the vLLM and
-# TensorRT-LLM speculative-decoding examples)
-DRAFT_FOR = {"llama-3.1-70b": "llama-3.2-1b", "llama-3.3-70b": "llama-3.2-1b", "llama-3.1-405b": "llama-3.2-1b",
-             "llama-3.1-8b": "llama-3.2-1b", "qwen3-235b-a22b": "qwen3-32b", "gpt-oss-120b": "gpt-oss-20b"}
 # cost model for usd_per_mtok: hardware amortised over 4 years, power at a hyperscale PUE and price
 DEPRECIATION_YEARS = 4.0
 PUE = 1.2
@@ -58,7 +59,16 @@ def _resolve(res: PublishedResult) -> tuple[ModelSpec, HardwareSpec, str, float,
         wl = catalog.workload(res.workload_id)
     except TokenfleetError:
         raise SkipRow(f"unknown workload {res.workload_id!r}: input/output lengths not known") from None
-    return model, hw, res.precision or hw.default_precision, wl.input_tokens_mean, wl.output_tokens_mean
+    return model, hw, res.precision or served_precision(model, hw), wl.input_tokens_mean, wl.output_tokens_mean
+
+
+def row_date(res: PublishedResult) -> str:
+    return str(getattr(res, "date", "") or "")
+
+
+def row_calibration_key(res: PublishedResult) -> str:
+    """The calibration key a row is fitted under: its hardware's group, or ``group@stack`` (perf.stacks)."""
+    return stacks.calibration_key(catalog.hardware(res.hw_id).calibration_group, row_date(res))
 
 
 def _span_layout(model: ModelSpec, hw: HardwareSpec, precision: str, chips: int | None) -> Layout:
@@ -70,20 +80,31 @@ def _span_layout(model: ModelSpec, hw: HardwareSpec, precision: str, chips: int 
 
 
 def _spec(res: PublishedResult, dep: Deployment, params: EfficiencyParams | None) -> SpecDecode | None:
-    if res.spec_decode != "yes" or res.model_id not in DRAFT_FOR:
+    stack = stacks.speculative_on(dep.hw.calibration_group, res.spec_decode, row_date(res))
+    if stack is None or res.model_id not in DRAFT_FOR:
         return None
     draft_model = catalog.model(DRAFT_FOR[res.model_id])
-    draft = Deployment(draft_model, dep.hw, min_layout(draft_model, dep.hw, dep.layout.weight_precision), params)
-    return SpecDecode(draft, DEFAULT_SPEC_TOKENS, DEFAULT_SPEC_ACCEPTANCE)
+    wp = dep.layout.weight_precision if draft_model.native_precision != "fp4" else "fp4"
+    draft = Deployment(draft_model, dep.hw, min_layout(draft_model, dep.hw, wp), params or dep.params)
+    # a row that publishes its draft length is taken at its word ("speculation length 7")
+    m = re.search(r"speculation length (\d+)", res.notes or "")
+    return SpecDecode(draft, int(m.group(1)) if m else stack.draft_tokens, stack.acceptance)
 
 
 def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, precision: str, isl: float,
                      osl: float, params: EfficiencyParams | None) -> tuple[float, str]:
     chips = res.num_chips
-    layouts = [lay for lay in candidate_layouts(model, hw, precision, max_chips=chips or None)
-               if chips is None or chips % lay.num_chips == 0]
-    if chips is None:
-        layouts = layouts[:1]
+    if res.metric in ("per_chip_tok_s", "usd_per_mtok"):
+        # per-accelerator figures (InferenceX, cost tables) are a whole server's throughput divided by its
+        # chips: any layout within one scale-up domain, whatever chip count the row names
+        chips = None
+        layouts = candidate_layouts(model, hw, precision, max_chips=max(hw.scaleup_domain,
+                                                                         min_layout(model, hw, precision).num_chips))
+    else:
+        layouts = [lay for lay in candidate_layouts(model, hw, precision, max_chips=chips or None)
+                   if chips is None or chips % lay.num_chips == 0]
+        if chips is None:
+            layouts = layouts[:1]
     if not layouts:
         first = min_layout(model, hw, precision)
         raise SkipRow(f"{model.model_id} in {precision} needs {first.num_chips} {hw.hw_id}; the result used {chips}")
@@ -109,8 +130,12 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
         scored.append((value, f"{replicas}x({lay.describe()}) B={op.batch}"))
     pick = min if res.metric == "usd_per_mtok" else max
     value, desc = pick(scored, key=lambda s: s[0])
-    if value == float("inf"):
-        raise SkipRow(f"no layout of {model.model_id} on {hw.hw_id} reaches {res.user_tok_s} tok/s per user")
+    if value == float("inf") or (value <= 0 and res.metric in ("per_chip_tok_s", "server_tok_s")):
+        best = min(steady.token_time_s(Deployment(model, hw, lay, params), 1, isl, osl) for lay in layouts)
+        bound = (f"{res.user_tok_s} tok/s per user" if res.metric != "server_tok_s"
+                 else f"p99 TPOT {res.tpot_p99_ms} ms / TTFT {res.ttft_p99_ms} ms")
+        raise SkipRow(f"no layout of {model.model_id} on {hw.hw_id} reaches {bound}: the best TPOT any layout "
+                      f"reaches is {best * 1e3:.1f} ms ({1 / best:.0f} tok/s per user)")
     return value, desc
 
 
@@ -124,13 +149,15 @@ def predict(res: PublishedResult, params: EfficiencyParams | None = None) -> Pre
     """Predict one published result; unsupported rows come back with ``skipped`` set to the reason."""
     try:
         model, hw, precision, isl, osl = _resolve(res)
+        if params is None:
+            params = params_for(row_calibration_key(res), hw.family)
         if res.metric in ("per_user_tok_s", "ttft_ms"):
             lay = _span_layout(model, hw, precision, res.num_chips)
             dep = Deployment(model, hw, lay, params)
             if res.metric == "ttft_ms":
                 return Prediction(res, single.ttft_s(dep, int(isl)) * 1e3, lay.describe())
             spec = _spec(res, dep, params)
-            tag = f" +spec({DEFAULT_SPEC_TOKENS}, a={DEFAULT_SPEC_ACCEPTANCE})" if spec else ""
+            tag = f" +spec({spec.draft.model.model_id}, k={spec.draft_tokens}, a={spec.acceptance})" if spec else ""
             return Prediction(res, single.per_user_tok_s(dep, int(isl), int(osl), spec), lay.describe() + tag)
         if res.metric in ("offline_tok_s", "max_aggregate_tok_s", "server_tok_s", "per_chip_tok_s",
                           "usd_per_mtok"):

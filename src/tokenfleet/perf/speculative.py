@@ -72,9 +72,9 @@ class SpeculativeDeployment(Deployment):
 
     One *iteration* here is one output token per running sequence on average: a speculative round over the
     batch divided by the round's yield (a mean-field view: every sequence advances ``yield`` tokens per
-    round). Prefill runs on both models. On SRAM-dataflow hardware the draft occupies its own systems
-    (chips and power add up); on HBM hardware it shares the target's chips, whose memory then holds both
-    models' KV (the smaller capacity bounds the batch).
+    round). Prefill runs on both models. Where the device family says the draft has units of its own
+    (wafer, LPU) it occupies its own systems (chips and power add up); otherwise (HBM, tiered) it shares
+    the target's chips, whose memory then holds both models' KV (the smaller capacity bounds the batch).
     """
 
     __slots__ = ("_tpr", "draft", "spec", "target")
@@ -84,11 +84,12 @@ class SpeculativeDeployment(Deployment):
         self._tpr = spec.tokens_per_round
         # the public Deployment attributes other layers read
         self.model, self.hw, self.layout, self.params = target.model, target.hw, target.layout, target.params
+        self.device, self.coefficients = target.device, target.coefficients
         self.kv_capacity_tokens = min(target.kv_capacity_tokens, spec.draft.kv_capacity_tokens)
 
     @property
     def num_chips(self) -> int:
-        return self.target.num_chips + (self.draft.num_chips if self.target.hw.is_sram else 0)
+        return self.target.num_chips + (self.draft.num_chips if self.target.device.draft_has_own_units else 0)
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
                   prefill_attn_pairs: float = -1.0) -> float:
@@ -109,11 +110,11 @@ class SpeculativeDeployment(Deployment):
 
     @property
     def idle_power_w(self) -> float:
-        return self.target.idle_power_w + (self.draft.idle_power_w if self.target.hw.is_sram else 0.0)
+        return self.target.idle_power_w + (self.draft.idle_power_w if self.target.device.draft_has_own_units else 0.0)
 
     @property
     def peak_power_w(self) -> float:
-        return self.target.peak_power_w + (self.draft.peak_power_w if self.target.hw.is_sram else 0.0)
+        return self.target.peak_power_w + (self.draft.peak_power_w if self.target.device.draft_has_own_units else 0.0)
 
     def power_w(self, utilisation: float) -> float:
         u = min(1.0, max(0.0, utilisation))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy import special
@@ -76,6 +77,7 @@ def token_time_s(dep: Deployment, batch: int, isl: float, osl: float, spec: Spec
     return float(steady_round(dep, spec, batch, isl, osl).time_s / spec.tokens_per_round)
 
 
+@cache
 def _batch_grid(b_max: int) -> list[int]:
     if b_max <= 0:
         return []
@@ -107,16 +109,50 @@ def _erlang_c(c: int, a: float) -> float:
     return c * erlang_b / (c - a * (1.0 - erlang_b))
 
 
-def max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01) -> float:
-    """Largest Poisson rate with P(wait > budget) <= q in M/M/c with mean service ``service_s``."""
+def _wait_tail(c: int, mu: float, lam: float, wait_budget_s: float) -> float:
+    return _erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * wait_budget_s)
+
+
+def max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float = 0.01,
+                      at_least: float = 0.0) -> float:
+    """Largest Poisson rate with P(wait > budget) <= q in M/M/c with mean service ``service_s``; 0 when not
+    even ``at_least`` meets it (callers searching for a better rate than one they have pass it)."""
     if wait_budget_s <= 0:
         return 0.0
     mu = 1.0 / service_s
-    lo, hi = 0.0, c * mu
-    for _ in range(30):
-        lam = 0.5 * (lo + hi)
-        tail = _erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * wait_budget_s)
-        lo, hi = (lam, hi) if tail <= q else (lo, lam)
+    if at_least > 0 and (at_least >= c * mu or _wait_tail(c, mu, at_least, wait_budget_s) > q):
+        return 0.0
+    lo, hi = at_least, c * mu * (1.0 - 1e-12)
+    log_q = math.log(q)
+
+    def f(lam: float) -> float:  # increasing in lam; the root is the rate we want
+        tail = _wait_tail(c, mu, lam, wait_budget_s)
+        return (math.log(tail) if tail > 0 else -745.0) - log_q
+
+    f_lo, f_hi = f(lo), f(hi)
+    if f_hi <= 0:
+        return hi
+    if f_lo > 0:
+        return 0.0
+    # Illinois (modified regula falsi): a handful of Erlang-C evaluations instead of ~20 bisections
+    side = 0
+    for _ in range(40):
+        lam = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        if not lo < lam < hi:
+            lam = 0.5 * (lo + hi)
+        f_lam = f(lam)
+        if f_lam > 0:
+            hi, f_hi = lam, f_lam
+            if side == -1:
+                f_lo *= 0.5
+            side = -1
+        else:
+            lo, f_lo = lam, f_lam
+            if side == 1:
+                f_hi *= 0.5
+            side = 1
+        if hi - lo <= 1e-6 * hi:
+            break
     return lo
 
 
@@ -132,9 +168,11 @@ def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_
         t = token_time_s(dep, b, isl, osl, spec)
         if t * tail > tpot_p99_s:
             break
+        if b / t <= best.output_tok_s:  # even with every slot busy this batch cannot beat the best so far
+            continue
         step = t * spec.tokens_per_round if spec is not None else t
         ttft_base = step + prefill_alone  # finish the current step, then the step that carries the prompt
-        rate = max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base)
+        rate = max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base, at_least=best.request_rate)
         if rate * osl > best.output_tok_s:
             best = Operating(b, t, rate * osl, rate, ttft_p99_s, t * tail)
     return best

@@ -1,0 +1,150 @@
+"""What every device family provides, and the arithmetic of a model's weights that all of them share.
+
+A device family turns (model, hardware entry, layout, efficiency parameters) into :class:`StepCoefficients`,
+a handful of floats from which :meth:`tokenfleet.perf.Deployment.step_time` computes a step in a few float
+operations. The family also says how much memory a layout has, how a number of units is shaped into a
+layout, and whether a speculative draft model needs units of its own. Adding a family is one module
+implementing :class:`DeviceFamily` and one line in :data:`tokenfleet.perf.devices.REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from tokenfleet.catalog import BYTES_PER_PARAM, HardwareSpec, ModelSpec
+
+if TYPE_CHECKING:
+    from tokenfleet.perf.layout import Layout
+    from tokenfleet.perf.params import EfficiencyParams
+
+ACT_BYTES = 2.0  # activations exchanged between chips in bf16
+
+
+@dataclass(frozen=True, slots=True)
+class StepCoefficients:
+    """Per-step cost of a replica as coefficients of the batch totals (see ``Deployment.step_time``).
+
+    compute_s = (dense_mm_flops * (tokens + m_half)
+                 + expert_mm_flops * (tokens + expert_fill * touched_fraction)) * inv_flops
+                + (attn_flops * attention_pairs + window_flops * tokens) * inv_attn_flops
+    memory_s  = (dense_bytes + expert_bytes * touched_fraction + kv_bytes * context
+                 + window_bytes * decode_seqs) * inv_bw
+    with touched_fraction = 1 - miss ** tokens, the share of routed experts the batch touches.
+    ``overlap`` True: roofline, max(compute, memory) + collectives + latency floor (HBM kernels overlap
+    compute and memory traffic); False: latency floor + compute + memory (a token crosses a spatial pipeline).
+    """
+
+    dense_mm_flops: float  # matmul FLOPs per token on weights every token uses
+    m_half: float  # GEMM rows at which dense GEMMs reach half their efficiency
+    expert_mm_flops: float  # matmul FLOPs per token in its k routed experts
+    expert_fill: float  # expert_m_half * n_experts / k: tile under-fill of the touched experts' GEMMs
+    miss: float  # probability one token does not route to a given expert (0 for dense models)
+    attn_flops: float  # FLOPs per (query token x context token) pair
+    inv_flops: float  # seconds per matmul FLOP
+    inv_attn_flops: float  # seconds per attention FLOP
+    dense_bytes: float  # weight bytes read every step
+    expert_bytes: float  # bytes of all routed experts (read in proportion to those touched)
+    kv_bytes: float  # KV bytes read per context token per step (replicas included)
+    inv_bw: float  # seconds per byte of memory traffic
+    comm_fixed_s: float  # collectives per step: latency part
+    comm_per_token_s: float  # collectives per step: per token processed
+    window_flops: float  # FLOPs per token of attention in sliding-window layers (full window, sinks included)
+    window_bytes: float  # KV bytes a decoding sequence reads per step in sliding-window layers
+    latency_floor_s: float  # per step: launches / sync (HBM) or the pipeline's traversal latency (dataflow)
+    seq_overhead_s: float  # per running sequence per step (scheduling, sampling)
+    overlap: bool
+
+
+class DeviceFamily(Protocol):
+    """One kind of device: how a model is placed on it and what a step costs."""
+
+    name: str
+    unit: str  # what a layout counts: "chips" or "systems"
+    draft_has_own_units: bool  # a speculative draft runs on its own units (and draws their power)
+    fit_params: tuple[str, ...]  # EfficiencyParams fields its calibration fits
+
+    def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float: ...
+
+    def kv_replication(self, model: ModelSpec, layout: Layout) -> int: ...
+
+    def extra_resident_bytes(self, model: ModelSpec, layout: Layout) -> float: ...
+
+    def default_kv_precision(self, weight_precision: str) -> str: ...
+
+    def shape(self, hw: HardwareSpec, num_chips: int, weight_precision: str, kv_precision: str,
+              tp: int | None = None, pp: int | None = None) -> Layout: ...
+
+    def next_sizes(self, hw: HardwareSpec, first: int, limit: int | None) -> list[int]: ...
+
+    def round_up(self, hw: HardwareSpec, num_chips: int) -> int: ...
+
+    def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
+                     params: EfficiencyParams) -> StepCoefficients: ...
+
+
+# ---- weights, shared by every family ---------------------------------------------------------------------
+def weight_bytes_split(model: ModelSpec, precision: str) -> tuple[float, float]:
+    """(bytes of weights every token uses, bytes of all routed experts) stored at ``precision``.
+
+    A model released in MXFP4 (gpt-oss) keeps attention, router and embeddings in bf16 at fp4: only its
+    experts are 4-bit. A model quantised to fp4 / fp8 / int8 (NVFP4 / FP8 checkpoints) stores every linear
+    layer at that precision; embeddings and the output head stay 16-bit.
+    """
+    wb = BYTES_PER_PARAM[precision]
+    expert = model.expert_params_total * wb
+    embed = model.embedding_params
+    rest = model.total_params - model.expert_params_total - embed
+    if precision in ("fp4", "int4") and model.native_precision in ("fp4", "int4") and model.is_moe:
+        rest_bytes = rest * 2.0
+    else:
+        rest_bytes = rest * wb
+    return rest_bytes + embed * 2.0, expert
+
+
+def resident_weight_bytes(model: ModelSpec, precision: str) -> float:
+    dense, expert = weight_bytes_split(model, precision)
+    return dense + expert
+
+
+def read_bytes_per_step(model: ModelSpec, precision: str) -> tuple[float, float]:
+    """(dense, routed-expert) bytes one step reads: the input embedding is a lookup of a few rows, not read."""
+    dense, expert = weight_bytes_split(model, precision)
+    lookup = model.vocab * model.hidden * (0 if model.tied_embeddings else 2.0)
+    return dense - lookup, expert
+
+
+def compute_precision(model: ModelSpec, hw: HardwareSpec, weight_precision: str) -> str:
+    """The precision the matmul kernels run at (real kernel rates, not the weight format).
+
+    fp4 weights run on fp4 tensor cores only where the hardware has them and activations are quantised
+    too (NVFP4 checkpoints, MLPerf Llama 2 70B); a model released in MXFP4 (gpt-oss) runs W4A8 kernels
+    (MXFP4 x MXFP8 in TensorRT-LLM) at the fp8 rate; hardware without fp4 units dequantises to 16 bits
+    (Marlin / Triton W4A16 kernels on Hopper and CDNA3). fp8 / int8 weights run at their rate where present.
+    """
+    have = hw.dense_tflops
+    if weight_precision in ("fp4", "int4"):
+        if not have.get("fp4"):
+            return "bf16"
+        return "fp8" if model.native_precision in ("fp4", "int4") and have.get("fp8") else "fp4"
+    if weight_precision in ("fp8", "int8") and not have.get(weight_precision):
+        return "fp8" if have.get("fp8") else "bf16"
+    return weight_precision
+
+
+def matmul_flops_split(model: ModelSpec) -> tuple[float, float]:
+    """(dense, routed-expert) matmul FLOPs per token."""
+    total = 2.0 * model.matmul_params_per_token
+    expert = 2.0 * model.n_moe_layers * model.n_active_experts * model.expert_params
+    return total - expert, expert
+
+
+def window_terms(model: ModelSpec, kv_precision: str) -> tuple[float, float]:
+    """Sliding-window layers (gpt-oss: every other layer, 128 tokens): attention FLOPs per query token over a
+    full window plus the attention-sink logit of each head, and the KV bytes one decoding sequence reads."""
+    if not model.sliding_layers:
+        return 0.0, 0.0
+    w = model.sliding_window
+    per_layer_flops = 4.0 * model.n_heads * model.head_dim * w + (2.0 * model.n_heads if model.attention_sinks else 0.0)
+    kv = model.sliding_layers * 2.0 * model.n_kv_heads * model.head_dim * w * BYTES_PER_PARAM[kv_precision]
+    return model.sliding_layers * per_layer_flops, kv

@@ -1,0 +1,136 @@
+"""HBM devices (GPUs, TPUs, Trainium): a roofline of FLOPs against bytes moved, plus collectives.
+
+A step costs ``max(compute, memory) + collectives + per-step overhead + per-sequence overhead``:
+
+* compute: dense GEMMs at ``flops_eff`` of the kernels' real rate (:func:`base.compute_precision`), with tile
+  under-fill ``m / (m + gemm_m_half)`` for ``m`` rows; routed experts as a grouped GEMM over the experts
+  the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows each,
+  so a batch of one pays one expert's under-fill per routed expert, not ``E / k`` of them.
+* memory: weights read once per step (routed experts in proportion to those touched), KV of every context
+  token, sliding-window layers' fixed window.
+* collectives over the scale-up link: two all-reduces per layer under tensor parallelism, dispatch and
+  combine all-to-alls per MoE layer under expert parallelism, activations between pipeline stages
+  (scale-out network between scale-up domains).
+* MLA models (DeepSeek) run attention data-parallel across the replica's chips (DeepSeek's own serving,
+  SGLang and TensorRT-LLM "attention DP"): each chip keeps the latent KV of its own sequences (no copy per
+  tensor-parallel rank) and a full copy of the attention weights.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tokenfleet.catalog import BYTES_PER_PARAM, HardwareSpec, ModelSpec
+from tokenfleet.perf.devices.base import (
+    ACT_BYTES,
+    StepCoefficients,
+    compute_precision,
+    matmul_flops_split,
+    read_bytes_per_step,
+    window_terms,
+)
+
+if TYPE_CHECKING:
+    from tokenfleet.perf.layout import Layout
+    from tokenfleet.perf.params import EfficiencyParams
+
+HBM_USABLE_FRAC = 0.90  # of HBM left for weights + KV after the runtime, activations and fragmentation
+INTER_NODE_GBPS = 50.0  # per-GPU scale-out bandwidth (400 Gb/s NIC) when a layout leaves its scale-up domain
+
+
+def attention_dp_extra_bytes(model: ModelSpec, layout: Layout) -> float:
+    """Extra resident bytes when attention runs data-parallel: n - 1 more copies of the attention weights."""
+    if not model.is_mla or layout.num_chips == 1:
+        return 0.0
+    attn_prec = "fp8" if layout.weight_precision in ("fp4", "int4") else layout.weight_precision
+    return (layout.num_chips - 1) * model.n_layers * model.attn_params_per_layer * BYTES_PER_PARAM[attn_prec]
+
+
+class HBMDevice:
+    name: str = "hbm"
+    unit: str = "chips"
+    draft_has_own_units: bool = False
+    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")
+
+    def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float:
+        return num_chips * hw.memory_gb * 1e9 * HBM_USABLE_FRAC
+
+    def kv_replication(self, model: ModelSpec, layout: Layout) -> int:
+        return 1
+
+    def extra_resident_bytes(self, model: ModelSpec, layout: Layout) -> float:
+        return attention_dp_extra_bytes(model, layout)
+
+    def default_kv_precision(self, weight_precision: str) -> str:
+        return "fp8" if weight_precision in ("fp8", "fp4") else weight_precision
+
+    def round_up(self, hw: HardwareSpec, num_chips: int) -> int:
+        return 1 << (num_chips - 1).bit_length()
+
+    def shape(self, hw: HardwareSpec, num_chips: int, weight_precision: str, kv_precision: str,
+              tp: int | None = None, pp: int | None = None) -> Layout:
+        from tokenfleet.perf.layout import Layout
+        if tp is None:
+            tp = min(num_chips, hw.scaleup_domain)
+            while num_chips % tp:
+                tp -= 1
+        pp = pp or max(1, num_chips // tp)
+        return Layout(num_chips, tp, pp, weight_precision, kv_precision)
+
+    def next_sizes(self, hw: HardwareSpec, first: int, limit: int | None) -> list[int]:
+        limit = limit or max(first * 4, hw.scaleup_domain)
+        out, n = [], first * 2
+        while n <= limit:
+            out.append(n)
+            n *= 2
+        return out
+
+    def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
+                     params: EfficiencyParams) -> StepCoefficients:
+        p, n = params, layout.num_chips
+        dense_flops, expert_flops = matmul_flops_split(model)
+        dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
+        dense_bytes += attention_dp_extra_bytes(model, layout)
+        k = model.n_active_experts
+        kv_bytes = model.kv_elements_per_token() * BYTES_PER_PARAM[layout.kv_precision]
+        w_flops, w_bytes = window_terms(model, layout.kv_precision)
+        cprec = compute_precision(model, hw, layout.weight_precision)
+        attn_prec = "bf16" if layout.kv_precision in ("fp4", "int4") else layout.kv_precision
+        comm_fixed, comm_tok = _collectives(model, hw, layout, p)
+        return StepCoefficients(
+            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_flops,
+            expert_fill=p.expert_m_half * model.n_experts / k if model.is_moe else 0.0,
+            miss=1.0 - k / model.n_experts if model.is_moe else 0.0,
+            attn_flops=model.attn_flops_per_context_token(),
+            inv_flops=1.0 / (n * hw.tflops(cprec) * 1e12 * p.flops_eff),
+            inv_attn_flops=1.0 / (n * hw.tflops(attn_prec) * 1e12 * p.flops_eff),
+            dense_bytes=dense_bytes, expert_bytes=expert_bytes, kv_bytes=kv_bytes,
+            inv_bw=1.0 / (n * hw.memory_bw_tbps * 1e12 * p.bw_eff),
+            comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok, window_flops=w_flops, window_bytes=w_bytes,
+            latency_floor_s=p.step_overhead_s, seq_overhead_s=p.seq_overhead_s, overlap=True)
+
+
+def _collectives(model: ModelSpec, hw: HardwareSpec, lay: Layout, p: EfficiencyParams) -> tuple[float, float]:
+    """Per-step collective cost as fixed latency + seconds per token processed."""
+    if lay.num_chips == 1:
+        return 0.0, 0.0
+    m = model
+    # tensor- and expert-parallel groups stay inside one scale-up domain (NVLink, Infinity Fabric, ICI);
+    # only pipeline hops between domains fall back to the scale-out network
+    link_bps = hw.scaleup_bw_gbps * 1e9 * p.link_eff
+    hop_bps = (hw.scaleup_bw_gbps if lay.num_chips <= hw.scaleup_domain else INTER_NODE_GBPS) * 1e9 * p.link_eff
+    fixed = per_tok = 0.0
+    if lay.tp > 1:  # two all-reduces per layer (attention out, FFN out); ring volume 2 (tp-1)/tp
+        n_coll = 2 * m.n_layers
+        fixed += n_coll * p.collective_latency_s
+        per_tok += n_coll * 2 * (lay.tp - 1) / lay.tp * m.hidden * ACT_BYTES / link_bps / lay.pp
+    if m.is_moe:  # dispatch + combine all-to-all per MoE layer, spread over n links
+        n = lay.num_chips
+        copies = min(m.n_active_experts, n) * (n - 1) / n  # remote destinations of one token
+        fixed += 2 * m.n_moe_layers * p.collective_latency_s
+        per_tok += 2 * m.n_moe_layers * copies * m.hidden * ACT_BYTES / (n * (link_bps if n <= hw.scaleup_domain
+                                                                               else hop_bps))
+    if lay.pp > 1:
+        fixed += (lay.pp - 1) * p.collective_latency_s
+        per_tok += (lay.pp - 1) * m.hidden * ACT_BYTES / hop_bps
+    return fixed, per_tok
