@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from _cli import run_cli
 from tokenfleet.cli import app, main
 
 SCENARIO = {
@@ -88,3 +89,58 @@ def test_layout_that_does_not_fit_names_file_and_pool(tmp_path: Path, capsys: py
         main(["simulate", str(p)])
     assert ei.value.code == 2
     assert "small.yaml: pools.0: llama-3.1-405b" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-requests", "-5"], "--max-requests: max_requests must be in [1, 1e9], got -5"),
+        (["--max-requests", "0"], "--max-requests: max_requests must be in [1, 1e9], got 0"),
+        (["--duration", "-5"], "--duration: duration_s must be in (0.0, 1e9] s, got -5.0"),
+        (["--duration", "0"], "--duration: duration_s must be in (0.0, 1e9] s"),
+        (["--duration", "nan"], "--duration: duration_s must be a finite number, got nan"),
+        (["--duration", "inf"], "--duration: duration_s must be a finite number, got inf"),
+        (["--seed", "-1"], "--seed: seed must be in [0, 4,294,967,295], got -1"),
+        (["--json", "true"], "a switch takes no value: write --json or --no-json, not '--json true'"),
+    ],
+)
+def test_bad_flags_exit_2_with_the_flag_named(
+    scenario_file: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    code, _, err = run_cli(capsys, "simulate", str(scenario_file), *flags)
+    assert code == 2
+    assert message in " ".join(err.split()) and "Traceback" not in err
+
+
+def test_flags_meet_the_files_cross_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = dict(SCENARIO, sim={"duration_s": 10, "seed": 1})
+    p = tmp_path / "rate.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    code, _, err = run_cli(capsys, "simulate", str(p), "--duration", "1e8")
+    text = " ".join(err.split())
+    assert code == 2 and "rate.yaml with --duration 100000000.0" in text
+    assert "would simulate ~2e+09 requests" in text and "at most 2e+07 per run" in text
+
+
+def test_output_paths_are_checked_before_any_work(
+    scenario_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "r.csv"
+    existing.write_text("keep me\n")
+    cases = [
+        (["--requests-out", str(tmp_path)], "is a directory; give a file name"),
+        (["--requests-out", str(tmp_path / "missing" / "r.csv")], "does not exist"),
+        (["--requests-out", str(existing)], "file exists; pass --force to overwrite it"),
+        (["--requests-out", str(tmp_path / "r.txt")], "unsupported file type '.txt'"),
+        (["--trace-out", str(tmp_path / "missing" / "t.json")], "--trace-out"),
+    ]
+    broken = tmp_path / "broken.yaml"  # a scenario that would fail only once the work starts
+    broken.write_text(yaml.safe_dump(dict(SCENARIO, traffic=[dict(SCENARIO["traffic"][0], model="llama-3.1-405b")],
+                                          pools=[{"name": "gpu", "hardware": "h100", "layout": {"num_chips": 1}}])))
+    for flags, message in cases:
+        code, _, err = run_cli(capsys, "simulate", str(broken), *flags)
+        assert code == 2 and message in " ".join(err.split()), (flags, err)
+    assert existing.read_text() == "keep me\n"
+    code, _, err = run_cli(capsys, "simulate", str(scenario_file), "--requests-out", str(existing), "--force", "--json")
+    assert code == 0, err
+    assert len(list(csv.DictReader(existing.open()))) == 800

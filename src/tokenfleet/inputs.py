@@ -124,6 +124,8 @@ def _fmt_num(x: float) -> str:
     """1.0 for a float, 1 for an int, 2e9 rather than 2e+09."""
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e6:
         return f"{x:.1f}"
+    if isinstance(x, int) and (abs(x) < 1e6 or float(f"{x:.3g}") != x) and abs(x) < 1e15:
+        return f"{x:,}" if abs(x) >= 1e6 else str(x)
     return f"{x:g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
 
 
@@ -145,7 +147,7 @@ def check_range(
         raise InputError(f"{name} must be a number, got {value!r}", where=where) from None
     u = f" {unit}" if unit else ""
     if not math.isfinite(v):
-        raise InputError(f"{name} must be a finite number{u}, got {value!r}", where=where)
+        raise InputError(f"{name} must be a finite number, got {value!r}", where=where)
     bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
     bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
     if bad_lo or bad_hi:
@@ -197,10 +199,10 @@ def check_output_file(path: str | Path, flag: str = "--out", force: bool = False
     Call it before any work starts."""
     p = Path(path).expanduser()
     where = f"{flag} {p}"
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise InputError(f"unsupported file type {p.suffix or '(none)'!r}; use {', '.join(suffixes)}", where=where)
     if p.is_dir():
         raise InputError("is a directory; give a file name", where=where)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise InputError(f"unsupported file type {p.suffix or '(none)'!r}; use {', '.join(suffixes)}", where=where)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.exists():
         raise InputError(f"folder {parent} does not exist", where=where)

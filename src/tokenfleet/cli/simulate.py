@@ -13,13 +13,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tokenfleet.errors import InputError, ScenarioError
-from tokenfleet.scenario import Scenario, load_scenario
+from tokenfleet.inputs import check_int, check_output_file, check_range
+from tokenfleet.scenario import Scenario, load_scenario, parse_scenario
 from tokenfleet.sim.engine import Simulation, Sink
 from tokenfleet.sim.output import RequestWriter, chrome_trace
 from tokenfleet.sim.summary import summarize
 
 console = Console()
 TRACE_MAX_REQUESTS = 50_000
+MAX_REQUESTS_FLAG = 1_000_000_000
 
 
 def _ms(x: Any) -> str:
@@ -126,24 +128,44 @@ def _print(s: dict[str, Any]) -> None:
     )
 
 
+def _overrides(max_requests: int | None, duration_s: float | None, seed: int | None) -> dict[str, Any]:
+    """The sim.* flags, checked against the same ranges as the scenario file."""
+    over: dict[str, Any] = {}
+    if max_requests is not None:
+        over["max_requests"] = check_int("max_requests", max_requests, 1, MAX_REQUESTS_FLAG, where="--max-requests")
+    if duration_s is not None:
+        over["duration_s"] = check_range("duration_s", duration_s, 0.0, 1e9, "s", lo_open=True, where="--duration")
+    if seed is not None:
+        over["seed"] = check_int("seed", seed, 0, 2**32 - 1, where="--seed")
+    return over
+
+
 def simulate_cmd(
     scenario: Path = typer.Argument(..., help="Scenario YAML (see examples/sim-*.yaml)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     exact: bool = typer.Option(False, "--exact", help="Step every engine iteration (slow; same results)."),
     requests_out: Path = typer.Option(None, "--requests-out", help="Per-request rows to .csv or .parquet."),
     trace_out: Path = typer.Option(None, "--trace-out", help="Chrome trace (JSON) of replica activity."),
-    max_requests: int = typer.Option(None, "--max-requests", help="Override sim.max_requests."),
-    duration_s: float = typer.Option(None, "--duration", help="Override sim.duration_s (seconds)."),
-    seed: int = typer.Option(None, "--seed", help="Override sim.seed."),
+    max_requests: int = typer.Option(None, "--max-requests", help="Override sim.max_requests (1 to 1e9)."),
+    duration_s: float = typer.Option(None, "--duration", help="Override sim.duration_s (seconds, > 0)."),
+    seed: int = typer.Option(None, "--seed", help="Override sim.seed (0 to 2**32 - 1)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing --requests-out / --trace-out files."),
 ) -> None:
     """Simulate SCENARIO request by request and report latency, SLOs, utilisation, energy and cost."""
+    over = _overrides(max_requests, duration_s, seed)
+    if requests_out is not None:  # output paths are checked before any work starts
+        requests_out = check_output_file(requests_out, "--requests-out", force, (".csv", ".parquet", ".pq"))
+    if trace_out is not None:
+        trace_out = check_output_file(trace_out, "--trace-out", force, (".json",))
+    if requests_out is not None and trace_out is not None and requests_out.resolve() == trace_out.resolve():
+        raise InputError("--requests-out and --trace-out name the same file", where="--trace-out")
     sc: Scenario
     sc, base = load_scenario(scenario)
-    over = {
-        k: v for k, v in (("max_requests", max_requests), ("duration_s", duration_s), ("seed", seed)) if v is not None
-    }
-    if over:
-        sc = sc.model_copy(update={"sim": sc.sim.model_copy(update=over)})
+    if over:  # re-validated: the flags meet the file's cross-checks (e.g. rate x duration) too
+        flags = ", ".join(f"--{k.replace('_s', '').replace('_', '-')} {v}" for k, v in over.items())
+        data = sc.model_dump(exclude={"extensions"}) | dict(sc.extensions)
+        data["sim"] = data["sim"] | over
+        sc = parse_scenario(data, f"{scenario} with {flags}", type(sc))
     if trace_out is not None and (sc.sim.max_requests or math.inf) > TRACE_MAX_REQUESTS:
         raise InputError(
             f"--trace-out is for small runs: set --max-requests <= {TRACE_MAX_REQUESTS:,}",
@@ -162,7 +184,7 @@ def simulate_cmd(
             trace=trace_out is not None,
         )
     except ScenarioError as exc:  # layouts are checked when the pools are built: name the file too
-        raise ScenarioError(str(exc), where=scenario.name) from None
+        raise ScenarioError(str(exc), where=str(scenario)) from None
     if as_json:
         res = sim.run()
     else:

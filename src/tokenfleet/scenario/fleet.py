@@ -105,7 +105,7 @@ class FacilitySpec(StrictModel):
 
 
 class SimSpec(StrictModel):
-    seed: Annotated[int, NOT_BOOL, in_range(0, 2**63 - 1)] = 0
+    seed: Annotated[int, NOT_BOOL, in_range(0, 2**32 - 1)] = 0
     duration_s: Annotated[float, NOT_BOOL, in_range(0.0, 1e9, "s", lo_open=True)] | None = None
     max_requests: Annotated[int, NOT_BOOL, in_range(1, 1e9, "requests")] | None = None
     exact: bool = False  # step every engine iteration (slow; for checking the closed-form mode)
