@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from tokenfleet.perf import power_model
 from tokenfleet.perf.deployment import Deployment, StepCost
 from tokenfleet.perf.speculative import SpecDecode
-from tokenfleet.perf.steady import Operating, max_batch, steady_round
+from tokenfleet.perf.steady import Operating, _batch_grid, max_batch, steady_round
 
 DEFAULT_PUE = 1.2  # AI-purpose liquid-cooled site (hyperscale 1.1-1.2; shared/data/hardware/energy_notes.md)
 
@@ -90,38 +90,35 @@ def idle_power_w(dep: Deployment, spec: SpecDecode | None = None, cap_w: float |
 
 def power_at_rate(dep: Deployment, output_tok_s: float, isl: float, osl: float, spec: SpecDecode | None = None,
                   cap_w: float | None = None, liquid: bool = False) -> PowerPoint:
-    """IT power of one replica serving ``output_tok_s`` (capped at what its largest batch reaches)."""
-    b_max = max(1, max_batch(dep, isl, osl, spec))
+    """IT power of one replica serving ``output_tok_s`` (capped at what its largest batch reaches).
+
+    Throughput and activity are taken on the steady-state batch grid; both are made non-decreasing in batch
+    (a running maximum: a scheduler never has to run a batch that does more work per second for less), and
+    the rate is placed between the two batches that bracket it.
+    """
     if output_tok_s <= 0:
         return PowerPoint(idle_power_w(dep, spec, cap_w, liquid), 0, 0.0, 0.0)
-
-    def at(b: int) -> tuple[float, float, float]:
+    grid = _batch_grid(max(1, max_batch(dep, isl, osl, spec)))
+    rates, acts, dacts = [], [], []
+    for b in grid:
         t, a, d = _per_token(dep, spec, b, isl, osl)
-        return b / t, a, d
-
-    rate1, a1, d1 = at(1)
-    if output_tok_s <= rate1:
-        busy = output_tok_s / rate1
-        return PowerPoint(_draw(dep, spec, busy, a1, d1, cap_w, liquid), 1, busy, a1, d1, output_tok_s)
-    lo, hi = 1, b_max
-    rate_hi, a_hi, d_hi = at(hi)
-    if output_tok_s >= rate_hi:  # more than the replica carries: it runs flat out at its largest batch
-        best = max(((*at(b), b) for b in {1, b_max // 4, b_max // 2, b_max} if b >= 1), key=lambda x: x[0])
-        return PowerPoint(_draw(dep, spec, 1.0, best[1], best[2], cap_w, liquid), best[3], 1.0, best[1], best[2],
-                          best[0])
-    while hi - lo > 1:  # the two batches whose throughputs bracket the rate (throughput rises with batch)
-        mid = (lo + hi) // 2
-        if at(mid)[0] >= output_tok_s:
-            hi = mid
-        else:
-            lo = mid
-    (r_lo, a_lo, d_lo), (r_hi, a_hi, d_hi) = at(lo), at(hi)
-    # Little's law gives a fractional batch between them: it steps all the time, its activity in between;
-    # never below what a smaller load draws
-    w = (output_tok_s - r_lo) / (r_hi - r_lo) if r_hi > r_lo else 1.0
-    act = max(a1, a_lo, a_lo + w * (a_hi - a_lo))
-    dact = max(d1, d_lo, d_lo + w * (d_hi - d_lo))
-    return PowerPoint(_draw(dep, spec, 1.0, act, dact, cap_w, liquid), hi, 1.0, act, dact, output_tok_s)
+        rates.append(max(b / t, rates[-1] if rates else 0.0))
+        acts.append(max(a, acts[-1] if acts else 0.0))
+        dacts.append(max(d, dacts[-1] if dacts else 0.0))
+    if output_tok_s <= rates[0]:  # below batch 1's rate: steps part of the time
+        busy = output_tok_s / rates[0]
+        return PowerPoint(_draw(dep, spec, busy, acts[0], dacts[0], cap_w, liquid), 1, busy, acts[0], dacts[0],
+                          output_tok_s)
+    if output_tok_s >= rates[-1]:  # more than the replica carries: flat out at its largest batch
+        return PowerPoint(_draw(dep, spec, 1.0, acts[-1], dacts[-1], cap_w, liquid), grid[-1], 1.0, acts[-1],
+                          dacts[-1], rates[-1])
+    i = next(k for k in range(1, len(grid)) if rates[k] >= output_tok_s)
+    # Little's law: a fractional batch between grid[i-1] and grid[i], stepping all the time
+    w = (output_tok_s - rates[i - 1]) / (rates[i] - rates[i - 1]) if rates[i] > rates[i - 1] else 1.0
+    act = acts[i - 1] + w * (acts[i] - acts[i - 1])
+    dact = dacts[i - 1] + w * (dacts[i] - dacts[i - 1])
+    batch = round(grid[i - 1] + w * (grid[i] - grid[i - 1]))
+    return PowerPoint(_draw(dep, spec, 1.0, act, dact, cap_w, liquid), batch, 1.0, act, dact, output_tok_s)
 
 
 def operating_power_w(dep: Deployment, op: Operating, isl: float, osl: float,
