@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tokenfleet import catalog, perf
@@ -50,7 +52,7 @@ def test_power_never_falls_as_load_rises(model: str, hw: str, draft: str | None)
     watts = [power.power_at_rate(dep, f * cap, 1000, 500, spec).power_w
              for f in (0.0, 0.001, 0.01, 0.04, 0.1, 0.3, 0.6, 0.9, 1.0, 2.0)]
     assert watts[0] == pytest.approx(idle)
-    assert all(b >= a - 1e-6 for a, b in zip(watts, watts[1:], strict=False)), watts
+    assert all(b >= a - 1e-6 for a, b in itertools.pairwise(watts)), watts
     assert watts[-3] > watts[3] > idle  # 90 % of capacity draws more than 4 %, and 4 % more than idle
     peak = dep.peak_power_w + (spec.draft.peak_power_w if spec and power.draft_has_own_units(dep) else 0.0)
     assert watts[-1] <= peak + 1e-6
