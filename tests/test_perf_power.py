@@ -80,3 +80,18 @@ def test_the_fit_recovers_parameters_it_generated_the_data_from() -> None:
     assert fit.params == pytest.approx({"idle_frac": 0.15, "loss_frac": 0.12, "host_w": 260.0, "fan_frac": 0.3},
                                        rel=0.02)
     assert fit.max_abs_pct_error < 0.5
+
+
+def test_perf_command_counts_the_draft_systems_power(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from _cli import run_cli
+
+    code, out, err = run_cli(capsys, "perf", "llama-3.3-70b", "cs3", "--spec-draft", "llama-3.2-1b", "--chips", "4",
+                             "--json")
+    assert code == 0, err
+    row = json.loads(out)["rows"][0]
+    cs3 = catalog.hardware("cs3")
+    assert row["chips"] == 5  # four systems for the target, one for the draft
+    assert row["idle_kw"] * 1e3 == pytest.approx(power_model.idle_w(cs3, 5))
+    assert row["peak_kw"] * 1e3 == pytest.approx(power_model.peak_w(cs3, 5))

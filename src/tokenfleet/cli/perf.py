@@ -70,7 +70,7 @@ def perf_cmd(
             "offline_tok_s_per_chip": off.output_tok_s / n, "offline_batch": off.batch,
             "server_tok_s_per_chip": srv.output_tok_s / n, "server_batch": srv.batch,
             "best_tpot_p99_ms": perf.steady.token_time_s(dep, 1, isl, osl, spec) * dep.params.tpot_p99_over_mean * 1e3,
-            "idle_kw": dep.idle_power_w / 1e3, "peak_kw": dep.peak_power_w / 1e3,
+            "idle_kw": perf.power.idle_power_w(dep, spec) / 1e3, "peak_kw": perf.power.peak_power_w(dep, spec) / 1e3,
             "j_per_token_offline": perf.power.joules_per_output_token(dep, off, isl, osl, pue, spec),
         })
     if as_json:

@@ -88,6 +88,12 @@ def idle_power_w(dep: Deployment, spec: SpecDecode | None = None, cap_w: float |
     return _draw(dep, spec, 0.0, 0.0, 0.0, cap_w, liquid)
 
 
+def peak_power_w(dep: Deployment, spec: SpecDecode | None = None, cap_w: float | None = None,
+                 liquid: bool = False) -> float:
+    """IT power of the replica (and of a draft on its own units) flat out."""
+    return _draw(dep, spec, 1.0, 1.0, 1.0 if spec is not None and draft_has_own_units(dep) else 0.0, cap_w, liquid)
+
+
 def power_at_rate(dep: Deployment, output_tok_s: float, isl: float, osl: float, spec: SpecDecode | None = None,
                   cap_w: float | None = None, liquid: bool = False) -> PowerPoint:
     """IT power of one replica serving ``output_tok_s`` (capped at what its largest batch reaches).
