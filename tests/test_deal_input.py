@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,76 @@ BAD = [
     ("warrants.0.strike_usd", -0.01, "warrants.0.strike_usd", ">= 0"),
     ("warrants.0.tranches.0.colour", "red", "warrants.0.tranches.0.colour", "unknown field"),
     ("contract.buyer", _DELETE, "contract.buyer", "missing"),
+    # numbers that make no physical sense, with the reason in the field's units
+    ("company.dividend_yield", math.inf, "company.dividend_yield", "finite"),
+    ("company.dividend_yield", 2.0, "company.dividend_yield", "fraction per year"),
+    ("company.volatility", 50, "company.volatility", "0.5 is 50 %/yr"),
+    ("company.share_price_usd", math.nan, "company.share_price_usd", "finite"),
+    ("warrants.0.shares", math.inf, "warrants.0.shares", "finite"),
+    ("company.shares_outstanding", 5e5, "warrants.0.shares", "exceed the 500,000 shares outstanding"),
+    ("warrants.0.tranches.0.name", "", "warrants.0.tranches.0.name", "must not be empty"),
+    ("warrants.0.tranches.0.name", "   ", "warrants.0.tranches.0.name", "blank"),
+    ("company.name", "x" * 200_000, "company.name", "at most 200 characters"),
+    ("valuation", {"paths": "1e9"}, "valuation.paths", "about 60 min"),
+    ("valuation", {"paths": 1500.5}, "valuation.paths", "whole number"),
+    ("valuation", {"seed": -1}, "valuation.seed", ">= 0"),
+    ("company.jumps", {"intensity_per_year": 1e9}, "company.jumps.intensity_per_year", "jumps per year"),
+    ("contract.schedule_risk", {"sigma": -0.1}, "contract.schedule_risk.sigma", ">= 0"),
+    (
+        "warrants.0.tranches.0.hurdle",
+        {"price_usd": 60, "monitoring": "continuous", "vwap_days": 20},
+        "warrants.0.tranches.0.hurdle.monitoring",
+        "trading-day closes",
+    ),
+    (
+        "warrants.0.tranches.0.hurdle",
+        {"price_usd": 60, "vwap_days": 0},
+        "warrants.0.tranches.0.hurdle.vwap_days",
+        ">= 1",
+    ),
+    ("warrants.0.tranches.0.vesting", "eventually", "warrants.0.tranches.0.vesting", "concurrent"),
 ]
+
+
+def test_duplicate_tranche_names() -> None:
+    d = copy.deepcopy(GOOD)
+    d["warrants"][0]["tranches"][0]["name"] = "A"
+    d["warrants"][0]["tranches"][1]["name"] = "A"
+    with pytest.raises(ScenarioError, match=r"deal.yaml: warrants.0.tranches.1.name: 'A' is already the name"):
+        parse_deal(d, "deal.yaml")
+    d["warrants"][0]["tranches"][0]["name"] = "T2"  # collides with the default name of the second tranche
+    d["warrants"][0]["tranches"][1].pop("name")
+    with pytest.raises(ScenarioError, match="'T2' is already the name of tranche 0"):
+        parse_deal(d, "deal.yaml")
+
+
+def test_long_name_is_not_echoed_back() -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_deal(mutate("company.name", "x" * 200_000), "deal.yaml")
+    assert len(str(info.value)) < 300 and "200,000-character" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--paths", "2e9"], "2,000,000,000 paths would take about"),
+        (["--paths", "2000000000"], "the limit is 100,000,000"),
+        (["--paths", "12.5"], "not a whole number"),
+        (["--paths", "many"], "not a number of paths"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_cli_flags_out_of_range_exit_2(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["deal", str(EXAMPLES / "amd-openai.yaml"), *args])
+    assert info.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+def test_paths_written_as_1e6_are_accepted() -> None:
+    d = copy.deepcopy(GOOD)
+    d["valuation"] = {"paths": "1e5"}
+    assert parse_deal(d).settings.paths == 100_000
 
 
 def test_good_file_parses() -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tokenfleet.deal.closed_form import (
+    _surely_in_the_money,
     at_date_tranche_value,
     bs_call,
     hit_laplace_many,
@@ -39,17 +40,31 @@ FloatArray = npt.NDArray[np.float64]
 BGK_BETA = 0.5825971579390106  # -zeta(1/2) / sqrt(2 pi), Broadie, Glasserman & Kou (1997)
 TRADING_DAYS_PER_YEAR = 252.0
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(96)
+_NODES_FINE, _WEIGHTS_FINE = np.polynomial.legendre.leggauss(400)
 
 
 def _touch_values(
-    s: FloatArray, h: float, window: float, life: float, k: float, r: float, q: float, sigma: float
+    s: FloatArray, h: float, window: float, life: float, k: float, r: float, q: float, sig: float
 ) -> FloatArray:
     """One-touch tranche value (at the start of the window) from each price in ``s`` (all below ``h``)."""
-    if window <= 0.0:
+    if window <= 0.0 or s.size == 0:
         return np.zeros_like(s)
+    share = h * math.exp(-q * life) * hit_laplace_many(s, h, window, r, q, sig, r - q)
     if k == 0.0:
-        return h * math.exp(-q * life) * hit_laplace_many(s, h, window, r, q, sigma, r - q)
-    return np.array([touch_tranche_value(float(x), h, window, life, k, r, q, sigma) for x in s])
+        return share
+    if _surely_in_the_money(h, k, life - window, life, r, q, sig):
+        return share - k * math.exp(-r * life) * hit_laplace_many(s, h, window, r, q, sig, 0.0)
+    if sig * math.sqrt(window) < 0.05:  # narrow first-passage densities: per-price composite quadrature
+        return np.array([touch_tranche_value(float(x), h, window, life, k, r, q, sig) for x in s])
+    # broad densities: one set of nodes in sqrt(tau) shared by every starting price
+    u = 0.5 * math.sqrt(window) * (_NODES_FINE + 1.0)
+    tau = u * u
+    w = 0.5 * math.sqrt(window) * _WEIGHTS_FINE * 2.0 * u
+    pay = np.exp(-r * tau) * bs_call(h, k, life - tau, r, q, sig)
+    b = np.log(h / s)[:, None]
+    nu = r - q - 0.5 * sig * sig
+    dens = b / (sig * np.sqrt(2.0 * np.pi * tau**3)) * np.exp(-((b - nu * tau) ** 2) / (2.0 * sig * sig * tau))
+    return np.asarray(dens @ (w * pay), dtype=np.float64)
 
 
 def _gl(lo: float, hi: float) -> tuple[FloatArray, FloatArray]:
@@ -128,15 +143,17 @@ def sticky_value(
 class MilestoneTimes:
     """Distribution of one tranche's milestone time over paths in fixed memory: the first chunk sets
     :data:`BINS` equal-probability bins; every chunk adds counts and sums of times per bin, and counts the
-    paths whose milestone is met by ``by`` (an at-date test's date)."""
+    paths whose milestone is met by ``by`` (an at-date test's date). Times after ``cut`` count as never met, so no
+bin straddles the date after which the value drops to 0."""
 
     BINS = 16
 
-    def __init__(self, by: float | None = None) -> None:
+    def __init__(self, by: float | None = None, cut: float = math.inf) -> None:
         self.edges: FloatArray | None = None
         self.counts = np.zeros(self.BINS)
         self.sums = np.zeros(self.BINS)
         self.by = by
+        self.cut = cut  # times after it cannot vest (expiry, or a concurrent window's end): counted as never
         self.n_by = 0
         self.never = 0
         self.n = 0
@@ -145,7 +162,7 @@ class MilestoneTimes:
 
     def add(self, t: FloatArray) -> None:
         self.n += t.size
-        finite = t[np.isfinite(t)]
+        finite = t[np.isfinite(t) & (t <= self.cut + 1e-12)]
         self.never += t.size - finite.size
         if self.by is not None:
             self.n_by += int((finite <= self.by + 1e-9).sum())

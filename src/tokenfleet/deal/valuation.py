@@ -63,10 +63,7 @@ def value_deal(
     sum_tau = np.zeros(n_tr)
     vest_hist = np.zeros((n_tr, n + 2))
     total_dist = StreamingDistribution()
-    milestones = [
-        MilestoneTimes(t.hurdle.test_years if t.hurdle is not None and t.hurdle.mode == "at_date" else None)
-        for _, t in tranches
-    ]
+    milestones = [_milestone_times(w, t) for w, t in tranches]
     acc = {k: 0.0 for k in ("purchases", "shortfall", "short_p", "mw_end", "mw_years", "pv_b", "pv_i", "pv_mwy")}
     spend_path = np.zeros(n + 1)
     mw_path = np.zeros(n + 1)
@@ -181,6 +178,15 @@ def _tranche_value(
         vesting=t.vesting,
         warning=reason,
     )
+
+
+def _milestone_times(w: Warrant, t: Tranche) -> MilestoneTimes:
+    h = t.hurdle
+    if h is not None and h.mode == "at_date":
+        return MilestoneTimes(by=h.test_years, cut=w.expiry_years)
+    if h is not None and t.vesting == "concurrent":
+        return MilestoneTimes(cut=min(w.expiry_years, h.window_end_years))
+    return MilestoneTimes(cut=w.expiry_years)
 
 
 def _distribution(d: StreamingDistribution) -> Distribution:
