@@ -41,8 +41,7 @@ from tokenfleet.errors import InfeasibleError, TokenfleetError
 from tokenfleet.gateway.config import RoutingConfig
 from tokenfleet.gateway.fleet import Backend, Fleet, Pool
 from tokenfleet.routing import EndpointSnapshot, EndpointTable, Profile, RequestInfo, build_profile
-from tokenfleet.routing.prefill_load import PrefillLoadScorer
-from tokenfleet.routing.prefix_aware import LoadBalanceFilter, PrefixScorer
+from tokenfleet.routing.prefix_aware import uses_prefill_queue, uses_prefix
 from tokenfleet.routing.prefix_index import ApproxPrefixIndex
 from tokenfleet.workload.prefix import PromptHasher
 
@@ -70,13 +69,6 @@ def body_prompt_text(body: dict[str, Any]) -> str:
     if isinstance(p, list) and p and isinstance(p[0], str):
         return "\n".join(str(x) for x in p)
     return ""
-
-
-def _uses_prefix(profile: Profile) -> tuple[bool, bool]:
-    """(needs prompt hashes, needs the prefill queue) for this profile's plugins."""
-    plugins = [f for f in profile.filters] + [s for s, _ in profile.scorers]
-    prefill = any(isinstance(p, PrefillLoadScorer | LoadBalanceFilter) for p in plugins)
-    return prefill or any(isinstance(p, PrefixScorer) for p in plugins), prefill
 
 
 def _pool_rates(pool: Pool) -> tuple[float, float]:
@@ -109,7 +101,7 @@ class Router:
         self.clock = clock
         pc = cfg.prefix
         self.hasher = PromptHasher(pc.block_tokens, pc.tokenizer)
-        self.uses_hashes, self.uses_prefill = _uses_prefix(self.profile)
+        self.uses_hashes, self.uses_prefill = uses_prefix(self.profile), uses_prefill_queue(self.profile)
         self._rates = {p.name: _pool_rates(p) for p in fleet.pools}
         self._tables: dict[str, tuple[EndpointTable, list[Backend]]] = {}
         self._index: dict[str, ApproxPrefixIndex] = {}

@@ -73,6 +73,19 @@ class LoadBalanceFilter:
         return t <= best * (1.0 + self.slack_frac) + self.slack_s
 
 
+def uses_prefix(profile: Profile) -> bool:
+    """True when a plugin of ``profile`` asks which prompt blocks endpoints cache (so the simulator and the
+    gateway keep that index only for policies that read it)."""
+    plugins = [*profile.filters, *(s for s, _ in profile.scorers)]
+    return any(isinstance(p, PrefixScorer | PrefillLoadScorer | LoadBalanceFilter) for p in plugins)
+
+
+def uses_prefill_queue(profile: Profile) -> bool:
+    """True when a plugin of ``profile`` reads the waiting prefill work (``prefill_wait_s``)."""
+    plugins = [*profile.filters, *(s for s, _ in profile.scorers)]
+    return any(isinstance(p, PrefillLoadScorer | LoadBalanceFilter) for p in plugins)
+
+
 def prefix_aware(weights: Mapping[str, float], seed: int) -> Profile:
     filters: list[Filter] = [KvHeadroomFilter(), LoadBalanceFilter()]
     scorers = weighted("prefix-aware", [(PrefixScorer(), PREFIX_WEIGHT), (PrefillLoadScorer(), 1.0),
@@ -85,4 +98,5 @@ def prefix_affinity(weights: Mapping[str, float], seed: int) -> Profile:
     return Profile("prefix-affinity", [], scorers, MaxScorePicker())
 
 
-__all__ = ["LoadBalanceFilter", "PrefixScorer", "prefix_affinity", "prefix_aware"]
+__all__ = ["LoadBalanceFilter", "PrefixScorer", "prefix_affinity", "prefix_aware", "uses_prefill_queue",
+           "uses_prefix"]

@@ -19,6 +19,7 @@ import numpy as np
 
 from tokenfleet.routing import EndpointTable, Profile, RequestInfo, build_profile
 from tokenfleet.routing.fast import LeastOutstandingIndex
+from tokenfleet.routing.prefix_aware import uses_prefix
 from tokenfleet.scenario import Scenario
 from tokenfleet.sim.fleet import Pool, build_pools
 from tokenfleet.sim.metrics import COLUMNS, Collector, Group
@@ -85,10 +86,13 @@ class Simulation:
         decode_pools = set(d.decode_pools) if d else set()
         self.entry_rows = [i for i, pi in enumerate(self.rep_pool) if self.pools[pi].name not in decode_pools]
         self.decode_rows = [i for i, pi in enumerate(self.rep_pool) if self.pools[pi].name in decode_pools]
+        self.entry_rows_set = set(self.entry_rows)
         self.entry_table, self.entry_profile = self._table(self.entry_rows, 0)
         self.decode_table, self.decode_profile = self._table(self.decode_rows, 1)
-        if any(self.replicas[i].cfg.prefix_caching for i in self.entry_rows):
-            self.entry_table.prefix_index = ReplicaPrefixView([self.replicas[i] for i in self.entry_rows])
+        self.prefix_view: ReplicaPrefixView | None = None  # only for policies that ask about prefixes
+        if uses_prefix(self.entry_profile) and any(self.replicas[i].cfg.prefix_caching for i in self.entry_rows):
+            self.prefix_view = ReplicaPrefixView([self.replicas[i] for i in self.entry_rows])
+            self.entry_table.prefix_index = self.prefix_view
         # prefill rate beside a running batch, per pool, cached by (decoding seqs, 1k-token mean context)
         self._batch_rate: list[dict[tuple[int, int], float]] = [{} for _ in self.pools]
         self.row_in: dict[int, tuple[EndpointTable, int]] = {}
@@ -215,6 +219,7 @@ class Simulation:
         heappush, heappop, sync = heapq.heappush, heapq.heappop, self._sync
         class_idx, entry_rows, prefill_only = self.class_idx, self.entry_rows, self._prefill_only
         entry_fast, models = self.entry_fast, [info[1] for info in self.infos]
+        view, entry_set = self.prefix_view, self.entry_rows_set
 
         def push(rep_i: int) -> None:
             nonlocal counter
@@ -275,7 +280,12 @@ class Simulation:
                 if ver != rep.version:
                     continue
                 cv = rep.comp_version
-                _, done = rep.advance(t_now)
+                first, done = rep.advance(t_now)
+                if first and view is not None and rep_i in entry_set:
+                    r_i = self.row_in[rep_i][1]
+                    for s in first:
+                        if s.hashes and not s.prefilled:
+                            view.remove(r_i, s)
                 if done:
                     finish(rep_i, done, t_now)
                 if rep.rejected:
@@ -302,6 +312,8 @@ class Simulation:
             rep_i = entry_rows[row]
             rep = reps[rep_i]
             seq = Seq(nxt, ci, 1 if prefill_only[rep_i] else None)
+            if view is not None and seq.hashes:
+                view.add(row, seq)
             if rep.admit(seq, t_now) and rep.busy_until < INF:
                 counter += 1
                 heappush(heap, (rep.busy_until, counter, rep_i, rep.version, None))
@@ -333,7 +345,10 @@ class Simulation:
     def _reject(self, rep_i: int) -> None:
         """Requests whose prompt exceeds the replica's whole KV cache: counted, never served."""
         rep = self.replicas[rep_i]
+        view = self.prefix_view
         for s in rep.rejected:
+            if view is not None and s.hashes and not s.prefilled and rep_i in self.entry_rows_set:
+                view.remove(self.row_in[rep_i][1], s)
             self.collector.classes[s.class_idx].rejected += 1
             self.collector.pools[self.rep_pool[rep_i]].rejected += 1
             self.collector.total.rejected += 1
