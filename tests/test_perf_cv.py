@@ -42,7 +42,7 @@ def test_each_group_is_predicted_by_a_fit_without_it(tmp_path: Path) -> None:
             got = cv.predictions[i].predicted
             assert (got is None) == (expect is None)
             if got is not None and expect is not None:
-                assert got == pytest.approx(expect, rel=1e-3)
+                assert got == pytest.approx(expect, rel=0.02)  # optimiser tolerance; a leak moved it 28 %
 
 
 def test_cv_json_has_the_validate_shape_and_per_family_figures(tmp_path: Path,
@@ -62,5 +62,5 @@ def test_cv_json_has_the_validate_shape_and_per_family_figures(tmp_path: Path,
 def test_cv_table_fits_80_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "validate", "--cv", "--results", str(_subset(tmp_path, ("groq-lpu",))))
     assert code == 0, err
-    assert "cross-validated:" in out and "nan" not in out.lower()
+    assert "CV: predicted" in out and "nan" not in out.lower()
     assert max(len(line) for line in out.splitlines()) <= 80

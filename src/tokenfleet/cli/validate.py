@@ -94,7 +94,7 @@ def _family_table(title: str, columns: dict[str, Any]) -> Table:
     table = Table(title=title, box=None, padding=(0, 1), collapse_padding=True, pad_edge=False)
     table.add_column("family")
     for head in columns:
-        table.add_column(f"{head} rows", justify="right")
+        table.add_column(f"{head} n", justify="right")
         table.add_column(f"{head} median", justify="right")
         table.add_column(f"{head} p90", justify="right")
     fams = sorted({f for fam in columns.values() for f in fam})
@@ -195,15 +195,16 @@ def validate_cmd(
         sk = _skipped_table(preds)
         if sk is not None:
             console.print(sk)
-        narrow.print(_family_table("Per family", {"in-sample": by_family(preds)}))
+        narrow.print(_family_table("Per family, |error|", {"": by_family(preds)}))
         console.print(f"[bold]{summary.line()}[/]")
         return
     if cvr is not None:
         narrow.print(_cv_table(cvr))
-        narrow.print(_family_table("Per family: in-sample vs cross-validated",
-                                   {"in-sample": by_family(preds), "CV": cvr.families}))
-        narrow.print(f"[bold]in-sample: {summary.line()}[/]")
-        narrow.print(f"[bold]cross-validated: {cvr.summary.line()}[/] ({cvr.seconds:.0f} s)")
+        narrow.print(_family_table("Per family: in-sample (IS) vs cross-validated (CV), |error|",
+                                   {"IS": by_family(preds), "CV": cvr.families}))
+        narrow.print(f"[bold]IS: {summary.line()}[/]")
+        narrow.print(f"[bold]CV: {cvr.summary.line()}[/]")
+        narrow.print(f"cross-validation: {cvr.n_groups} groups left out one at a time, {cvr.seconds:.0f} s")
     if power_preds is not None and power_summary is not None:
         narrow.print(_power_table(power_preds))
         g = power_groups(power_preds)
@@ -216,14 +217,15 @@ def validate_cmd(
 def _print_summaries(summary: Any, fam: Any, cvr: Any, power_preds: Any) -> None:
     from tokenfleet.perf.validate import power_groups
 
-    narrow.print(_family_table("Per family: in-sample vs cross-validated",
-                               {"in-sample": fam, "CV": cvr.families} if cvr else {"in-sample": fam}))
-    narrow.print(f"in-sample: {summary.line()}")
+    narrow.print(_family_table("Per family: in-sample (IS) vs cross-validated (CV), |error|",
+                               {"IS": fam, "CV": cvr.families} if cvr else {"IS": fam}))
+    narrow.print(f"IS: {summary.line()}")
     if cvr is not None:
-        narrow.print(f"cross-validated: {cvr.summary.line()}")
+        narrow.print(f"CV: {cvr.summary.line()}")
     if power_preds is not None:
         g = power_groups(power_preds)
-        narrow.print(f"power, loaded runs: {g['loaded'].line()}; idle floors: {g['idle'].line()}")
+        narrow.print(f"power, loaded runs: {g['loaded'].line()}")
+        narrow.print(f"power, idle floors: {g['idle'].line()}")
 
 
 class _Null:
