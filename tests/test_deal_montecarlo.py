@@ -63,9 +63,7 @@ def test_single_touch_tranche_matches_one_touch_closed_form() -> None:
 
 
 def test_touch_tranche_with_strike_and_dividend_matches_quadrature() -> None:
-    d = deal_dict(
-        [{"shares": 1e6, "hurdle": {"price_usd": 130, "window_end": "2028-01-01"}}], dividend_yield=0.02
-    )
+    d = deal_dict([{"shares": 1e6, "hurdle": {"price_usd": 130, "window_end": "2028-01-01"}}], dividend_yield=0.02)
     d["warrants"][0]["strike_usd"] = 20.0
     deal = parse_deal(d)
     tr = value_deal(deal).tranches[0]
@@ -82,7 +80,12 @@ def test_at_date_tranche_matches_gap_call() -> None:
     )
     tr = value_deal(deal).tranches[0]
     w = deal.warrants[0]
-    t_test = 24 / 12  # tested on the monthly grid point nearest the date
+    h = w.tranches[0].hurdle
+    assert h is not None
+    t_test = h.test_years  # tested on the date itself (a grid point), not the nearest month
+    assert tr.closed_form_usd == pytest.approx(
+        1e6 * at_date_tranche_value(100.0, 140.0, t_test, w.expiry_years, 0.0, 0.04, 0.0, 0.5)
+    )
     truth = 1e6 * at_date_tranche_value(100.0, 140.0, t_test, w.expiry_years, 0.0, 0.04, 0.0, 0.5)
     assert within_3se(tr.value_usd, tr.stderr_usd, truth)
 

@@ -189,7 +189,8 @@ def test_milestone_in_the_last_partial_step_before_expiry() -> None:
 
 @pytest.mark.parametrize("strike", [0.01, 20.0, 104.0])
 def test_touch_with_strike_as_sigma_goes_to_zero(strike: float) -> None:
-    # deterministic limit: S(t) = S0 exp((r - sigma^2/2) t) reaches H at t* = ln(H/S0)/r; value exp(-r t*) (H - K exp(-r(T-t*)))+
+    # deterministic limit: S(t) = S0 exp((r - sigma^2/2) t) reaches H at t* = ln(H/S0)/r;
+    # value exp(-r t*) (H - K exp(-r(T-t*)))+
     h, t = 110.0, 5.0
     t_star = math.log(h / S0) / R
     limit = math.exp(-R * t_star) * max(h - strike * math.exp(-R * (t - t_star)), 0.0)
