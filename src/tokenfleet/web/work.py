@@ -198,7 +198,8 @@ def deal_work(run: Run, progress: Progress, plan_of: PlanLookup) -> dict[str, An
     c = v.contract
     summary = {
         "warrant": _s("Warrant value", v.warrant_value_usd, "$"),
-        "npv": _s("Buyer NPV", v.buyer_npv_usd, "$"),
+        "npv": _s("Buyer NPV", v.buyer_npv_usd, "$") if v.buyer_npv_usd is not None
+        else _s("Buyer PV payments less warrants (no market price: no NPV)", v.buyer_net_cost_usd, "$"),
         "issuer": _s("Issuer net", v.issuer_net_usd, "$"),
         "payments": _s("Expected payments", c.expected_total_payments_usd, "$"),
         "mw": _s("MW delivered", c.expected_mw_delivered, "MW"),
