@@ -141,11 +141,16 @@ def check_range(
 ) -> float:
     """``value`` as a float if finite and inside ``[lo, hi]`` (``lo_open`` / ``hi_open`` exclude the
     ends); else "``name`` must be in [lo, hi] unit, got v". ``where`` (file / flag) prefixes the message."""
+    u = f" {unit}" if unit else ""
     try:
         v = float(value)
+    except OverflowError:  # an int beyond float range: certainly outside any range we accept
+        got = f"a {len(str(abs(int(value))))}-digit number"
+        if lo is not None and hi is not None:
+            raise InputError(f"{name} must be in [{_fmt_num(lo)}, {_fmt_num(hi)}]{u}, got {got}", where=where) from None
+        raise InputError(f"{name} is far too large, got {got}", where=where) from None
     except (TypeError, ValueError):
         raise InputError(f"{name} must be a number, got {value!r}", where=where) from None
-    u = f" {unit}" if unit else ""
     if not math.isfinite(v):
         raise InputError(f"{name} must be a finite number, got {value!r}", where=where)
     bad_lo = lo is not None and (v <= lo if lo_open else v < lo)

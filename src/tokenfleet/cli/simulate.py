@@ -24,6 +24,17 @@ TRACE_MAX_REQUESTS = 50_000
 MAX_REQUESTS_FLAG = 1_000_000_000
 
 
+def json_safe(x: Any) -> Any:
+    """NaN / inf (an empty pool's percentiles) as null: the output stays valid JSON."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    return x
+
+
 def _ms(x: Any) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 1e3:,.1f}"
 
@@ -203,7 +214,7 @@ def simulate_cmd(
         names = [f"{res.pools[pi].name}/{i}" for i, pi in enumerate(sim.rep_pool)]
         chrome_trace(res.replicas, names, trace_out)
     if as_json:
-        typer.echo(json.dumps(s, indent=1, default=lambda x: None))
+        typer.echo(json.dumps(json_safe(s), indent=1, default=lambda x: None, allow_nan=False))
     else:
         _print(s)
 
