@@ -71,7 +71,10 @@ def test_budget_too_small_says_what_binds(capsys: pytest.CaptureFixture[str], tm
     assert need is not None and need.peak_facility_mw > 0.01
     with pytest.raises(InfeasibleError) as exc:
         plan(sc, Path("."), run_verify=False, pareto=False)
-    assert f"needs {need.peak_facility_mw:,.1f} MW at PUE 1.2; budget is 0.0 MW" in str(exc.value)
+    # enough digits to see the gap (not "needs 0.1 MW ...; budget is 0.0 MW")
+    gap = need.peak_facility_mw - 0.01
+    assert (f"needs {need.peak_facility_mw:,.4g} MW at PUE 1.2; budget is 0.01 MW (short by {gap:,.4g} MW)"
+            in str(exc.value))
     assert exc.value.binding == ["power budget"]
     f = tmp_path / "tight.yaml"
     f.write_text(yaml.safe_dump(_small(power_budget_mw=0.01)))
@@ -85,6 +88,15 @@ def test_budget_too_small_says_what_binds(capsys: pytest.CaptureFixture[str], tm
     ({"constraints": {"min_vendors": 4}}, "min_vendors is 4 but the candidates come from only 3"),
     ({"constraints": {"max_vendor_share": 0.2}}, "max_vendor_share 0.2 x 3 vendor(s) < 100%"),
     ({"objective": "fastest"}, "plan.objective"),
+    ({"constraints": {"peak_headroom": 5}}, "plan.constraints.peak_headroom"),
+    ({"power_budget_mw": float("inf")}, "plan.power_budget_mw"),
+    ({"horizon_years": -1}, "plan.horizon_years"),
+    ({"candidates": [{"hardware": "gb300-nvl72", "supply_cap_chips": 40}]},
+     "plan.candidates.0.supply_cap_chips: a GB300 NVL72 rack holds 72 chips but supply_cap_chips is 40"),
+    ({"candidates": [{"hardware": "h100", "unit": {"chips": 4}}]}, "plan.candidates.0.unit.price_usd: unit price missing"),
+    ({"candidates": [{"hardware": "h100", "unit": {"chips": 4, "price_usd": 1e5},
+                      "layouts": [{"num_chips": 8, "tp": 8}]}]},
+     "plan.candidates.0.layouts.0: the h100 units cannot host this layout: TP8 bf16 needs a tensor-parallel group of 8"),
 ])
 def test_bad_input_exits_2(change: dict[str, object], needle: str, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,6 +105,19 @@ def test_bad_input_exits_2(change: dict[str, object], needle: str, tmp_path: Pat
     code, _, err = _run(["plan", str(f)], capsys)
     assert code == 2
     assert needle in " ".join(err.split())
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0"])
+def test_budget_flag_must_be_finite_and_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["plan", f"--budget-mw={value}", "--no-verify", "--no-pareto"], capsys)
+    assert code == 2 and "--budget-mw" in err and "positive, finite" in err
+
+
+def test_boolean_flags_take_no_value(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["plan", "--json", "--no-verify", "--no-pareto"], capsys)
+    assert code == 0 and json.loads(out)["pools"]
+    code, out, _ = _run(["plan", "--no-json", "--no-verify", "--no-pareto"], capsys)
+    assert code == 0 and "What to order" in out
 
 
 def test_unknown_class_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

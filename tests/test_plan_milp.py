@@ -43,7 +43,9 @@ def _instance(seed: int, limits: Limits):
 
 
 def _brute(p) -> float:
-    """Cheapest feasible (n, s) by enumeration over small ranges."""
+    """Cheapest feasible (n, u) by enumeration over small ranges: u is the fewest whole units that host n,
+    plus 0 or 1 spare unit per hardware (a spare idle unit can lift a vendor's share; units of one hardware
+    cost the same whichever option they are counted under)."""
     best = math.inf
     ranges = []
     for _j, o in enumerate(p.options):
@@ -54,12 +56,16 @@ def _brute(p) -> float:
         served = np.bincount([o.class_idx for o in p.options], weights=p.rate * n_arr, minlength=2)
         if np.any(served < p.sized_rps - 1e-9):
             continue
-        chips = np.bincount(p.hw_of, weights=[o.chips * k for o, k in zip(p.options, n, strict=True)],
-                            minlength=len(p.hardware))
-        s_min = [math.ceil(c / h.chips_per_system - 1e-12) for c, h in zip(chips, p.hardware, strict=True)]
+        u = []
+        for j, (o, k) in enumerate(zip(p.options, n, strict=True)):
+            c = p.hardware[p.hw_of[j]].chips_per_system
+            u.append(math.ceil(k / (c // o.chips)) if o.chips <= c else k * math.ceil(o.chips / c))
+        first = [int(np.flatnonzero(p.hw_of == h)[0]) for h in range(len(p.hardware))]
         for extra in itertools.product(range(2), repeat=len(p.hardware)):
-            s = np.array(s_min) + np.array(extra)
-            ok, cost = evaluate(p, n_arr, s)
+            uu = np.array(u)
+            for h, e in enumerate(extra):
+                uu[first[h]] += e
+            ok, cost = evaluate(p, n_arr, uu)
             if ok and cost < best:
                 best = cost
     return best
@@ -79,7 +85,7 @@ def test_milp_equals_brute_force(seed: int, limits: Limits) -> None:
     if sol is None:
         assert brute == math.inf
         return
-    ok, cost = evaluate(p, sol.replicas, sol.systems)
+    ok, cost = evaluate(p, sol.replicas, sol.units)
     assert ok
     assert cost == pytest.approx(sol.tco_musd_per_year, rel=1e-9)
     assert sol.tco_musd_per_year == pytest.approx(brute, rel=1e-6)
@@ -94,6 +100,7 @@ def test_tco_formula_by_hand() -> None:
     sol = solve(p, "cost")
     assert sol is not None
     assert list(sol.replicas) == [3] and list(sol.systems) == [1]  # ceil(4 / 1.5) = 3 replicas, 6 of 8 chips
+    assert list(sol.units) == [1]
     it_w = 3 * 1500.0 + 2 * 250.0  # 3 busy replicas + 2 idle chips
     fac_mw = it_w * 1.2 / 1e6
     capex = 8 * 25_000.0

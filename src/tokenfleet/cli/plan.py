@@ -1,94 +1,121 @@
 """``tokenfleet plan [SCENARIO.yaml]``: the cheapest fleet meeting every SLO within a megawatt budget, proven
-in the simulator. With no argument it plans the built-in default scenario."""
+in the simulator. With no argument it plans the built-in default scenario. Heavy modules (scipy, the
+simulator, plotly) are imported when the command runs, not when the CLI starts."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from tokenfleet.plan.default import default_scenario
-from tokenfleet.plan.output import plan_json, write_plan_files
-from tokenfleet.plan.planner import PlanResult, plan
-from tokenfleet.plan.schema import load_plan_scenario
+if TYPE_CHECKING:
+    from tokenfleet.plan.planner import PlanResult
 
 console = Console()
 
 
-def _money(x: float) -> str:
-    return f"${x / 1e9:,.2f}B" if abs(x) >= 1e9 else f"${x / 1e6:,.2f}M"
+def _print(r: PlanResult, out: Console | None = None) -> None:
+    from tokenfleet.plan.text import money, mw, num, pct, table
 
-
-def _print(r: PlanResult) -> None:
+    c = out or console
     sc, sol = r.scenario, r.solution
-    t = Table(title=f"{sc.name}: {sc.plan.objective}-optimal fleet")
-    for col in ("pool", "hardware", "layout", "replicas", "chips", "IT MW", "fac. MW", "capex", "opex/yr",
-                "$/M out tok", "tok/s/user", "load@peak", "SLO met"):
-        t.add_column(col, justify="left" if col in ("pool", "hardware", "layout") else "right")
-    checks = {c.name: c for c in (r.verification.classes if r.verification else [])}
+    checks = {k.name: k for k in (r.verification.classes if r.verification else [])}
+    rows = []
     for p in r.pools:
         chk = checks.get(p.class_name)
-        met = "-" if chk is None else (f"{chk.attainment:.1%}" if chk.simulated else "analytic") + (
-            "" if chk.met else " [red]MISS[/]")
+        met = "-" if chk is None else (pct(chk.attainment) if chk.simulated else "analytic") + (
+            "" if chk.met else " MISS")
         lay = p.layout + (f" +spec({p.speculative})" if p.speculative else "")
-        t.add_row(p.name, p.hw_id, lay, f"{p.replicas:,}", f"{p.chips:,}", f"{p.it_mw:,.3f}",
-                  f"{p.facility_mw:,.3f}", _money(p.capex_usd), _money(p.opex_usd_per_year),
-                  f"{p.usd_per_mtok:,.3f}", f"{p.per_user_tok_s:,.0f}", f"{p.peak_load:.0%}", met)
-    console.print(t)
+        rows.append([p.name, lay, f"{p.replicas:,}", f"{p.units:,}", pct(p.peak_load), pct(p.headroom),
+                     num(p.per_user_tok_s), met])
+    c.print(table(f"{sc.name}: {sc.plan.objective}-optimal fleet",
+                  ["pool", "layout", "repl.", "units", "load@pk", "headroom", "tok/s/u", "SLO met"], rows, 2))
+    c.print("[dim]load@pk: planned peak over capacity at the SLO; headroom: spare capacity at peak[/]")
+    bom = r.bill_of_materials
+    c.print(table("What to order", ["hardware", "unit", "count", "chips", "fac. MW", "plate MW", "capex", "lead"],
+                  [[str(b["hardware"]), str(b["unit"]), f"{b['count']:,}", f"{b['chips']:,}",
+                    mw(float(b["facility_mw"])), mw(float(b["nameplate_facility_mw"])),  # type: ignore[arg-type]
+                    money(float(b["capex_usd"])), f"{float(b['lead_time_months']):g} mo"]  # type: ignore[arg-type]
+                   for b in bom], 2))
+    c.print("[dim]fac. MW: planned peak draw x PUE; plate MW: units' nameplate power x PUE[/]")
+    c.print(table("Cost by class", ["class", "capex", "opex/yr", "TCO/yr", "share", "$/M out tok"],
+                  [[k.name, money(k.capex_usd), money(k.opex_usd_per_year), money(k.tco_usd_per_year),
+                    pct(k.share_of_tco), num(k.usd_per_mtok)] for k in r.class_costs], 1))
     tokens = sum(p.output_tokens_per_year for p in r.pools)
-    budget = f" of {sc.plan.power_budget_mw:,.1f} MW budget" if sc.plan.power_budget_mw else ""
-    console.print(
-        f"[bold]TCO {_money(sol.tco_usd_per_year)} per year[/] ({_money(sol.tco_usd_per_year * sc.plan.horizon_years)}"
-        f" over {sc.plan.horizon_years:g} years): capex {_money(sum(p.capex_usd for p in r.pools))}, opex "
-        f"{_money(sum(p.opex_usd_per_year for p in r.pools))}/yr; {sol.peak_facility_mw:,.3f} MW facility peak"
-        f"{budget} (IT {sol.peak_facility_mw / sc.facility.pue:,.3f} MW x PUE {sc.facility.pue:g}); "
-        f"${sol.tco_usd_per_year / max(tokens, 1) * 1e6:,.3f} per M output tokens"
+    budget = f" of a {mw(sc.plan.power_budget_mw)} MW budget" if sc.plan.power_budget_mw else ""
+    capex = sum(p.capex_usd for p in r.pools)
+    c.print(
+        f"[bold]TCO {money(sol.tco_usd_per_year)} per year[/] ({money(sol.tco_usd_per_year * sc.plan.horizon_years)}"
+        f" over the {sc.plan.horizon_years:g}-year horizon): capex {money(capex)} depreciated over "
+        f"{sc.facility.depreciation_years:g} years, opex {money(sum(p.opex_usd_per_year for p in r.pools))}/yr; "
+        f"{mw(sol.peak_facility_mw)} MW facility peak{budget} (IT {mw(sol.peak_facility_mw / sc.facility.pue)} MW"
+        f" x PUE {sc.facility.pue:g}); ${sol.tco_usd_per_year / max(tokens, 1) * 1e6:,.3g} per M output tokens"
         + (f"; serves {sol.scale:,.3f}x the traffic" if sc.plan.objective == "goodput" else "") + ".")
     if r.binding:
-        console.print("[bold]Binding:[/] " + "; ".join(f"{b.constraint} ({b.detail})" for b in r.binding))
+        c.print("[bold]Binding:[/] " + "; ".join(f"{b.constraint} ({b.detail})" for b in r.binding))
     else:
-        console.print("[bold]Binding:[/] none (the SLOs and prices alone set the plan)")
+        c.print("[bold]Binding:[/] none (the SLOs and prices alone set the plan)")
+    if r.shadow:
+        unit = {"cost": "saves/yr", "power": "saves MW", "goodput": "more traffic"}[sc.plan.objective]
+        fmt = money if sc.plan.objective == "cost" else (lambda x: num(x))
+        c.print(table("What relaxing each by 10 % saves", ["constraint", "change", unit, "of total"],
+                      [[s.constraint, s.change, "infeasible" if s.saving is None else fmt(s.saving),
+                        "-" if s.saving is None else pct(s.saving_frac)] for s in r.shadow], 2))
     for e in r.excluded:
-        console.print(f"excluded: {e}")
-    for mw, s in r.budget_options:
-        console.print(f"at {mw:,.0f} MW: " + ("infeasible" if s is None else
-                      f"TCO {_money(s.tco_usd_per_year)}/yr, {s.peak_facility_mw:,.2f} MW"
-                      + (f", {s.scale:,.2f}x traffic" if s.objective == "goodput" else "")))
+        c.print(f"excluded: {e}")
+    for b_mw, s in r.budget_options:
+        c.print(f"at {mw(b_mw)} MW: " + ("infeasible" if s is None else
+                f"TCO {money(s.tco_usd_per_year)}/yr, {mw(s.peak_facility_mw)} MW"
+                + (f", {s.scale:,.2f}x traffic" if s.objective == "goodput" else "")))
+    for label, pts in (("Pareto (cost vs MW)", r.pareto_mw), ("SLO tightness", r.pareto_slo)):
+        if pts:
+            c.print(f"{label}: " + "; ".join(
+                (f"{q.x:g}x" if label == "SLO tightness" else f"{mw(q.x)} MW") + " "
+                + ("infeasible" if q.tco_usd_per_year is None else money(q.tco_usd_per_year))
+                + f" ({q.status})" for q in pts))
     v = r.verification
     if v is not None:
         sl = (f"a slice of {v.sim_replicas} replicas (fraction {v.slice_fraction:.4f} of the fleet, same load per "
               "replica)" if v.slice_fraction < 1 else f"all {v.sim_replicas} replicas")
-        console.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.0f} s on {sl}; "
-                      f"{len(r.iterations)} iteration(s): " + ", ".join(
-                          f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations))
-        for c in v.classes:
-            if c.simulated:
-                console.print(f"  {c.name}: TTFT p99 {c.ttft_p99_s * 1e3:,.0f} ms, TPOT p99 "
-                              f"{c.tpot_p99_s * 1e3:,.1f} ms, SLO attainment {c.attainment:.2%}"
-                              + ("" if c.met else " [red]MISSED[/]"))
+        c.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.0f} s on {sl}; "
+                f"{len(r.iterations)} iteration(s): " + ", ".join(
+                    f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations))
+        for k in v.classes:
+            if k.simulated:
+                c.print(f"  {k.name}: TTFT p99 {k.ttft_p99_s * 1e3:,.0f} ms, TPOT p99 "
+                        f"{k.tpot_p99_s * 1e3:,.1f} ms, SLO attainment {k.attainment:.2%}"
+                        + ("" if k.met else " [red]MISSED[/]"))
             else:
-                console.print(f"  {c.name}: {c.note}")
+                c.print(f"  {k.name}: {k.note}")
     tm = r.timings_s
-    console.print(f"[dim]capacity {tm.get('capacity_s', 0):.2f} s, MILP {tm.get('solve_s', 0):.2f} s, simulation "
-                  f"{tm.get('verify_s', 0):.2f} s, Pareto {tm.get('pareto_s', 0):.2f} s, total "
-                  f"{tm.get('total_s', 0):.2f} s[/]")
+    extra = f", curves {tm['verify_curves_s']:.2f} s" if "verify_curves_s" in tm else ""
+    c.print(f"[dim]capacity {tm.get('capacity_s', 0):.2f} s, MILP {tm.get('solve_s', 0):.2f} s, simulation "
+            f"{tm.get('verify_s', 0):.2f} s, Pareto {tm.get('pareto_s', 0):.2f} s{extra}, total "
+            f"{tm.get('total_s', 0):.2f} s[/]")
 
 
 def plan_cmd(
     scenario: Path = typer.Argument(None, help="Plan scenario YAML (default: the built-in scenario)."),
     out: Path = typer.Option(None, "--out", help="Write report.html, plan.json and plan.csv to this folder."),
     objective: str = typer.Option(None, "--objective", help="Override plan.objective: cost, power or goodput."),
-    budget_mw: float = typer.Option(None, "--budget-mw", help="Override plan.power_budget_mw."),
-    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the simulation check."),
-    no_pareto: bool = typer.Option(False, "--no-pareto", help="Skip the Pareto sweeps."),
-    as_json: bool = typer.Option(False, "--json", help="Print plan.json to stdout instead of tables."),
+    budget_mw: float = typer.Option(None, "--budget-mw", help="Override plan.power_budget_mw (facility MW)."),
+    run_verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the plan in the simulator."),
+    pareto: bool = typer.Option(True, "--pareto/--no-pareto", help="Re-solve for the Pareto and SLO curves."),
+    verify_curves: bool = typer.Option(False, "--verify-curves/--no-verify-curves",
+                                       help="Simulate every point of both curves (else they are estimates)."),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="Print plan.json to stdout instead of tables."),
 ) -> None:
     """Choose the fleet (hardware x count x layout per traffic class) meeting every SLO at least cost."""
+    from tokenfleet.errors import InputError
+    from tokenfleet.plan.default import default_scenario
+    from tokenfleet.plan.output import plan_json, write_plan_files
+    from tokenfleet.plan.planner import plan
+    from tokenfleet.plan.schema import load_plan_scenario
+
     if scenario is None:
         sc, base = default_scenario()
     else:
@@ -96,22 +123,24 @@ def plan_cmd(
     upd: dict[str, object] = {}
     if objective is not None:
         if objective not in ("cost", "power", "goodput"):
-            from tokenfleet.errors import InputError
-
             raise InputError(f"must be cost, power or goodput, got {objective!r}", where="--objective")
         upd["objective"] = objective
     if budget_mw is not None:
+        if not math.isfinite(budget_mw) or budget_mw <= 0:
+            raise InputError(f"must be a positive, finite number of facility MW, got {budget_mw}", where="--budget-mw")
         upd["power_budget_mw"] = budget_mw
     if upd:
         sc = sc.model_copy(update={"plan": sc.plan.model_copy(update=upd)})
+    kw: dict[str, Any] = {"run_verify": run_verify, "pareto": pareto, "verify_curves": verify_curves}
     if as_json:
-        r = plan(sc, base, run_verify=not no_verify, pareto=not no_pareto)
+        r = plan(sc, base, **kw)
     else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as bar:
             task = bar.add_task("planning", total=1.0)
-            r = plan(sc, base, lambda stage, frac: bar.update(task, description=stage, completed=frac),
-                     run_verify=not no_verify, pareto=not no_pareto)
+            r = plan(sc, base, lambda stage, frac: bar.update(task, description=stage, completed=frac), **kw)
     if out is not None:
         from tokenfleet.plan.report import write_report
 

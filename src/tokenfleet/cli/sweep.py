@@ -10,15 +10,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from tokenfleet.errors import InputError
-from tokenfleet.sweep.report import write_report
-from tokenfleet.sweep.runner import make_tasks, run_ray, run_serial
-from tokenfleet.sweep.spec import build_sweep
-from tokenfleet.sweep.table import write
-from tokenfleet.yamlio import read_mapping
 
 _GRID_HELP = (
     "KEY=VALUES, repeatable. KEY is a dotted scenario path (plan.power_budget_mw, facility.usd_per_mwh, "
@@ -29,9 +22,11 @@ _GRID_HELP = (
 
 def _load_deal(path: Path, planned: bool) -> dict[str, Any]:
     """The deal's YAML, checked once up front; with ``planned`` its ``from_plan`` link is filled per point."""
-    raw = read_mapping(path)
     from pydantic import ValidationError
 
+    from tokenfleet.yamlio import read_mapping
+
+    raw = read_mapping(path)
     from tokenfleet.deal.load import parse_deal, pydantic_error
     from tokenfleet.deal.schema import DealSpec
 
@@ -45,26 +40,52 @@ def _load_deal(path: Path, planned: bool) -> dict[str, Any]:
     return json.loads(json.dumps(raw, default=str))
 
 
-def _summary(rows: list[dict[str, Any]], keys: list[str]) -> Table:
-    t = Table(title=f"{len(rows)} points")
-    shown = [*keys, "status"]
-    for c in ("plan.tco_usd_per_year", "plan.facility_mw", "plan.chips", "sim.ttft_p99_ms", "sim.slo_attainment",
-              "sim.cost_usd", "deal.warrant_value_usd"):
-        if any(c in r for r in rows):
-            shown.append(c)
-    for c in shown:
-        t.add_column(c, justify="left" if c in keys or c == "status" else "right")
-    for r in rows[:60]:
-        t.add_row(*[f"{v:,.4g}" if isinstance(v, float) else str(v if v is not None else "-")
-                    for v in (r.get(c) for c in shown)])
-    return t
+SUMMARY_COLUMNS = (("plan.tco_usd_per_year", "TCO/yr"), ("plan.facility_mw", "MW"), ("plan.chips", "chips"),
+                   ("sim.ttft_p99_ms", "TTFT p99 ms"), ("sim.slo_attainment", "SLO att."),
+                   ("sim.cost_usd", "sim cost"), ("deal.warrant_value_usd", "warrants"))
+
+
+def short_key(key: str) -> str:
+    """``plan.candidates.cs3.unit_price_usd`` -> ``cs3.unit_price_usd`` (the last two parts)."""
+    parts = key.split(".")
+    return ".".join(parts[-2:]) if len(parts) > 2 else key
+
+
+def _cell(col: str, v: Any) -> str:
+    from tokenfleet.plan.text import money, mw, num, pct
+
+    if v is None:
+        return "-"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if col.endswith("usd_per_year") or col.endswith("_usd"):
+        return money(float(v))
+    if col.endswith("_mw"):
+        return mw(float(v))
+    if col.endswith("attainment"):
+        return pct(float(v))
+    return num(float(v), 4)
+
+
+def _summary(rows: list[dict[str, Any]], keys: list[str]) -> Any:
+    from tokenfleet.plan.text import table
+
+    lasts = [k.rsplit(".", 1)[-1] for k in keys]
+    shown = [(k, last if lasts.count(last) == 1 else short_key(k)) for k, last in zip(keys, lasts, strict=True)]
+    shown += [("status", "status")]
+    shown += [(c, h) for c, h in SUMMARY_COLUMNS if any(c in r for r in rows)]
+    shown += [(c, c.removeprefix("plan.hardware.") + " on") for c in sorted({c for r in rows for c in r
+                                                                            if c.startswith("plan.hardware.")})]
+    body = [[_cell(c, r.get(c)) for c, _ in shown] for r in rows[:60]]
+    return table(f"{len(rows)} points", [h for _, h in shown], body, 0)
 
 
 def sweep_cmd(
     scenario: Path = typer.Argument(..., help="Scenario YAML (a plan scenario, or a simulate scenario with pools)."),
-    grid: list[str] = typer.Option(..., "--grid", "-g", help=_GRID_HELP),
+    grid: list[str] = typer.Option([], "--grid", "-g", help=_GRID_HELP + " A file's own sweep: {grid: ...} "
+                                   "section adds its axes."),
     out: Path = typer.Option(Path("sweep-out"), "--out", help="Folder for sweep.parquet, sweep.csv, report.html."),
-    simulate: bool = typer.Option(False, "--simulate", help="Also simulate each point's planned fleet."),
+    simulate: bool = typer.Option(False, "--simulate/--no-simulate", help="Also simulate each point's planned fleet."),
     deal: Path | None = typer.Option(None, "--deal", help="Value this deal YAML at each point (from_plan links)."),
     deal_paths: int | None = typer.Option(None, "--deal-paths", min=100, help="Monte Carlo paths per deal."),
     max_requests: int | None = typer.Option(None, "--max-requests", min=1, help="Cap simulated requests per point."),
@@ -73,13 +94,20 @@ def sweep_cmd(
     address: str | None = typer.Option(None, "--address", help="Ray cluster (host:port, ray://host:10001, auto); "
                                        "default: start a local Ray."),
     num_cpus: int | None = typer.Option(None, "--num-cpus", min=1, help="Workers of the local Ray (default: all)."),
-    independent_seeds: bool = typer.Option(False, "--independent-seeds",
+    independent_seeds: bool = typer.Option(False, "--independent-seeds/--shared-seed",
                                            help="A seed per point (default: the scenario's seed at every point)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="Print the rows as JSON."),
 ) -> None:
     """Run SCENARIO at every combination of the --grid values and report how the fleet, MW and cost move."""
     if address is not None and not use_ray:
         raise InputError("--address needs Ray; drop --no-ray", where="--address")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tokenfleet.sweep.report import write_report
+    from tokenfleet.sweep.runner import make_tasks, run_ray, run_serial
+    from tokenfleet.sweep.spec import build_sweep
+    from tokenfleet.sweep.table import write
+
     sw = build_sweep(scenario, grid, independent_seeds)
     is_plan = "plan" in sw.data
     steps: tuple[str, ...] = ("plan",) if is_plan else ("simulate",)
@@ -112,9 +140,13 @@ def sweep_cmd(
         return
     console = Console()
     console.print(_summary(rows, keys))
-    bad = sum(r["status"] != "ok" for r in rows)
+    bad = [(i, r) for i, r in enumerate(rows) if r["status"] != "ok"]
+    for i, r in bad[:20]:
+        at = ", ".join(f"{short_key(k)}={r.get(k)}" for k in keys)
+        console.print(f"[yellow]point {i} ({at}):[/] {r.get('message') or r['status']}")
     if bad:
-        console.print(f"[yellow]{bad} point(s) did not solve; see the status and message columns[/]")
+        console.print(f"[yellow]{len(bad)} point(s) did not solve[/] (reasons above and in the message column "
+                      f"of {out / 'sweep.csv'})")
     console.print(f"{len(rows)} points in {wall:.1f} s ({backend}); wrote {pq_path}, {csv_path}, {report}")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from tokenfleet.errors import InfeasibleError
-from tokenfleet.plan.milp import Problem, Solution, solve
+from tokenfleet.plan.milp import GOODPUT_MAX_SCALE, Problem, Solution, solve
 
 REL_TOL = 1e-5
 
@@ -37,7 +37,7 @@ def _gain_text(objective: str, gain: float) -> str:
 def _relaxations(p: Problem, sol: Solution) -> list[tuple[str, str, Problem]]:
     lim, out = p.limits, []
     if lim.power_budget_mw is not None and sol.peak_facility_mw >= lim.power_budget_mw * 0.98:
-        out.append(("power budget", f"uses {sol.peak_facility_mw:,.2f} of {lim.power_budget_mw:,.2f} MW",
+        out.append(("power budget", f"uses {_sig(sol.peak_facility_mw)} of {_sig(lim.power_budget_mw)} MW",
                     replace(p, limits=replace(lim, power_budget_mw=None))))
     if lim.supply_caps:
         for h, hw in enumerate(p.hardware):
@@ -68,8 +68,16 @@ def binding_constraints(p: Problem, sol: Solution) -> list[Binding]:
             continue
         gain = base - _objective_value(alt)
         if gain > REL_TOL * max(1.0, abs(base)):
-            out.append(Binding(name, f"{detail}; {_gain_text(sol.objective, gain)}", gain))
+            text = _gain_text(sol.objective, gain)
+            if sol.objective == "goodput" and alt.scale >= GOODPUT_MAX_SCALE * 0.999:
+                text = "it is what limits the traffic served"
+            out.append(Binding(name, f"{detail}; {text}", gain))
     return out
+
+
+def _sig(x: float) -> str:
+    """Enough digits to see a gap: 4 significant figures, more when needed to tell 0.1234 from 0.1235."""
+    return f"{x:,.4g}" if abs(x) >= 1e-3 else f"{x:.3g}"
 
 
 def explain_infeasible(p: Problem, objective: str) -> InfeasibleError:
@@ -81,8 +89,9 @@ def explain_infeasible(p: Problem, objective: str) -> InfeasibleError:
     if lim.power_budget_mw is not None:
         need = solve(free, "power")
         if need is not None and need.peak_facility_mw > lim.power_budget_mw:
-            msgs.append(f"needs {need.peak_facility_mw:,.1f} MW at PUE {p.econ.pue:g}; budget is "
-                        f"{lim.power_budget_mw:,.1f} MW")
+            gap = need.peak_facility_mw - lim.power_budget_mw
+            msgs.append(f"needs {_sig(need.peak_facility_mw)} MW at PUE {p.econ.pue:g}; budget is "
+                        f"{_sig(lim.power_budget_mw)} MW (short by {_sig(gap)} MW)")
             binds.append("power budget")
     if lim.supply_caps:
         uncapped = solve(replace(p, limits=replace(free.limits, supply_caps=False)), "cost")

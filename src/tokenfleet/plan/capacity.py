@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from tokenfleet import catalog, perf
@@ -65,35 +65,62 @@ class Option:
 
 
 @cache
-def deployment(model: str, hw: str, layout: perf.Layout | None) -> perf.Deployment:
-    return perf.deploy(model, hw, layout)
-
-
-def _layout_from_spec(hw: catalog.HardwareSpec, lay: LayoutSpec, model: catalog.ModelSpec) -> perf.Layout:
-    return perf.make_layout(model, hw, lay.num_chips, lay.tp, lay.pp, lay.weight_precision, lay.kv_precision)
-
-
-def layouts_for(model: str, cand: CandidateSpec) -> tuple[perf.Layout, ...]:
-    """Valid layouts of ``model`` on the candidate (its explicit list, else perf.candidate_layouts)."""
-    specs = tuple(cand.layouts) if cand.layouts else None
-    return _layouts(model, cand.hardware, specs, cand.max_chips_per_replica)
+def scaled_hardware(hw_id: str, speed: float = 1.0) -> catalog.HardwareSpec:
+    """The hardware entry with peak FLOPS and memory / link bandwidth x ``speed`` (a candidate's
+    ``speed_factor``: "what if this system were 30 % faster"; fixed per-step latencies unchanged)."""
+    hw = catalog.hardware(hw_id)
+    if speed == 1.0:
+        return hw
+    return replace(hw, dense_tflops={k: v * speed for k, v in hw.dense_tflops.items()},
+                   memory_bw_tbps=hw.memory_bw_tbps * speed, scaleup_bw_gbps=hw.scaleup_bw_gbps * speed)
 
 
 @cache
-def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None,
-             max_chips: int | None) -> tuple[perf.Layout, ...]:
+def deployment(model: str, hw: str, layout: perf.Layout | None, speed: float = 1.0) -> perf.Deployment:
+    return perf.deploy(model, scaled_hardware(hw, speed), layout)
+
+
+def native_precision(model: str) -> str | None:
+    """The weight precision the model is released in (catalog ``native_precision``; None: not recorded)."""
+    return getattr(catalog.model(model), "native_precision", None)
+
+
+def _layout_from_spec(hw: catalog.HardwareSpec, lay: LayoutSpec, model: catalog.ModelSpec) -> perf.Layout:
+    wp = lay.weight_precision or getattr(model, "native_precision", None)
+    return perf.make_layout(model, hw, lay.num_chips, lay.tp, lay.pp, wp, lay.kv_precision)
+
+
+def layouts_for(model: str, cand: CandidateSpec) -> tuple[perf.Layout, ...]:
+    """Valid layouts of ``model`` on the candidate that its units can host: its explicit list, else
+    perf.candidate_layouts in the model's native precision plus each of ``cand.precisions``."""
+    from tokenfleet.plan.units import candidate_unit
+
+    specs = tuple(cand.layouts) if cand.layouts else None
+    precisions = tuple(dict.fromkeys([native_precision(model), *cand.precisions]))
+    return _layouts(model, cand.hardware, specs, cand.max_chips_per_replica, precisions,
+                    candidate_unit(cand).chips, cand.speed_factor)
+
+
+@cache
+def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None, max_chips: int | None,
+             precisions: tuple[str | None, ...] = (None,), unit_chips: int | None = None,
+             speed: float = 1.0) -> tuple[perf.Layout, ...]:
     m, hw = catalog.model(model), catalog.hardware(hw_id)
-    try:
-        if specs:
-            lays = [_layout_from_spec(hw, s, m) for s in specs]
-        else:
-            lays = perf.candidate_layouts(m, hw, max_chips=max_chips)
-    except (LayoutError, TokenfleetError):
-        return ()
+    lays: list[perf.Layout] = []
+    if specs:
+        for sp in specs:
+            with contextlib.suppress(LayoutError, TokenfleetError):
+                lays.append(_layout_from_spec(hw, sp, m))
+    else:
+        for wp in precisions:
+            with contextlib.suppress(LayoutError, TokenfleetError):
+                lays.extend(perf.candidate_layouts(m, hw, weight_precision=wp, max_chips=max_chips))
     ok = []
-    for lay in lays:
+    for lay in dict.fromkeys(lays):
+        if unit_chips is not None and not hw.is_sram and lay.tp > unit_chips:
+            continue  # a tensor-parallel group must stay inside one unit
         try:
-            deployment(model, hw_id, lay)
+            deployment(model, hw_id, lay, speed)
             ok.append(lay)
         except TokenfleetError:
             continue
@@ -102,8 +129,8 @@ def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None,
 
 @cache
 def plain_rate(model: str, hw: str, layout: perf.Layout, isl: int, osl: int, ttft_s: float,
-               tpot_s: float) -> Rate:
-    dep = deployment(model, hw, layout)
+               tpot_s: float, speed: float = 1.0) -> Rate:
+    dep = deployment(model, hw, layout, speed)
     budget = ttft_s - dep.params.request_overhead_s
     if budget <= 0:
         return Rate(0.0, 0, 0.0, math.inf, dep.idle_power_w)
@@ -116,10 +143,10 @@ def plain_rate(model: str, hw: str, layout: perf.Layout, isl: int, osl: int, ttf
 
 @cache
 def spec_rate(model: str, hw: str, layout: perf.Layout, spec: tuple[str, int, float], isl: int, osl: int,
-              ttft_s: float, tpot_s: float) -> Rate:
+              ttft_s: float, tpot_s: float, speed: float = 1.0) -> Rate:
     """The largest SLO-meeting rate with speculative decoding (``perf.steady.server`` with a draft)."""
-    dep = deployment(model, hw, layout)
-    sd = perf.SpecDecode(deployment(spec[0], hw, None), spec[1], spec[2])
+    dep = deployment(model, hw, layout, speed)
+    sd = perf.SpecDecode(deployment(spec[0], hw, None, speed), spec[1], spec[2])
     idle = perf.power.operating_power_w(dep, perf.steady.Operating(0, 0.0, 0.0, 0.0), isl, osl, sd)
     budget = ttft_s - dep.params.request_overhead_s
     if budget <= 0:
@@ -145,18 +172,19 @@ def options_for(d: Demand, ci: int, cand: CandidateSpec, derate: float = 1.0) ->
         specs.append(_spec_key(sd))
     elif cand.speculative_only:
         return []
+    sp = cand.speed_factor
     for lay in layouts_for(d.model, cand):
-        dep = deployment(d.model, cand.hardware, lay)
+        dep = deployment(d.model, cand.hardware, lay, sp)
         for sk in specs:
             if sk is None:
-                r = plain_rate(d.model, cand.hardware, lay, isl, osl, d.ttft_p99_s, d.tpot_p99_s)
+                r = plain_rate(d.model, cand.hardware, lay, isl, osl, d.ttft_p99_s, d.tpot_p99_s, sp)
                 chips, idle = lay.num_chips, dep.idle_power_w
             else:
                 try:
-                    draft = deployment(sk[0], cand.hardware, None)
+                    draft = deployment(sk[0], cand.hardware, None, sp)
                 except TokenfleetError:
                     continue
-                r = spec_rate(d.model, cand.hardware, lay, sk, isl, osl, d.ttft_p99_s, d.tpot_p99_s)
+                r = spec_rate(d.model, cand.hardware, lay, sk, isl, osl, d.ttft_p99_s, d.tpot_p99_s, sp)
                 extra = draft.num_chips if hw.is_sram else 0
                 chips = lay.num_chips + extra
                 idle = dep.idle_power_w + (draft.idle_power_w if hw.is_sram else 0.0)
@@ -173,12 +201,12 @@ def best_single_stream(d: Demand, cands: list[CandidateSpec]) -> tuple[float, fl
     isl, osl = round(d.isl), round(d.osl)
     for cand in cands:
         for lay in layouts_for(d.model, cand):
-            dep = deployment(d.model, cand.hardware, lay)
+            dep = deployment(d.model, cand.hardware, lay, cand.speed_factor)
             specs: list[perf.SpecDecode | None] = [None]
             s = cand.speculative
             if s is not None and (not s.for_models or d.model in s.for_models):
                 with contextlib.suppress(TokenfleetError):
-                    specs.append(perf.SpecDecode(deployment(s.draft_model, cand.hardware, None),
+                    specs.append(perf.SpecDecode(deployment(s.draft_model, cand.hardware, None, cand.speed_factor),
                                                  s.draft_tokens, s.acceptance))
             for sp in specs:
                 u = perf.single.per_user_tok_s(dep, isl, osl, sp)
@@ -205,8 +233,10 @@ def all_options(sc: PlanScenario, demands: list[Demand], derate: dict[int, float
 
 
 def usable_candidates(sc: PlanScenario) -> list[CandidateSpec]:
+    from tokenfleet.plan.units import lead_time_months
+
     dl = sc.plan.constraints.deadline_months
-    return [c for c in sc.plan.candidates if dl is None or c.lead_time_months <= dl]
+    return [c for c in sc.plan.candidates if dl is None or lead_time_months(c) <= dl]
 
 
 def _unmet_message(d: Demand, cands: list[CandidateSpec]) -> str:

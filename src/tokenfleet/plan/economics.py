@@ -2,9 +2,9 @@
 
 Formulas (stated in the report too)::
 
-    systems_h        = whole systems of hardware h bought (8-GPU servers, NVL72 racks, CS-3s, ...)
-    capex_usd        = sum_h systems_h x chips_per_system_h x price_per_chip_h        (bought candidates)
-    rent_usd_per_yr  = sum_h systems_h x chips_per_system_h x usd_per_chip_hour_h x 8760   (rented ones)
+    units_j          = whole purchasable units (8-GPU servers, NVL72 racks, CS-3s, ...) bought for option j
+    capex_usd        = sum_j units_j x unit_price_h(j)                                  (bought candidates)
+    rent_usd_per_yr  = sum_j units_j x chips_per_unit_h x usd_per_chip_hour_h x 8760   (rented ones)
     IT_w (peak)      = sum_j replicas_j x P_j(at its planned peak rate)  +  idle_w_per_chip_h x unused chips
     IT_w (average)   = the same with each replica at the class's mean / sized-peak load
     facility_w       = IT_w x PUE
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenfleet import catalog, perf
+from tokenfleet import catalog
+from tokenfleet.perf import power_model
 from tokenfleet.plan.capacity import Option
 from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.schema import CandidateSpec, PlanScenario
@@ -38,6 +39,8 @@ class HardwareEcon:
     idle_w_per_chip: float
     max_systems: int | None
     lead_time_months: float
+    unit_name: str = "system"
+    unit_power_w: float = 0.0  # nameplate power of one unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +60,18 @@ class Economics:
 
 
 def hardware_econ(cand: CandidateSpec) -> HardwareEcon:
+    """Per purchasable unit (:func:`tokenfleet.plan.units.candidate_unit`): price, rent, idle power, cap."""
+    from tokenfleet.plan.units import candidate_unit
+
     hw = catalog.hardware(cand.hardware)
-    cps = hw.chips_per_system
-    price = cand.price_usd or hw.price_usd
+    u = candidate_unit(cand)
     rented = cand.usd_per_hour is not None
-    params = perf.params_for(hw.calibration_group, hw.family)
-    idle = params.idle_power_frac * hw.chip_power_w + hw.host_power_w_per_chip
-    caps = []
-    if cand.supply_cap_systems is not None:
-        caps.append(cand.supply_cap_systems)
-    if cand.supply_cap_chips is not None:
-        caps.append(cand.supply_cap_chips // cps)
+    idle = power_model.idle_w(hw, 1)  # one chip and its host share, at idle
     return HardwareEcon(
-        hw.hw_id, hw.vendor, cps,
-        0.0 if rented else price * cps,
-        (cand.usd_per_hour or 0.0) * cps * HOURS_PER_YEAR,
-        idle, min(caps) if caps else None, cand.lead_time_months,
+        hw.hw_id, hw.vendor, u.chips,
+        0.0 if rented else u.price_usd,
+        (cand.usd_per_hour or 0.0) * u.chips * HOURS_PER_YEAR,
+        idle, u.supply_cap_units, u.lead_time_months, u.name, u.power_w,
     )
 
 

@@ -1,12 +1,13 @@
 """The fleet MILP, solved with HiGHS through :func:`scipy.optimize.milp`.
 
-Variables: ``n_j`` replicas of each option (integer), ``s_h`` systems of each hardware (integer),
+Variables: ``n_j`` replicas of each option (integer), ``u_j`` purchasable units (servers, racks, CS-3
+systems) bought for that option's replicas (integer; a unit hosts replicas of one pool only),
 ``y_v`` "vendor v is used" (binary, only with ``min_vendors > 1``), ``t`` traffic scale (goodput objective).
 Units inside: MW and $M per year, so coefficients stay within a few orders of magnitude.
 
     demand_c:   sum_{j in c} rate_j n_j >= D_c            (goodput: >= D_c t)
-    chips_h:    sum_{j on h} chips_j n_j <= cps_h s_h      (replicas live in whole systems)
-    supply_h:   s_h <= cap_h                                (a bound)
+    place_j:    upr_j n_j <= rpu_j u_j                      (replicas per unit / units per replica)
+    supply_h:   sum_{j on h} u_j <= cap_h                   (units of hardware h)
     power:      facility MW(n, s) <= budget
     share_v:    basis_v(n, s) <= max_share x basis(n, s)    (basis = facility MW or capex)
     vendors:    sum_v y_v >= min_vendors;  y_v = 1  =>  basis_v >= min_share x basis  and  systems_v >= 1
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -31,6 +33,26 @@ from tokenfleet.plan.economics import Economics, HardwareEcon, mean_it_w
 MIP_REL_GAP = 1e-7
 TIME_LIMIT_S = 60.0
 GOODPUT_MAX_SCALE = 1e4
+GOODPUT_REL_GAP = 1e-3  # the goodput objective (a continuous traffic scale) is proven to 0.1 %
+
+
+def _goodput_scale_bound(p: Problem, rpu: np.ndarray, upr: np.ndarray) -> float:
+    """An upper bound on the traffic scale: serving t x the demand takes at least t x the sum over classes
+    of (least MW, or $M/yr, per request/s of any of its options) x demand; inf without a budget."""
+    per_mw = (p.peak_mw_n + p.peak_mw_s[p.hw_of] * upr / rpu) / p.rate
+    per_usd = (p.cost_n + p.cost_s[p.hw_of] * upr / rpu) / p.rate
+    cls = np.array([o.class_idx for o in p.options], np.int64)
+    bounds = []
+    for budget, per in ((p.limits.power_budget_mw, per_mw),
+                        (None if p.limits.budget_usd_per_year is None else p.limits.budget_usd_per_year / 1e6,
+                         per_usd)):
+        if budget is None:
+            continue
+        need = sum(float(np.min(per[cls == c])) * float(p.sized_rps[c]) for c in range(len(p.demands))
+                   if np.any(cls == c))
+        if need > 0:
+            bounds.append(budget / need)
+    return min(bounds) if bounds else math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +100,15 @@ def build(options: list[Option], hardware: list[HardwareEcon], demands: list[Dem
     idle_chip = np.array([h.idle_w_per_chip for h in hardware])
     cps = np.array([h.chips_per_system for h in hardware], float)
     chips = np.array([o.chips for o in options], float)
-    peak_w = np.array([o.peak_it_w for o in options])
+    # each replica at its planned peak load, the class's sized rate over the replicas this option alone would
+    # need (at capacity a 2 %-loaded CS-3 pool would be charged as if full), never above capacity
+    need = [math.ceil(float(sized_rps[o.class_idx]) / o.rate_rps) if o.rate_rps > 0 else 1 for o in options]
+    load = np.array([min(1.0, float(sized_rps[o.class_idx]) / (k * o.rate_rps)) if o.rate_rps > 0 else 1.0
+                     for o, k in zip(options, need, strict=True)])
+    idle_w = np.array([o.idle_it_w for o in options])
+    peak_w = idle_w + load * (np.array([o.peak_it_w for o in options]) - idle_w)
     avg_w = np.array([mean_it_w(o, demands[o.class_idx], float(sized_rps[o.class_idx])) for o in options])
+    avg_w = idle_w + load * (avg_w - idle_w)
     # a replica replaces idle chips of its system: count its power over the idle floor of those chips
     peak_mw_n = (peak_w - idle_chip[hw_of] * chips) * pue / 1e6
     avg_mw_n = (avg_w - idle_chip[hw_of] * chips) * pue / 1e6
@@ -100,45 +129,72 @@ def build(options: list[Option], hardware: list[HardwareEcon], demands: list[Dem
 @dataclass(frozen=True, slots=True)
 class Solution:
     replicas: np.ndarray  # per option
-    systems: np.ndarray  # per hardware
+    systems: np.ndarray  # per hardware: whole units bought (the sum of ``units`` over its options)
     scale: float  # traffic multiple served (1 unless objective goodput)
     tco_musd_per_year: float
     peak_facility_mw: float
     avg_facility_mw: float
     capex_musd: float
     objective: str
+    units: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per option: units it occupies
 
     @property
     def tco_usd_per_year(self) -> float:
         return self.tco_musd_per_year * 1e6
 
 
+def placement_arrays(p: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per option: replicas per unit and units per replica (see :mod:`tokenfleet.plan.units`)."""
+    rpu, upr = [], []
+    for j, o in enumerate(p.options):
+        c = p.hardware[p.hw_of[j]].chips_per_system
+        if o.chips <= c:
+            rpu.append(c // o.chips)
+            upr.append(1)
+        else:
+            rpu.append(1)
+            upr.append(math.ceil(o.chips / c))
+    return np.array(rpu, float), np.array(upr, float)
+
+
 def _basis_rows(p: Problem, nj: int, nh: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per vendor and total share basis as rows over [n, s]."""
+    """Per vendor and total share basis as rows over [n, u] (u: units per option)."""
     vendors = p.vendors
-    rows = np.zeros((len(vendors), nj + nh))
+    rows = np.zeros((len(vendors), 2 * nj))
     v_of_h = np.array([vendors.index(h.vendor) for h in p.hardware])
-    if p.limits.share_basis == "capex":
-        for h in range(nh):
-            rows[v_of_h[h], nj + h] = p.capex_musd_s[h]
-    else:
-        for j in range(nj):
-            rows[v_of_h[p.hw_of[j]], j] = p.peak_mw_n[j]
-        for h in range(nh):
-            rows[v_of_h[h], nj + h] = p.peak_mw_s[h]
+    for j in range(nj):
+        h = p.hw_of[j]
+        if p.limits.share_basis == "capex":
+            rows[v_of_h[h], nj + j] = p.capex_musd_s[h]
+        else:
+            rows[v_of_h[h], j] = p.peak_mw_n[j]
+            rows[v_of_h[h], nj + j] = p.peak_mw_s[h]
     return rows, rows.sum(axis=0)
 
 
-def solve(p: Problem, objective: str = "cost") -> Solution | None:
-    """Optimal fleet, or None when the constraints cannot all be met."""
+def coefficient_rows(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cost $M/yr, peak facility MW, average facility MW) as rows over [n, u]."""
+    cost = np.concatenate([p.cost_n, p.cost_s[p.hw_of]])
+    power = np.concatenate([p.peak_mw_n, p.peak_mw_s[p.hw_of]])
+    avg = np.concatenate([p.avg_mw_n, p.peak_mw_s[p.hw_of]])
+    return cost, power, avg
+
+
+def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution | None:
+    """Optimal fleet, or None when the constraints cannot all be met.
+
+    With ``tie_rel > 0`` (objective cost) a second solve takes, among fleets within ``tie_rel`` of the
+    cheapest, the one with the least peak facility MW (cost-equal plans do not spend megawatts for nothing).
+    """
     nj, nh, nc = len(p.options), len(p.hardware), len(p.demands)
     lim = p.limits
     vendors = p.vendors
     use_y = lim.min_vendors > 1
     nv = len(vendors) if use_y else 0
     goodput = objective == "goodput"
-    nvar = nj + nh + nv + (1 if goodput else 0)
-    t_col = nj + nh + nv
+    nx = 2 * nj  # [n, u]
+    nvar = nx + nv + (1 if goodput else 0)
+    t_col = nx + nv
     rows: list[np.ndarray] = []
     lo: list[float] = []
     hi: list[float] = []
@@ -163,13 +219,18 @@ def solve(p: Problem, objective: str = "cost") -> Solution | None:
             add(r, 0.0, math.inf)
         else:
             add(r, d, math.inf)
-    chips = np.array([o.chips for o in p.options], float)
-    for h, hw in enumerate(p.hardware):
-        r = np.zeros(nj + nh)
-        r[:nj] = np.where(p.hw_of == h, chips, 0.0)
-        r[nj + h] = -hw.chips_per_system
+    rpu, upr = placement_arrays(p)
+    for j in range(nj):  # replicas live on whole units: upr_j n_j <= rpu_j u_j
+        r = np.zeros(nvar)
+        r[j] = upr[j]
+        r[nj + j] = -rpu[j]
         add(r, -math.inf, 0.0)
-    power = np.concatenate([p.peak_mw_n, p.peak_mw_s])
+    for h, hw in enumerate(p.hardware):
+        if lim.supply_caps and hw.max_systems is not None:
+            r = np.zeros(nvar)
+            r[nj: nx] = (p.hw_of == h).astype(float)
+            add(r, -math.inf, float(hw.max_systems))
+    cost, power, _ = coefficient_rows(p)
     if lim.power_budget_mw is not None:
         add(power, -math.inf, lim.power_budget_mw)
     basis_v, basis = _basis_rows(p, nj, nh)
@@ -178,63 +239,81 @@ def solve(p: Problem, objective: str = "cost") -> Solution | None:
             add(basis_v[v] - lim.max_vendor_share * basis, -math.inf, 0.0)
     if use_y:
         big = _big_m(p)
-        v_of_h = np.array([vendors.index(h.vendor) for h in p.hardware])
+        v_of_j = np.array([vendors.index(p.hardware[h].vendor) for h in p.hw_of])
         yrow = np.zeros(nvar)
         for v in range(nv):
-            yrow[nj + nh + v] = 1.0
+            yrow[nx + v] = 1.0
             r = np.zeros(nvar)
-            r[: nj + nh] = basis_v[v] - lim.min_vendor_share * basis
-            r[nj + nh + v] = -big
+            r[:nx] = basis_v[v] - lim.min_vendor_share * basis
+            r[nx + v] = -big
             add(r, -big, math.inf)
             r2 = np.zeros(nvar)
-            r2[nj: nj + nh] = (v_of_h == v).astype(float)
-            r2[nj + nh + v] = -1.0
+            r2[nj: nx] = (v_of_j == v).astype(float)
+            r2[nx + v] = -1.0
             add(r2, 0.0, math.inf)
         add(yrow, float(lim.min_vendors), math.inf)
-    cost = np.concatenate([p.cost_n, p.cost_s])
     if lim.budget_usd_per_year is not None:
         add(cost, -math.inf, lim.budget_usd_per_year / 1e6)
 
     obj = np.zeros(nvar)
     if objective == "cost":
-        obj[: nj + nh] = cost
+        obj[:nx] = cost
     elif objective == "power":
-        obj[: nj + nh] = power + 1e-9 * cost
+        obj[:nx] = power + 1e-9 * cost
     else:
         obj[t_col] = -1.0
-        obj[: nj + nh] = 1e-9 * cost
+        obj[:nx] = 1e-9 * cost
     lb = np.zeros(nvar)
     ub = np.full(nvar, np.inf)
-    if not goodput:  # finite bounds tighten HiGHS's probing: no option needs more replicas than its whole class
-        need = np.array([math.ceil(p.sized_rps[o.class_idx] / p.rate[j]) if p.rate[j] > 0 else 0
-                         for j, o in enumerate(p.options)], float)
+    t_max = _goodput_scale_bound(p, rpu, upr) if goodput else 1.0
+    if math.isfinite(t_max):  # finite bounds tighten HiGHS's probing: no option needs more replicas than its
+        # whole class (at the largest traffic scale any fleet within the budgets could serve)
+        need = np.array([math.ceil(p.sized_rps[o.class_idx] * t_max / p.rate[j] * (1 + 1e-9)) if p.rate[j] > 0
+                         else 0 for j, o in enumerate(p.options)], float)
         ub[:nj] = need
-        for h in range(nh):
-            ub[nj + h] = min(ub[nj + h], math.ceil(float(np.sum(np.where(p.hw_of == h, need * chips, 0.0)))
-                                                   / p.hardware[h].chips_per_system))
-    for h, hw in enumerate(p.hardware):
-        if lim.supply_caps and hw.max_systems is not None:
-            ub[nj + h] = hw.max_systems
+        ub[nj: nx] = np.ceil(need * upr / rpu)
+    if lim.supply_caps:
+        for j in range(nj):
+            cap = p.hardware[p.hw_of[j]].max_systems
+            if cap is not None:
+                ub[nj + j] = min(ub[nj + j], cap)
     if use_y:
-        ub[nj + nh: nj + nh + nv] = 1.0
+        ub[nx: nx + nv] = 1.0
     if goodput:
-        ub[t_col] = GOODPUT_MAX_SCALE
+        ub[t_col] = min(GOODPUT_MAX_SCALE, t_max)
     integrality = np.ones(nvar)
     if goodput:
         integrality[t_col] = 0
-    res = milp(obj, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=integrality,
-               bounds=Bounds(lb, ub), options={"mip_rel_gap": MIP_REL_GAP, "time_limit": TIME_LIMIT_S})
+
+    def run(c_obj: np.ndarray, A: list[np.ndarray], lo_: list[float], hi_: list[float]) -> Any:
+        gap = GOODPUT_REL_GAP if goodput else MIP_REL_GAP
+        return milp(c_obj, constraints=LinearConstraint(np.array(A), lo_, hi_), integrality=integrality,
+                    bounds=Bounds(lb, ub), options={"mip_rel_gap": gap, "time_limit": TIME_LIMIT_S})
+
+    res = run(obj, rows, lo, hi)
     if res.x is None or res.status not in (0, 1):
         return None
-    x = np.round(res.x).astype(float)
+    x_best = res.x
+    if tie_rel > 0 and objective == "cost":
+        best = float(cost @ np.round(res.x[:nx]))
+        n_rows = len(rows)
+        add(cost, -math.inf, best * (1.0 + tie_rel))
+        obj2 = np.zeros(nvar)
+        obj2[:nx] = power + 1e-9 * cost
+        res2 = run(obj2, rows, lo, hi)
+        del rows[n_rows:], lo[n_rows:], hi[n_rows:]
+        if res2.x is not None and res2.status in (0, 1):
+            x_best = res2.x
+    x = np.round(x_best).astype(float)
     if goodput:
-        x[t_col] = res.x[t_col]
-    n, s = x[:nj].astype(np.int64), x[nj: nj + nh].astype(np.int64)
+        x[t_col] = x_best[t_col]
+    n, u = x[:nj].astype(np.int64), x[nj: nx].astype(np.int64)
+    s = np.bincount(p.hw_of, weights=u, minlength=nh).astype(np.int64)
+    _, _, avg = coefficient_rows(p)
     return Solution(
         n, s, float(x[t_col]) if goodput else 1.0,
-        float(cost @ x[: nj + nh]), float(power @ x[: nj + nh]),
-        float(np.concatenate([p.avg_mw_n, p.peak_mw_s]) @ x[: nj + nh]), float(p.capex_musd_s @ s),
-        objective,
+        float(cost @ x[:nx]), float(power @ x[:nx]), float(avg @ x[:nx]), float(p.capex_musd_s @ s),
+        objective, u,
     )
 
 
@@ -249,21 +328,23 @@ def _big_m(p: Problem) -> float:
     return max(worst * 4.0, 1.0)
 
 
-def evaluate(p: Problem, n: np.ndarray, s: np.ndarray) -> tuple[bool, float]:
-    """Feasibility and TCO ($M/yr) of a given (n, s) under the problem's limits — for tests and checks."""
+def evaluate(p: Problem, n: np.ndarray, u: np.ndarray) -> tuple[bool, float]:
+    """Feasibility and TCO ($M/yr) of replicas ``n`` and units ``u`` (both per option) under the problem's
+    limits — for tests and checks."""
     lim = p.limits
     served = np.bincount([o.class_idx for o in p.options], weights=p.rate * n, minlength=len(p.demands))
     ok = bool(np.all(served >= p.sized_rps - 1e-9))
-    chips = np.array([o.chips for o in p.options], float)
-    used = np.bincount(p.hw_of, weights=chips * n, minlength=len(p.hardware))
-    ok &= bool(np.all(used <= np.array([h.chips_per_system for h in p.hardware]) * s + 1e-9))
-    x = np.concatenate([n, s]).astype(float)
-    power = float(np.concatenate([p.peak_mw_n, p.peak_mw_s]) @ x)
+    rpu, upr = placement_arrays(p)
+    ok &= bool(np.all(upr * n <= rpu * u + 1e-9))
+    x = np.concatenate([n, u]).astype(float)
+    cost_row, power_row, _ = coefficient_rows(p)
+    power = float(power_row @ x)
     if lim.power_budget_mw is not None:
         ok &= power <= lim.power_budget_mw + 1e-9
+    s = np.bincount(p.hw_of, weights=u, minlength=len(p.hardware))
     if lim.supply_caps:
         ok &= all(h.max_systems is None or s[i] <= h.max_systems for i, h in enumerate(p.hardware))
-    basis_v, basis = _basis_rows(p, len(n), len(s))
+    basis_v, basis = _basis_rows(p, len(n), len(p.hardware))
     total = float(basis @ x)
     shares = basis_v @ x / total if total > 0 else np.zeros(len(basis_v))
     ok &= bool(np.all(shares <= lim.max_vendor_share + 1e-9))
@@ -272,10 +353,10 @@ def evaluate(p: Problem, n: np.ndarray, s: np.ndarray) -> tuple[bool, float]:
         present = [(shares[v] >= lim.min_vendor_share - 1e-12) and s[v_of_h == v].sum() >= 1
                    for v in range(len(basis_v))]
         ok &= sum(present) >= lim.min_vendors
-    cost = float(np.concatenate([p.cost_n, p.cost_s]) @ x)
+    cost = float(cost_row @ x)
     if lim.budget_usd_per_year is not None:
         ok &= cost <= lim.budget_usd_per_year / 1e6 + 1e-9
     return ok, cost
 
 
-__all__ = ["Limits", "Problem", "Solution", "build", "evaluate", "solve"]
+__all__ = ["Limits", "Problem", "Solution", "build", "coefficient_rows", "evaluate", "placement_arrays", "solve"]

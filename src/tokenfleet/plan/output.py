@@ -22,8 +22,8 @@ def pool_row(p: PoolPlan) -> dict[str, Any]:
         "name": p.name, "class": p.class_name, "model": p.model, "hardware": p.hw_id, "vendor": p.vendor,
         "layout": p.layout, "speculative": p.speculative, "replicas": p.replicas,
         "count": p.chips,  # units: GPUs / CS-3 systems / LPUs
-        "chips": p.chips, "systems": round(p.systems, 4), "rate_rps_per_replica": p.rate_rps_per_replica,
-        "batch": p.batch, "per_user_tok_s": p.per_user_tok_s, "peak_load": p.peak_load,
+        "chips": p.chips, "systems": p.units, "purchase": p.purchase, "rate_rps_per_replica": p.rate_rps_per_replica,
+        "batch": p.batch, "per_user_tok_s": p.per_user_tok_s, "peak_load": p.peak_load, "headroom": _num(p.headroom),
         "it_mw": p.it_mw, "facility_mw": p.facility_mw, "avg_facility_mw": p.avg_facility_mw,
         "capex_usd": p.capex_usd, "opex_usd_per_year": p.opex_usd_per_year,
         "tco_usd_per_year": p.tco_usd_per_year, "output_tokens_per_year": p.output_tokens_per_year,
@@ -58,6 +58,13 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
                      "mean_input_tokens": d.isl, "mean_output_tokens": d.osl,
                      "ttft_p99_ms": _num(d.ttft_p99_s * 1e3), "tpot_p99_ms": _num(d.tpot_p99_s * 1e3)}
                     for d in r.demands],
+        "bill_of_materials": r.bill_of_materials,
+        "cost_by_class": [{"class": k.name, "capex_usd": k.capex_usd, "opex_usd_per_year": k.opex_usd_per_year,
+                           "tco_usd_per_year": k.tco_usd_per_year, "share_of_tco": k.share_of_tco,
+                           "output_tokens_per_year": k.output_tokens_per_year, "usd_per_mtok": _num(k.usd_per_mtok)}
+                          for k in r.class_costs],
+        "shadow_prices": [{"constraint": s.constraint, "change": s.change, "relax": 0.1, "saving": s.saving,
+                           "saving_frac": s.saving_frac} for s in r.shadow],
         "binding": [{"constraint": b.constraint, "detail": b.detail, "gain": b.gain} for b in r.binding],
         "excluded": r.excluded,
         "verification": None if ver is None else {
@@ -75,9 +82,11 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
                             "facility_mw": s.peak_facility_mw if s else None,
                             "traffic_scale": s.scale if s else None} for mw, s in r.budget_options],
         "pareto_cost_vs_mw": [{"facility_mw": q.facility_mw, "tco_usd_per_year": q.tco_usd_per_year,
-                               "mw_by_vendor": q.mw_by_vendor} for q in r.pareto_mw],
+                               "mw_by_vendor": q.mw_by_vendor, "status": q.status, "note": q.note}
+                              for q in r.pareto_mw],
         "pareto_cost_vs_slo": [{"slo_factor": q.x, "tco_usd_per_year": q.tco_usd_per_year,
-                                "facility_mw": q.facility_mw} for q in r.pareto_slo],
+                                "facility_mw": q.facility_mw, "status": q.status, "note": q.note}
+                               for q in r.pareto_slo],
         "formulas": FORMULAS,
         "timings_s": r.timings_s,
     }
@@ -89,10 +98,12 @@ def write_plan_files(r: PlanResult, out_dir: Path) -> list[Path]:
     pj = out_dir / "plan.json"
     pj.write_text(json.dumps(data, indent=1), encoding="utf-8")
     pc = out_dir / "plan.csv"
+    rows = [{**{k: v for k, v in q.items() if k != "purchase"},
+             **{f"purchase_{k}": v for k, v in q["purchase"].items()}} for q in data["pools"]]
     with pc.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(data["pools"][0]) if data["pools"] else ["name"])
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
         w.writeheader()
-        w.writerows(data["pools"])
+        w.writerows(rows)
     return [pj, pc]
 
 

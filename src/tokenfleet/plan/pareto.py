@@ -1,11 +1,17 @@
 """Pareto frontiers by re-solving: TCO against facility MW (sweeping the power budget between the
 lowest-power and the cheapest fleet) and TCO against SLO tightness (every class's TTFT and TPOT targets
-scaled by a factor)."""
+scaled by a factor).
+
+Both are monotone by construction: the MW frontier keeps only fleets no other fleet beats on both MW and
+cost; on the SLO curve a looser factor never costs more than a tighter one, because the tighter point's
+fleet meets the looser SLOs too (it is carried over and marked so). Each point says whether it was
+simulated (``--verify-curves``) or is the model's estimate.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,33 +26,40 @@ class ParetoPoint:
     tco_usd_per_year: float | None  # None: infeasible
     facility_mw: float | None
     mw_by_vendor: dict[str, float]
+    note: str = ""  # e.g. "fleet of factor 0.75 (cheaper, meets these SLOs too)"
+    status: str = "estimated"  # estimated | simulated: met | simulated: missed <classes>
+    fleet: tuple[Problem, Solution] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def simulated(self) -> bool:
+        return self.status.startswith("simulated")
 
 
 def _by_vendor(p: Problem, sol: Solution) -> dict[str, float]:
     out: dict[str, float] = {}
     for j, o in enumerate(p.options):
         out[o.vendor] = out.get(o.vendor, 0.0) + float(p.peak_mw_n[j] * sol.replicas[j])
-    for h, hw in enumerate(p.hardware):
-        out[hw.vendor] = out.get(hw.vendor, 0.0) + float(p.peak_mw_s[h] * sol.systems[h])
+        out[o.vendor] += float(p.peak_mw_s[p.hw_of[j]] * sol.units[j])
     return {k: v for k, v in sorted(out.items()) if v > 0}
 
 
 def _point(p: Problem, x: float, sol: Solution | None) -> ParetoPoint:
     if sol is None:
         return ParetoPoint(x, None, None, {})
-    return ParetoPoint(x, sol.tco_usd_per_year, sol.peak_facility_mw, _by_vendor(p, sol))
+    return ParetoPoint(x, sol.tco_usd_per_year, sol.peak_facility_mw, _by_vendor(p, sol), fleet=(p, sol))
 
 
-def cost_vs_mw(p: Problem, points: int) -> list[ParetoPoint]:
-    """Cheapest fleet at each power budget from the lowest-power fleet's MW to the cheapest fleet's MW."""
+def cost_vs_mw(p: Problem, points: int, plan: Solution | None = None) -> list[ParetoPoint]:
+    """Cheapest fleet at each power budget from the lowest-power fleet's MW to the cheapest fleet's MW
+    (``plan``: the chosen fleet, which is on the frontier)."""
     low = solve(p, "power")
-    cheap = solve(p, "cost")
+    cheap = plan or solve(p, "cost", tie_rel=1e-4)
     if low is None or cheap is None or points <= 0:
         return []
     lo_mw, hi_mw = low.peak_facility_mw, cheap.peak_facility_mw
-    out = [_point(p, hi_mw, cheap)]
+    out = [_point(p, hi_mw, cheap), _point(p, lo_mw, low)]
     if hi_mw > lo_mw * (1 + 1e-6):
-        for mw in np.linspace(lo_mw, hi_mw, points)[:-1]:
+        for mw in np.linspace(lo_mw, hi_mw, points)[1:-1]:
             sol = solve(replace(p, limits=replace(p.limits, power_budget_mw=float(mw) * (1 + 1e-9))), "cost")
             out.append(_point(p, float(mw), sol))
     return _frontier(out)
@@ -68,11 +81,22 @@ def _frontier(points: list[ParetoPoint]) -> list[ParetoPoint]:
 
 def cost_vs_slo(problem_for: Callable[[float], Problem | None],
                 factors: tuple[float, ...] = SLO_FACTORS) -> list[ParetoPoint]:
-    """Cheapest fleet when every SLO is scaled by each factor (< 1 tighter, > 1 looser)."""
-    out = []
-    for f in factors:
+    """Cheapest fleet when every SLO is scaled by each factor (< 1 tighter, > 1 looser); non-increasing in
+    the factor (a tighter point's fleet is carried to a looser factor when it is cheaper there)."""
+    out: list[ParetoPoint] = []
+    best: ParetoPoint | None = None
+    for f in sorted(factors):
         p = problem_for(f)
-        out.append(_point(p, f, solve(p, "cost")) if p is not None else ParetoPoint(f, None, None, {}))
+        q = _point(p, f, solve(p, "cost", tie_rel=1e-4)) if p is not None else ParetoPoint(f, None, None, {})
+        if best is not None and (q.tco_usd_per_year is None or q.tco_usd_per_year > (best.tco_usd_per_year or 0)):
+            fleet = best.fleet
+            if fleet is not None and p is not None:  # verify it against this factor's SLOs
+                fleet = (replace(fleet[0], demands=p.demands), fleet[1])
+            q = replace(best, x=f, note=f"fleet of factor {best.x:g} (cheaper here; it meets these SLOs too)",
+                        fleet=fleet)
+        if q.tco_usd_per_year is not None:
+            best = q
+        out.append(q)
     return out
 
 

@@ -12,17 +12,20 @@ from pathlib import Path
 import numpy as np
 
 from tokenfleet.errors import InfeasibleError
+from tokenfleet.plan.attribution import ClassCost, Shadow, class_costs, loosen, shadow_prices
 from tokenfleet.plan.binding import Binding, binding_constraints, explain_infeasible
-from tokenfleet.plan.capacity import Option, all_options, usable_candidates
+from tokenfleet.plan.capacity import Option, all_options, options_for, usable_candidates
 from tokenfleet.plan.demand import Demand, class_demands
 from tokenfleet.plan.economics import HOURS_PER_YEAR, economics, hardware_econ
 from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve
 from tokenfleet.plan.pareto import ParetoPoint, cost_vs_mw, cost_vs_slo
 from tokenfleet.plan.schema import PlanScenario
+from tokenfleet.plan.units import lead_time_months
 from tokenfleet.plan.verify import Verification, verify
 
 Progress = Callable[[str, float], None]
 DERATE_STEP = 0.85
+TIE_REL = 1e-4  # among fleets within 0.01 % of the cheapest, take the one with the least facility MW
 SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
 
 
@@ -38,8 +41,12 @@ class PoolPlan:
     layout: str
     speculative: str | None
     replicas: int
-    chips: int
-    systems: float  # share of whole systems bought for this pool (idle chips shared out by use)
+    chips: int  # chips the replicas use
+    units: int  # whole purchasable units bought for this pool (servers, racks, CS-3 systems)
+    unit_name: str
+    unit_chips: int
+    nameplate_mw: float  # units x unit nameplate power x PUE
+    lead_time_months: float
     rate_rps_per_replica: float
     batch: int
     per_user_tok_s: float
@@ -51,6 +58,17 @@ class PoolPlan:
     opex_usd_per_year: float
     output_tokens_per_year: float
     depreciation_years: float
+
+    @property
+    def headroom(self) -> float:
+        """Capacity at the SLO over the planned peak, minus one (0.25: 25 % spare at peak)."""
+        return 1.0 / self.peak_load - 1.0 if self.peak_load > 0 else math.inf
+
+    @property
+    def purchase(self) -> dict[str, object]:
+        return {"unit": self.unit_name, "count": self.units, "chips": self.units * self.unit_chips,
+                "chips_used": self.chips, "facility_mw": self.facility_mw, "nameplate_facility_mw": self.nameplate_mw,
+                "lead_time_months": self.lead_time_months}
 
     @property
     def tco_usd_per_year(self) -> float:
@@ -89,6 +107,23 @@ class PlanResult:
     budget_options: list[tuple[float, Solution | None]] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    class_costs: list[ClassCost] = field(default_factory=list)
+    shadow: list[Shadow] = field(default_factory=list)
+
+    @property
+    def bill_of_materials(self) -> list[dict[str, object]]:
+        """Units to order per hardware, fleet-wide."""
+        out: dict[str, dict[str, object]] = {}
+        for q in self.pools:
+            row = out.setdefault(q.hw_id, {"hardware": q.hw_id, "vendor": q.vendor, "unit": q.unit_name, "count": 0,
+                                           "chips": 0, "capex_usd": 0.0, "facility_mw": 0.0,
+                                           "nameplate_facility_mw": 0.0, "lead_time_months": q.lead_time_months})
+            row["count"] = int(row["count"]) + q.units  # type: ignore[call-overload]
+            row["chips"] = int(row["chips"]) + q.units * q.unit_chips  # type: ignore[call-overload]
+            for k, v in (("capex_usd", q.capex_usd), ("facility_mw", q.facility_mw),
+                         ("nameplate_facility_mw", q.nameplate_mw)):
+                row[k] = float(row[k]) + v  # type: ignore[arg-type]
+        return list(out.values())
 
     @property
     def objective(self) -> str:
@@ -110,11 +145,8 @@ def make_problem(sc: PlanScenario, demands: list[Demand], options: list[Option])
 
 
 def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
-    """Split system-level capex, idle power and facility cost over pools by the chips they occupy."""
+    """One pool per option with replicas; each owns the whole units its replicas sit on."""
     econ = p.econ
-    chips_used = np.zeros(len(p.hardware))
-    for j, o in enumerate(p.options):
-        chips_used[p.hw_of[j]] += o.chips * sol.replicas[j]
     e_rate = econ.energy_usd_per_year_per_facility_w() * 1e6
     f_rate = econ.facility_usd_per_year_per_facility_w() * 1e6
     out = []
@@ -124,12 +156,11 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
             continue
         h = int(p.hw_of[j])
         hw = p.hardware[h]
-        share = float(o.chips * n / chips_used[h])
-        systems = float(sol.systems[h]) * share
-        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * systems
-        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * systems
-        capex = hw.capex_per_system_usd * systems
-        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * systems
+        units = int(sol.units[j])
+        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * units
+        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * units
+        capex = hw.capex_per_system_usd * units
+        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * units
         d = p.demands[o.class_idx]
         cap_class = float(sum(q.rate_rps * sol.replicas[i] for i, q in enumerate(p.options)
                               if q.class_idx == o.class_idx))
@@ -137,7 +168,8 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
         spec = f"{o.spec[0]} k={o.spec[1]} a={o.spec[2]}" if o.spec else None
         out.append(PoolPlan(
             f"{o.class_name}/{o.hw_id}", o.class_name, d.model, o.hw_id, o.vendor, o.layout.describe(), spec, n,
-            o.chips * n, systems, o.rate_rps, o.batch, o.per_user_tok_s,
+            o.chips * n, units, hw.unit_name, hw.chips_per_system, units * hw.unit_power_w * econ.pue / 1e6,
+            hw.lead_time_months, o.rate_rps, o.batch, o.per_user_tok_s,
             d.peak_rps / cap_class if cap_class > 0 else 0.0,
             peak / econ.pue, peak, avg, capex, opex, tokens, econ.depreciation_years,
         ))
@@ -147,14 +179,14 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
 
 
 def _solve_or_explain(p: Problem, objective: str) -> Solution:
-    sol = solve(p, objective)
+    sol = solve(p, objective, tie_rel=TIE_REL)
     if sol is None:
         raise explain_infeasible(p, objective)
     return sol
 
 
 def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, run_verify: bool = True,
-         pareto: bool = True) -> PlanResult:
+         pareto: bool = True, verify_curves: bool = False, shadow: bool = True) -> PlanResult:
     say: Progress = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -194,27 +226,54 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
     result = PlanResult(sc, demands, options, problem, sol, pools_of(problem, sol),
                         binding_constraints(problem, sol), verification=ver, iterations=iterations)
     dl = sc.plan.constraints.deadline_months
-    result.excluded = [f"{c.hardware} (lead time {c.lead_time_months:g} months > deadline {dl:g})"
-                       for c in sc.plan.candidates if dl is not None and c.lead_time_months > dl]
+    result.excluded = [f"{c.hardware} (lead time {lead_time_months(c):g} months > deadline {dl:g})"
+                       for c in sc.plan.candidates if dl is not None and lead_time_months(c) > dl]
     for mw in sc.plan.budget_options_mw:
         result.budget_options.append(
             (mw, solve(replace(problem, limits=replace(problem.limits, power_budget_mw=mw)), objective)))
+    result.class_costs = class_costs(result.pools, demands)
+    if shadow:
+        result.shadow = shadow_prices(problem, sol, lambda ci, f: _class_slo_problem(sc, problem, ci, f, derate))
     timings["binding_s"] = time.perf_counter() - t
     if pareto and sc.plan.pareto_points:
         say("pareto", 0.9)
         t = time.perf_counter()
-        result.pareto_mw = cost_vs_mw(problem, sc.plan.pareto_points)
+        result.pareto_mw = cost_vs_mw(problem, sc.plan.pareto_points, sol if objective == "cost" else None)
         result.pareto_slo = cost_vs_slo(lambda f: _slo_problem(sc, demands, derate, f))
         timings["pareto_s"] = time.perf_counter() - t
+        if verify_curves and sc.plan.verify.enabled:
+            say("curves", 0.95)
+            t = time.perf_counter()
+            result.pareto_mw = [_verified(sc, base_dir, q) for q in result.pareto_mw]
+            result.pareto_slo = [_verified(sc, base_dir, q) for q in result.pareto_slo]
+            timings["verify_curves_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     result.timings_s = timings
     say("done", 1.0)
     return result
 
 
+def _verified(sc: PlanScenario, base_dir: Path, q: ParetoPoint) -> ParetoPoint:
+    """The point with its fleet simulated (as the plan is: same slice rules and limits)."""
+    if q.fleet is None:
+        return q
+    p, sol = q.fleet
+    ver = verify(sc, base_dir, p.demands, p.options, [int(x) for x in sol.replicas])
+    missed = [c.name for c in ver.classes if not c.met]
+    return replace(q, status="simulated: " + (f"missed {', '.join(missed)}" if missed else "met"))
+
+
+def _class_slo_problem(sc: PlanScenario, p: Problem, ci: int, factor: float,
+                       derate: dict[int, float]) -> Problem | None:
+    """The problem with class ``ci``'s SLO loosened by ``factor``; its old options stay (they meet it)."""
+    demands = list(p.demands)
+    demands[ci] = loosen(demands[ci], factor)
+    extra = [o for c in usable_candidates(sc) for o in options_for(demands[ci], ci, c, derate.get(ci, 1.0))]
+    return make_problem(sc, demands, [*p.options, *extra])
+
+
 def _slo_problem(sc: PlanScenario, demands: list[Demand], derate: dict[int, float], factor: float) -> Problem | None:
-    scaled = [replace(d, ttft_p99_s=d.ttft_p99_s * factor, tpot_p99_s=d.tpot_p99_s * factor,
-                      min_user_tok_s=d.min_user_tok_s / factor if d.min_user_tok_s else None) for d in demands]
+    scaled = [loosen(d, factor) for d in demands]
     try:
         options = all_options(sc, scaled, derate)
     except InfeasibleError:

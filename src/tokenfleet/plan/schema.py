@@ -9,6 +9,8 @@ A plan scenario names traffic classes (as for ``simulate``) but no pools: the pl
            speculative: {draft_model: llama-3.1-8b, draft_tokens: 3, acceptance: 0.9}}
         - {hardware: gb200-nvl72, price_usd: 40000}          # per chip; default: catalog price_usd
         - {hardware: h100, usd_per_hour: 2.2}                 # rented per chip-hour: opex, no capex
+        - {hardware: mi355x, unit: {name: 4-GPU server, chips: 4, price_usd: 110000, power_w: 9000},
+           precisions: [fp8]}                                 # a unit other than catalog/data/units.yaml's
       power_budget_mw: 750              # facility MW (IT x PUE); omit for no budget
       facility_usd_per_mw: 15.0e6       # facility capex per facility MW, amortised over facility_life_years
       horizon_years: 3
@@ -26,10 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
-from tokenfleet import catalog
-from tokenfleet.errors import ScenarioError, UnknownIdError
+from tokenfleet import catalog, perf
+from tokenfleet.errors import ScenarioError, TokenfleetError, UnknownIdError
 from tokenfleet.scenario import (
     LayoutSpec,
     PoolSpec,
@@ -42,6 +44,22 @@ from tokenfleet.scenario import (
 from tokenfleet.scenario.base import StrictModel
 
 register_section("plan")
+PRECISIONS = ("bf16", "fp8", "fp4", "int8")
+
+
+class _Finite(StrictModel):
+    """A plan section: floats must be finite (``inf`` / ``nan`` are bad input, not "no limit")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class UnitOverride(_Finite):
+    """The purchasable unit of a candidate when it is not catalog/data/units.yaml's (a smaller server...)."""
+
+    name: str | None = None
+    chips: PositiveInt | None = None  # performance-model units (GPUs, CS-3 systems, LPUs) per unit
+    price_usd: PositiveFloat | None = None  # one unit; needed when ``chips`` differs from the catalog's unit
+    power_w: PositiveFloat | None = None  # nameplate
 
 
 class SpecDecodeSpec(SpeculativeSpec):
@@ -51,44 +69,50 @@ class SpecDecodeSpec(SpeculativeSpec):
     for_models: list[str] = Field(default_factory=list)
 
 
-class CandidateSpec(StrictModel):
+class CandidateSpec(_Finite):
     hardware: str
-    price_usd: PositiveFloat | None = None  # per chip / unit; default catalog price_usd
+    price_usd: PositiveFloat | None = None  # per chip; unit price = price_usd x unit chips
+    unit_price_usd: PositiveFloat | None = None  # per purchasable unit (default: catalog/data/units.yaml)
     usd_per_hour: PositiveFloat | None = None  # rental per chip-hour instead of buying
+    unit: UnitOverride | None = None
     supply_cap_chips: PositiveInt | None = None
-    supply_cap_systems: PositiveInt | None = None
-    lead_time_months: NonNegativeFloat = 0.0
-    layouts: list[LayoutSpec] | None = None  # default: perf.candidate_layouts
+    supply_cap_systems: PositiveInt | None = None  # purchasable units (servers, racks, CS-3 systems)
+    lead_time_months: NonNegativeFloat | None = None  # default: the unit's (catalog/data/units.yaml)
+    layouts: list[LayoutSpec] | None = None  # default: perf.candidate_layouts in the model's native precision
+    precisions: list[Literal["bf16", "fp8", "fp4", "int8"]] = Field(default_factory=list)  # more weight precisions
+    speed_factor: float = Field(default=1.0, gt=0.0, le=100.0)  # x peak FLOPS and memory / link bandwidth
     max_chips_per_replica: PositiveInt | None = None
     speculative: SpecDecodeSpec | None = None
     speculative_only: bool = False  # with ``speculative``: drop the plain (non-speculative) options
 
     @model_validator(mode="after")
     def _rent_or_buy(self) -> CandidateSpec:
-        if self.price_usd is not None and self.usd_per_hour is not None:
-            raise ValueError("give price_usd (buy) or usd_per_hour (rent), not both")
+        if self.usd_per_hour is not None and (self.price_usd is not None or self.unit_price_usd is not None):
+            raise ValueError("give price_usd / unit_price_usd (buy) or usd_per_hour (rent), not both")
+        if self.price_usd is not None and self.unit_price_usd is not None:
+            raise ValueError("give price_usd (per chip) or unit_price_usd (per unit), not both")
         if self.speculative_only and self.speculative is None:
             raise ValueError("speculative_only needs a speculative section")
         return self
 
 
-class ConstraintSpec(StrictModel):
+class ConstraintSpec(_Finite):
     max_vendor_share: float = Field(default=1.0, gt=0.0, le=1.0)  # of facility MW (or capex, see share_basis)
     share_basis: Literal["power", "capex"] = "power"
     min_vendors: PositiveInt = 1
     min_vendor_share: float = Field(default=0.0, ge=0.0, lt=1.0)  # a vendor "counts" above this share
-    peak_headroom: NonNegativeFloat = 0.0  # size every class for peak x (1 + headroom)
+    peak_headroom: float = Field(default=0.0, ge=0.0, le=1.0)  # size every class for peak x (1 + headroom)
     deadline_months: NonNegativeFloat | None = None  # candidates with a longer lead time are excluded
 
 
-class ClassDemandSpec(StrictModel):
+class ClassDemandSpec(_Finite):
     """Override what the planner sizes a class for (default: from its arrivals)."""
 
     mean_rps: PositiveFloat | None = None
     peak_rps: PositiveFloat | None = None
 
 
-class VerifySpec(StrictModel):
+class VerifySpec(_Finite):
     enabled: bool = True
     duration_s: PositiveFloat = 120.0
     max_replicas: PositiveInt = 48  # per run: larger fleets are simulated as a slice, same load per replica
@@ -97,13 +121,13 @@ class VerifySpec(StrictModel):
     seed: int = 0
 
 
-class PlanSpec(StrictModel):
+class PlanSpec(_Finite):
     candidates: list[CandidateSpec] = Field(min_length=1)
     power_budget_mw: PositiveFloat | None = None
     budget_options_mw: list[PositiveFloat] = Field(default_factory=list)  # extra budgets to re-plan at
     facility_usd_per_mw: NonNegativeFloat = 15.0e6
-    facility_life_years: PositiveFloat = 15.0
-    horizon_years: PositiveFloat = 3.0
+    facility_life_years: float = Field(default=15.0, gt=0.0, le=100.0)
+    horizon_years: float = Field(default=3.0, gt=0.0, le=50.0)
     objective: Literal["cost", "power", "goodput"] = "cost"
     budget_usd_per_year: PositiveFloat | None = None  # objective goodput: annual TCO budget
     constraints: ConstraintSpec = ConstraintSpec()
@@ -164,9 +188,26 @@ def check_plan(sc: PlanScenario, where: str) -> None:
     if k.min_vendor_share * k.min_vendors > 1.0 + 1e-9 or too_much:
         raise ScenarioError(f"min_vendor_share {k.min_vendor_share} x min_vendors {k.min_vendors} contradicts "
                             f"max_vendor_share {k.max_vendor_share}", where=f"{where}: plan.constraints")
-    if k.deadline_months is not None and all(c.lead_time_months > k.deadline_months for c in p.candidates):
+    from tokenfleet.plan.units import candidate_unit, hosting_problem, lead_time_months
+
+    if k.deadline_months is not None and all(lead_time_months(c) > k.deadline_months for c in p.candidates):
         raise ScenarioError(f"every candidate's lead time exceeds deadline_months {k.deadline_months}",
                             where=f"{where}: plan.constraints.deadline_months")
+    models = sorted({t.model for t in sc.traffic})
+    for i, c in enumerate(p.candidates):
+        u = candidate_unit(c, f"{where}: plan.candidates.{i}")
+        hw = catalog.hardware(c.hardware)
+        for li, lay in enumerate(c.layouts or []):
+            for m in models:
+                try:
+                    real = perf.make_layout(catalog.model(m), hw, lay.num_chips, lay.tp, lay.pp,
+                                            lay.weight_precision, lay.kv_precision)
+                except TokenfleetError:
+                    continue
+                why = hosting_problem(real, u, hw)
+                if why:
+                    raise ScenarioError(f"the {c.hardware} units cannot host this layout: {why}",
+                                        where=f"{where}: plan.candidates.{i}.layouts.{li}")
 
 
 def parse_plan_scenario(data: object, where: str = "scenario") -> PlanScenario:
@@ -188,6 +229,7 @@ __all__ = [
     "PlanScenario",
     "PlanSpec",
     "SpecDecodeSpec",
+    "UnitOverride",
     "VerifySpec",
     "check_plan",
     "load_plan_scenario",

@@ -34,7 +34,8 @@ def plan_payload(result: Any) -> dict[str, Any]:
         pools.append({
             "name": p.name, "class": p.class_name, "model": p.model, "hardware": p.hw_id, "vendor": p.vendor,
             "layout": p.layout, "speculative": p.speculative, "replicas": int(p.replicas), "count": int(p.chips),
-            "systems": _f(p.systems), "rate_rps_per_replica": _f(p.rate_rps_per_replica), "batch": int(p.batch),
+            "systems": int(p.units), "purchase": p.purchase, "headroom": _f(p.headroom),
+            "rate_rps_per_replica": _f(p.rate_rps_per_replica), "batch": int(p.batch),
             "per_user_tok_s": _f(p.per_user_tok_s), "peak_load": _f(p.peak_load), "it_mw": _f(p.it_mw),
             "facility_mw": _f(p.facility_mw), "avg_facility_mw": _f(p.avg_facility_mw), "capex_usd": _f(p.capex_usd),
             "opex_usd_per_year": _f(p.opex_usd_per_year), "tco_usd_per_year": _f(p.tco_usd_per_year),
@@ -110,8 +111,18 @@ def plan_row(payload: dict[str, Any]) -> dict[str, Any]:
         chips[p["hardware"]] = chips.get(p["hardware"], 0) + p["count"]
     for hw, n in sorted(chips.items()):
         row[f"plan.chips.{hw}"] = n
+    units: dict[str, int] = {}
+    for p in payload["pools"]:
+        units[p["hardware"]] = units.get(p["hardware"], 0) + int(p["systems"])
+    for hw, n in sorted(units.items()):
+        row[f"plan.units.{hw}"] = n
     for vendor, v in sorted(payload["by_vendor"].items()):
         row[f"plan.mw.{vendor}"] = v["facility_mw"]
+    hw_of: dict[str, list[str]] = {}
+    for p in payload["pools"]:
+        hw_of.setdefault(p["class"], []).append(p["hardware"])
+    for cls, hws in hw_of.items():
+        row[f"plan.hardware.{cls}"] = "+".join(sorted(set(hws)))
     ver = payload.get("verification")
     if ver is not None:
         row["plan.verified"] = ver["all_met"]
@@ -129,7 +140,7 @@ def run_plan(data: dict[str, Any], base_dir: Path, where: str, *, verify: bool =
 
         raise InputError("the scenario has no plan: section, so there is nothing to plan", where=where)
     sc = parse_plan_scenario(data, where)
-    result = plan(sc, base_dir, progress, run_verify=verify, pareto=pareto)
+    result = plan(sc, base_dir, progress, run_verify=verify, pareto=pareto, shadow=False)
     payload = plan_payload(result)
     return plan_row(payload), payload, result
 

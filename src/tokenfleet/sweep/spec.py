@@ -128,7 +128,24 @@ def build_sweep(path: str | Path, grid: list[str], independent_seeds: bool = Fal
 
     p = Path(path)
     data = read_mapping(p)
+    grid = [*file_grid(data, p.name), *grid]
     return make_sweep(data, p.resolve().parent, p.name, [parse_axis(g) for g in grid], independent_seeds)
+
+
+def file_grid(data: dict[str, Any], where: str) -> list[str]:
+    """A scenario file may carry its own grid (``sweep: {grid: {KEY: VALUES}}``, VALUES a list or a
+    ``start:stop:step`` string); the section is taken out of ``data``. ``--grid`` options add axes."""
+    sw = data.pop("sweep", None)
+    if sw is None:
+        return []
+    if not isinstance(sw, dict) or not isinstance(sw.get("grid"), dict) or set(sw) - {"grid", "description"}:
+        raise InputError("expected sweep: {grid: {KEY: [values] or 'start:stop:step'}, description: ...}",
+                         where=f"{where}: sweep")
+    out = []
+    for key, vals in sw["grid"].items():
+        text = ",".join(str(v) for v in vals) if isinstance(vals, list) else str(vals)
+        out.append(f"{key}={text}")
+    return out
 
 
 def make_sweep(data: dict[str, Any], base_dir: Path, where: str, axes: list[Axis],
