@@ -77,6 +77,12 @@ class PrefixConfig(_Strict):
     index_blocks: int | None = Field(None, ge=0)  # per-backend cap of the estimate (default: its modelled KV)
     ttl_s: float | None = Field(None, gt=0)  # forget blocks routed longer ago than this (default: never)
 
+    @model_validator(mode="after")
+    def _tokenizer_exists(self) -> PrefixConfig:
+        if self.tokenizer is not None and not Path(self.tokenizer).is_file():
+            raise ValueError(f"tokenizer file {self.tokenizer!r} not found (a local tokenizer.json)")
+        return self
+
 
 class RoutingConfig(_Strict):
     policy: str = "slo-tier"  # a policy of tokenfleet.routing (``tokenfleet.routing.policy_names()``)
