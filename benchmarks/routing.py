@@ -17,7 +17,10 @@ blocks), 8192 batched tokens per step. Workloads:
 
 Load = offered request rate / the fleet's capacity for the workload, measured in the simulator: the
 requests/s it completes when all of the run's requests arrive at once (round-robin routing); trace
-arrivals are scaled to the offered rate with a rate multiplier. Goodput = requests meeting both SLOs (TTFT <= 2 s,
+arrivals are scaled to the offered rate with a rate multiplier. All requests arriving at once leave no
+time for a turn's history to be cached, so this is the capacity *without* prefix reuse: on ``multi-turn``,
+where 64-86 % of prompt tokens are reused, the fleet is far from saturated even at "90 %".
+Goodput = requests meeting both SLOs (TTFT <= 2 s,
 TPOT <= 50 ms) per second of offered traffic (SLO attainment x offered rate).
 Targets (issue 15): on ``mooncake`` at 80 % load, ``prefix-aware`` within 5 points of the
 ``prefix-affinity`` oracle's hit rate and TTFT p99 >= 30 % below ``round-robin``; ``prefill-load``
@@ -146,13 +149,12 @@ def check(rows: list[dict[str, Any]]) -> list[str]:
         get("mooncake", 0.8, "round-robin")
     if pa and orc:
         gap = (orc["prefix_hit"] - pa["prefix_hit"]) * 100
-        lines.append(f"mooncake @80%: prefix-aware hit {pa['prefix_hit']:.1%} vs oracle {orc['prefix_hit']:.1%} "
-                     f"(gap {gap:+.1f} points; target <= 5): {'MET' if gap <= 5 else 'MISSED'}")
+        lines.append(f"mooncake 80%: hit {pa['prefix_hit']:.1%} prefix-aware vs {orc['prefix_hit']:.1%} oracle, "
+                     f"gap {gap:.1f} pt (<= 5): {'MET' if gap <= 5 else 'MISSED'}")
     if pa and rr:
         cut = 1 - pa["ttft_p99_ms"] / rr["ttft_p99_ms"]
-        lines.append(f"mooncake @80%: prefix-aware TTFT p99 {pa['ttft_p99_ms']:,.0f} ms vs round-robin "
-                     f"{rr['ttft_p99_ms']:,.0f} ms ({cut:.0%} lower; target >= 30%): "
-                     f"{'MET' if cut >= 0.3 else 'MISSED'}")
+        lines.append(f"mooncake 80%: TTFT p99 {pa['ttft_p99_ms']:,.0f} vs {rr['ttft_p99_ms']:,.0f} ms round-robin, "
+                     f"{cut:.0%} lower (>= 30%): {'MET' if cut >= 0.3 else 'MISSED'}")
     worse = []
     for r in rows:
         if r["policy"] != "prefill-load":
@@ -160,8 +162,9 @@ def check(rows: list[dict[str, Any]]) -> list[str]:
         base = get(r["workload"], r["load"], "round-robin")
         if base and r["ttft_p99_ms"] > base["ttft_p99_ms"] * 1.0001:
             worse.append(f"{r['workload']}@{r['load']:.0%}")
-    lines.append("prefill-load TTFT p99 <= round-robin on every workload and load: "
-                 + ("MET" if not worse else f"MISSED at {', '.join(worse)}"))
+    if any(r["policy"] == "prefill-load" for r in rows):
+        lines.append("prefill-load TTFT p99 <= round-robin, every workload and load: "
+                     + ("MET" if not worse else f"MISSED at {', '.join(worse)}"))
     return lines
 
 
@@ -177,7 +180,9 @@ def main() -> None:
     loads = [float(x) for x in a.loads.split(",")]
     pols = a.policies.split(",")
     print(f"fleet: {MODEL} on " + " + ".join(f"{n}x {hw}" for hw, n in POOLS) + f"; SLO TTFT<={SLO['ttft_p99_ms']} ms "
-          f"TPOT<={SLO['tpot_p99_ms']} ms; {uptime()}")
+          f"TPOT<={SLO['tpot_p99_ms']} ms")
+    print("goodput: requests/s meeting both SLOs; hit: prompt tokens from the prefix cache")
+    print(uptime())
     rows: list[dict[str, Any]] = []
     c_all, w_all = time.process_time(), time.perf_counter()
     for w in a.workloads.split(","):
@@ -185,20 +190,20 @@ def main() -> None:
             got = workload_runs(w, load, a.max_requests, pols)
             rows += got
             g = got[0]
-            print(f"\n{w} @ {load:.0%} load ({load * g['capacity_rps']:.2f} req/s of {g['capacity_rps']:.2f}): "
-                  f"{g['requests']:,} requests, mean prompt {g['isl']:,.0f} / output {g['osl']:,.0f} tokens")
-            print(f"  {'policy':17.17s} {'TTFT p50':>9s} {'TTFT p99':>9s} {'TPOT p99':>9s} {'hit':>6s} "
-                  f"{'goodput/s':>9s} {'SLO':>6s} {'cpu s':>6s} {'wall s':>6s}")
+            print(f"\n{w} @ {load:.0%} load ({load * g['capacity_rps']:.2f} of {g['capacity_rps']:.2f} req/s), "
+                  f"{g['requests']:,} requests, {g['isl']:,.0f} / {g['osl']:,.0f} tokens in / out")
+            print(f"  {'policy':16s} {'TTFT p50':>8s} {'p99 ms':>7s} {'TPOT p99':>8s} {'hit':>6s} {'goodput':>7s} "
+                  f"{'SLO':>6s} {'cpu/wall s':>10s}")
             for r in got:
-                print(f"  {r['policy']:17.17s} {r['ttft_p50_ms']:9,.0f} {r['ttft_p99_ms']:9,.0f} "
-                      f"{r['tpot_p99_ms']:9.1f} "
-                      f"{r['prefix_hit']:6.1%} {r['goodput_rps']:9.2f} {r['slo']:6.1%} {r['cpu_s']:6.1f} "
-                      f"{r['wall_s']:6.1f}")
+                print(f"  {r['policy']:16.16s} {r['ttft_p50_ms']:8,.0f} {r['ttft_p99_ms']:7,.0f} "
+                      f"{r['tpot_p99_ms']:8.1f} {r['prefix_hit']:6.1%} {r['goodput_rps']:7.2f} {r['slo']:6.1%} "
+                      f"{r['cpu_s']:5.1f}/{r['wall_s']:<4.1f}")
             sys.stdout.flush()
     print()
     for line in check(rows):
         print(line)
-    print(f"total: {time.process_time() - c_all:.1f} s CPU, {time.perf_counter() - w_all:.1f} s wall; {uptime()}")
+    print(f"total: {time.process_time() - c_all:.1f} s CPU, {time.perf_counter() - w_all:.1f} s wall")
+    print(uptime())
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))
 
