@@ -30,7 +30,7 @@ from tokenfleet.cli import app, main
 from tokenfleet.gateway.app import create_app
 from tokenfleet.gateway.config import parse_config
 from tokenfleet.gateway.emulator.server import create_emulator_app
-from tokenfleet.gateway.ledger import Ledger, LedgerRow, read_rows, summarise
+from tokenfleet.gateway.ledger import Ledger, LedgerRow, make_engine, read_rows, summarise
 from tokenfleet.gateway.runner import ServerThread
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 (pip install 'psycopg[binary]') is not installed")
@@ -233,3 +233,33 @@ def test_a_gateway_on_a_postgresql_ledger_flushes_every_request_on_graceful_stop
     (total,) = summarise(pg_url, ["pool"])
     assert total["requests"] == 6 and total["usd"] == pytest.approx(
         sum(r.prompt_tokens * 0.85 + r.completion_tokens * 1.2 for r in rows) / 1e6)
+
+
+def test_two_gateways_on_one_postgresql_budget_cannot_overspend(pg_url: str, tmp_path: Path) -> None:
+    """Two gateway instances, one PostgreSQL ledger, 64 concurrent clients split between them: the budget
+    is reserved with an atomic UPDATE under PostgreSQL's row lock, so together they serve exactly what it
+    covers (before reservations: $2.20 of spend on a $1 budget)."""
+    from test_gateway_budget import budget_config, hammer
+    from tokenfleet.gateway.budget import standing
+
+    backend = ServerThread(create_emulator_app("h100", "llama-3.1-8b", time_scale=5.0)).start()
+    gws = [ServerThread(create_app(parse_config(budget_config(pg_url, backend.url, tmp_path / f"j{i}"))))
+           for i in range(2)]
+    try:
+        for gw in gws:
+            gw.start()
+        hammer([gw.url for gw in gws], 2)  # each instance derives the key's scrypt hash once
+        replies = hammer([gw.url for gw in gws], 62)
+    finally:
+        for gw in gws:
+            gw.stop()
+        backend.stop()
+    ok = sum(r.status_code == 200 for r in replies)
+    assert ok == 8 and sum(r.status_code == 429 for r in replies) == 54  # 2 + 8 = 10 x $0.10
+    rows = read_rows(pg_url)
+    assert len(rows) == 64 and len({r.request_id for r in rows}) == 64
+    assert sum(r.usd for r in rows) == pytest.approx(1.0)
+    engine = make_engine(pg_url)
+    got = standing(engine, "team")
+    engine.dispose()
+    assert got is not None and got[1] == pytest.approx(1.0) and got[2] == pytest.approx(0.0, abs=1e-9)
