@@ -50,9 +50,7 @@ def test_spend_and_mw_years_by_hand() -> None:
 def test_unexercised_option_and_late_delivery_add_nothing() -> None:
     deal = parse_deal(
         contract_deal(
-            options=[
-                {"name": "o", "exercise_probability": 0.0, "deliveries": [{"date": "2028-01-01", "mw": 500}]}
-            ]
+            options=[{"name": "o", "exercise_probability": 0.0, "deliveries": [{"date": "2028-01-01", "mw": 500}]}]
         )
     )
     c = deal.contract
@@ -202,13 +200,9 @@ def test_plan_errors_name_the_file(tmp_path: Path) -> None:
     write_plan(tmp_path / "plan.json")
     d = contract_deal(from_plan={"path": "plan.json", "vendor": "AMD", "first_delivery": "2026-07-01"})
     del d["contract"]["deliveries"]
-    with pytest.raises(
-        ScenarioError, match=r"deal\.yaml: contract\.from_plan: plan has no pools from vendor 'AMD'"
-    ):
+    with pytest.raises(ScenarioError, match=r"deal\.yaml: contract\.from_plan: plan has no pools from vendor 'AMD'"):
         parse_deal(d, "deal.yaml", tmp_path)
-    (tmp_path / "broken.json").write_text(
-        json.dumps({"pools": [{"hardware": "x"}], "totals": {}, "horizon_years": 1})
-    )
+    (tmp_path / "broken.json").write_text(json.dumps({"pools": [{"hardware": "x"}], "totals": {}, "horizon_years": 1}))
     with pytest.raises(ScenarioError, match=r"broken.json: pools.0.vendor"):
         load_plan(tmp_path / "broken.json")
     d2 = contract_deal(
@@ -223,3 +217,31 @@ def test_plan_errors_name_the_file(tmp_path: Path) -> None:
     del d2["contract"]["deliveries"]
     with pytest.raises(ScenarioError, match=r"contract\.from_plan\.spacing_months"):
         parse_deal(d2, "deal.yaml", tmp_path)
+
+
+def test_exact_spend_crossing_matches_bisection_of_the_spend_curve() -> None:
+    # lumps, accruals, service ends, delays, an option and take-or-pay payments that count toward vesting
+    deal = parse_deal(
+        contract_deal(
+            service_years=1.5,
+            delivery_delay={"distribution": "lognormal", "median_months": 3, "sigma": 1.0},
+            options=[{"name": "o", "exercise_probability": 0.5, "deliveries": [{"date": "2028-01-01", "mw": 50}]}],
+            commitments=[{"by": "2028-06-30", "minimum_spend_usd": 4e9}],
+            shortfall_counts_toward_vesting=True,
+        )
+    )
+    c = deal.contract
+    times = c.sample_times(np.random.default_rng(5), 4000)
+    falls = c.shortfalls(times)
+    levels = [1e8, 9e8, 2.5e9, 4e9, 4.2e9, 9e9]
+    exact = c.spend_hit_years_many(levels, deal.horizon_years, times, falls)
+    for x in levels:
+        lo, hi = np.zeros(len(times)), np.full(len(times), deal.horizon_years)
+        reached = c.spend_at_each(hi, times, falls) >= x * (1 - 1e-9)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            above = c.spend_at_each(mid, times, falls) >= x * (1 - 1e-9)
+            hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+        assert np.array_equal(np.isfinite(exact[x]), reached), x
+        assert np.allclose(exact[x][reached], hi[reached], atol=1e-9), x
+    assert 0.0 < np.isfinite(exact[4.2e9]).mean() < 1.0

@@ -153,14 +153,14 @@ def test_close_monitoring_matches_broadie_glasserman_kou() -> None:
         w = d["warrants"][0]
         w["expiry"] = "2027-01-01"
         w["tranches"] = [{"name": "T", "shares": 1e6, "hurdle": {"price_usd": 140.0, "monitoring": monitoring}}]
-        d["valuation"]["paths"] = 40_000
+        d["valuation"]["paths"] = 30_000
         return parse_deal(d)
 
     closes, cont = deal("close"), deal("continuous")
     t_exp = closes.warrants[0].expiry_years
     p_close = value_deal(closes).tranches[0].vest_probability
     p_cont = value_deal(cont).tranches[0].vest_probability
-    se = math.sqrt(p_close * (1 - p_close) / 40_000)
+    se = math.sqrt(p_close * (1 - p_close) / 30_000)
     truth = bgk_touch_probability(S0, 140.0, t_exp, 1 / 252)
     continuous = bgk_touch_probability(S0, 140.0, t_exp, 0.0)
     assert abs(p_close - truth) <= 3 * se + 0.004, (p_close, truth)

@@ -171,6 +171,14 @@ CLOSE_CASES = [
     ("2-day VWAP", Hurdle(125.0, "touch", monitoring="close", average_days=2, average_kind="vwap"), 0.0, 1.0, 140.0),
     ("close at date: 150 on t=1.5", Hurdle(150.0, "at_date", test_years=1.5, monitoring="close"), 0.0, 1.5, 150.0),
     ("closes never reach 191", Hurdle(191.0, "touch", monitoring="close"), 0.0, INF, None),
+    ("close at date fails below H", Hurdle(151.0, "at_date", test_years=1.5, monitoring="close"), 0.0, INF, None),
+    (
+        "2-day average at date",
+        Hurdle(155.0, "at_date", test_years=1.5, monitoring="close", average_days=2),
+        0.0,
+        1.5,
+        150.0,
+    ),
 ]
 
 

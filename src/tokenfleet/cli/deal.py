@@ -131,31 +131,21 @@ def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:
     console.print(t)
     if v.tranches:
         tt = Table(title="Tranches: vesting and value (PV at the risk-free rate)")
-        for col in (
-            "tranche",
-            "shares",
-            "conditions",
-            "rule",
-            "P(vest)",
-            "E\\[vest date]",
-            "value (MC ± se)",
-            "closed form",
-            "method",
-        ):
+        for col in ("tranche", "shares", "P(vest)", "E\\[vest date]", "value (MC ± se)", "closed form"):
             tt.add_column(col, justify="right" if col in ("shares", "P(vest)") else "left")
         for tr in v.tranches:
             tt.add_row(
                 tr.name,
                 f"{tr.shares / 1e6:,.2f}M",
-                tr.conditions,
-                tr.vesting if tr.conditions.endswith(")") else "-",
                 f"{tr.vest_probability:.1%}",
                 str(tr.expected_vest_date or "never"),
                 f"{_usd(tr.value_usd)} ± {_usd(tr.stderr_usd)}",
                 _usd(tr.closed_form_usd),
-                tr.method,
             )
         console.print(tt)
+        for tr in v.tranches:
+            how = f"\n      closed form: {tr.method}" if tr.closed_form_usd is not None else ""
+            console.print(f"  {tr.name}: {tr.conditions}{how}", highlight=False)
     if v.total is not None:
         d = v.total
         tot = Table(title="Total warrant value (per-path distribution)")

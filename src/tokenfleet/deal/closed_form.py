@@ -152,14 +152,14 @@ def touch_tranche_value(
     share = h * math.exp(-q * expiry) * hit_laplace(s0, h, window_end, r, q, sigma, rho=r - q)
     if strike == 0.0:
         return share
-    if _surely_in_the_money(h, strike, expiry - window_end, expiry, r, q, sigma):
+    if surely_in_the_money(h, strike, expiry - window_end, expiry, r, q, sigma):
         return share - strike * math.exp(-r * expiry) * hit_laplace(s0, h, window_end, r, q, sigma, rho=0.0)
     tau, w = _first_passage_nodes(s0, h, window_end, r, q, sigma)
     integrand = np.exp(-r * tau) * bs_call(h, strike, expiry - tau, r, q, sigma)
     return float(np.sum(w * integrand * first_passage_density(tau, s0, h, r, q, sigma)))
 
 
-def _surely_in_the_money(s: float, k: float, t_lo: float, t_hi: float, r: float, q: float, sigma: float) -> bool:
+def surely_in_the_money(s: float, k: float, t_lo: float, t_hi: float, r: float, q: float, sigma: float) -> bool:
     """Whether ``N(d2) = N(d1) = 1`` to double precision for every remaining life in ``[t_lo, t_hi]``."""
     if k <= 0.0:
         return True
@@ -246,6 +246,7 @@ __all__ = [
     "hit_laplace_many",
     "one_touch_at_hit",
     "supports_closed_form",
+    "surely_in_the_money",
     "touch_probability",
     "touch_tranche_value",
 ]

@@ -186,23 +186,59 @@ class Contract:
     def spend_hit_years(
         self, threshold_usd: float, horizon_years: float, times: FloatArray, shortfalls: FloatArray | None
     ) -> FloatArray:
-        """Exact first time cumulative spend reaches ``threshold_usd`` on each path (+inf if not by the horizon).
+        """Exact first time cumulative spend reaches ``threshold_usd`` on each path (+inf if not by the horizon)."""
+        return self.spend_hit_years_many([threshold_usd], horizon_years, times, shortfalls)[threshold_usd]
 
-        Spend is non-decreasing in time (lumps at delivery, linear accrual), so bisection finds the crossing; 60
-        halvings of the horizon resolve it far below a second.
+    def spend_hit_years_many(
+        self, thresholds: list[float], horizon_years: float, times: FloatArray, shortfalls: FloatArray | None
+    ) -> dict[float, FloatArray]:
+        """:meth:`spend_hit_years` for several thresholds, solved exactly on each path.
+
+        Spend is piecewise linear in time: lumps at deliveries (and take-or-pay payments, when they count),
+        linear accrual between the breakpoints (deliveries, service ends). Spend is evaluated at every
+        breakpoint; the crossing is either a jump at a breakpoint or on the linear piece before it.
         """
-        n = times.shape[0]
-        goal = threshold_usd * (1.0 - 1e-9)
-        hi = np.full(n, horizon_years)
-        ok = self.spend_at_each(hi, times, shortfalls) >= goal
-        lo = np.zeros(n)
-        at_zero = self.spend_at_each(lo, times, shortfalls) >= goal
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            above = self.spend_at_each(mid, times, shortfalls) >= goal
-            hi = np.where(above, mid, hi)
-            lo = np.where(above, lo, mid)
-        return np.where(at_zero, 0.0, np.where(ok, hi, np.inf))
+        n, k = times.shape
+        lump = np.array([d.lump_usd for d in self.deliveries])
+        rate = np.array([d.accrual_usd_per_year for d in self.deliveries])
+        ends = self.service_end(times)
+        parts = [times, ends]
+        tc = self.commitment_times() if shortfalls is not None and self.commitments else None
+        if tc is not None:
+            parts.append(np.broadcast_to(tc, (n, tc.size)))
+        pts = np.concatenate(parts, axis=1)
+        pts = np.sort(np.where(np.isfinite(pts), pts, 1e12), axis=1)
+        out = {x: np.full(n, np.inf) for x in thresholds}
+        block = max(1, 4_000_000 // max(1, pts.shape[1] * k))
+        for lo in range(0, n, block):
+            sl = slice(lo, lo + block)
+            b, t, e = pts[sl], times[sl], ends[sl]
+            bb, tt, ee = b[:, :, None], t[:, None, :], e[:, None, :]
+            with np.errstate(invalid="ignore"):
+                acc = np.nan_to_num(np.clip(np.minimum(bb, ee) - tt, 0.0, None), nan=0.0, posinf=0.0) @ rate
+            at = (tt <= bb) @ lump  # lumps paid by each breakpoint
+            before = (tt < bb) @ lump  # ... strictly before it
+            if tc is not None and shortfalls is not None:
+                due = tc[None, None, :] <= b[:, :, None] + 1e-12
+                at = at + (due * shortfalls[sl][:, None, :]).sum(axis=2)
+                before = before + ((tc[None, None, :] < b[:, :, None] - 1e-12) * shortfalls[sl][:, None, :]).sum(axis=2)
+            spend = acc + at
+            rows = np.arange(b.shape[0])
+            for x in thresholds:
+                goal = x * (1.0 - 1e-9)
+                reach = spend >= goal
+                p = reach.argmax(axis=1)
+                found = reach[rows, p]
+                prev = np.maximum(p - 1, 0)
+                left = acc[rows, p] + before[rows, p]  # spend just before the breakpoint
+                span = b[rows, p] - b[rows, prev]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    slope = (acc[rows, p] - acc[rows, prev]) / span
+                    on_line = b[rows, prev] + (goal - spend[rows, prev]) / slope
+                linear = (p > 0) & (left >= goal) & (span > 0) & (slope > 0)
+                hit = np.where(linear, on_line, b[rows, p])
+                out[x][sl] = np.where(found & (hit <= horizon_years + 1e-12), hit, np.inf)
+        return out
 
     def spend_on_grid(self, grid: FloatArray, times: FloatArray) -> FloatArray:
         """Cumulative purchase spend on each grid time, shape ``(n, len(grid))``."""

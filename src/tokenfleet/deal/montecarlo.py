@@ -160,7 +160,8 @@ def performance_times(
         falls = contract.shortfalls(times)
     mw_levels = sorted({g for _, g in keys if g is not None})
     mw_hits = mw_hit_years_many(times, contract.mw, mw_levels) if mw_levels else {}
-    spend_hits = {x: contract.spend_hit_years(x, horizon, times, falls) for x in {s for s, _ in keys if s is not None}}
+    levels = sorted({s for s, _ in keys if s is not None})
+    spend_hits = contract.spend_hit_years_many(levels, horizon, times, falls) if levels else {}
     out = {}
     for spend, mw in keys:
         t = np.zeros(times.shape[0])

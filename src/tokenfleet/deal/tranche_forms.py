@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tokenfleet.deal.closed_form import (
-    _surely_in_the_money,
     at_date_tranche_value,
     bs_call,
     hit_laplace_many,
+    surely_in_the_money,
     touch_tranche_value,
 )
 from tokenfleet.deal.model import Deal
@@ -52,7 +52,7 @@ def _touch_values(
     share = h * math.exp(-q * life) * hit_laplace_many(s, h, window, r, q, sig, r - q)
     if k == 0.0:
         return share
-    if _surely_in_the_money(h, k, life - window, life, r, q, sig):
+    if surely_in_the_money(h, k, life - window, life, r, q, sig):
         return share - k * math.exp(-r * life) * hit_laplace_many(s, h, window, r, q, sig, 0.0)
     if sig * math.sqrt(window) < 0.05:  # narrow first-passage densities: per-price composite quadrature
         return np.array([touch_tranche_value(float(x), h, window, life, k, r, q, sig) for x in s])
@@ -142,9 +142,9 @@ def sticky_value(
 
 class MilestoneTimes:
     """Distribution of one tranche's milestone time over paths in fixed memory: the first chunk sets
-    :data:`BINS` equal-probability bins; every chunk adds counts and sums of times per bin, and counts the
-    paths whose milestone is met by ``by`` (an at-date test's date). Times after ``cut`` count as never met, so no
-bin straddles the date after which the value drops to 0."""
+        :data:`BINS` equal-probability bins; every chunk adds counts and sums of times per bin, and counts the
+        paths whose milestone is met by ``by`` (an at-date test's date). Times after ``cut`` count as never met, so no
+    bin straddles the date after which the value drops to 0."""
 
     BINS = 16
 

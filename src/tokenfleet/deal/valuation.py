@@ -82,10 +82,10 @@ def value_deal(
         acc["pv_b"] += float(contract.pv_buyer_cash(times, falls, st.discount_rate).sum())
         acc["pv_i"] += float(contract.pv_buyer_cash(times, falls, st.issuer_discount_rate).sum())
         acc["pv_mwy"] += float(contract.pv_mw_years(times, st.discount_rate).sum())
-        if sampled == 0:  # paths for the report's expected spend / MW curves: the first chunk
-            spend_path = contract.spend_on_grid(grid, times).mean(axis=0)
-            mw_path = ((times[:, :, None] <= grid[None, None, :]) * contract.mw[None, :, None]).sum(axis=1).mean(0)
-        sampled += m
+        if sampled < CHUNK_PATHS:  # the report's expected spend / MW curves: the first CHUNK_PATHS paths
+            spend_path += contract.spend_on_grid(grid, times).sum(axis=0)
+            mw_path += ((times[:, :, None] <= grid[None, None, :]) * contract.mw[None, :, None]).sum(axis=1).sum(0)
+            sampled += m
         if n_tr:
             pv, tau = chunk.pv_usd, chunk.tau_years
             moments.add(pv)
@@ -108,7 +108,7 @@ def value_deal(
     )
     total = _distribution(total_dist) if n_tr else None
     warrant_value = total.mean if total is not None else 0.0
-    contract_out = _contract_outcome(deal, mean, spend_path, mw_path)
+    contract_out = _contract_outcome(deal, mean, spend_path / max(sampled, 1), mw_path / max(sampled, 1))
     prices = _prices(deal, contract_out, warrant_value)
     net_cost = contract_out.pv_buyer_payments_usd - warrant_value
     compute = contract_out.pv_compute_value_usd
@@ -279,7 +279,7 @@ def _point_values(deal: Deal, paths: int, seed: int) -> list[PointValue]:
     """Total warrant value at each valuation point's share price (same seed: common random numbers)."""
     if not deal.warrants or not deal.valuation_points:
         return []
-    n = max(CHUNK_PATHS // 4, paths // 10)
+    n = min(paths, max(CHUNK_PATHS // 4, paths // 10))
     out = []
     for vp in deal.valuation_points:
         acc = RunningMoments(1)

@@ -70,7 +70,7 @@ class Paths:
         self.log_s0 = log_s0
         self.m = log_s.shape[0]
         self._bridge: dict[Any, tuple[FloatArray, FloatArray, IntArray]] = {}
-        self._stat: dict[tuple[str, int], FloatArray] = {}
+        self._stat: dict[Any, FloatArray] = {}
         self._close_idx = np.flatnonzero(grid.is_close)
 
     # ---- prices at random times -------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class Paths:
 
     # ---- closing-price statistics -------------------------------------------------------------------------
     def close_stat(self, h: Hurdle) -> FloatArray:
-        """Log of the tested statistic at each trading-day close, ``(m, n_closes)``.
+        """The tested statistic (USD) at each trading-day close, ``(m, n_closes)``.
 
         ``close``: the close. ``average_over_days: N``: mean of the last N closes. ``vwap_days: N``: mean of the
         last N daily VWAPs, a day's VWAP taken as the mean of its opening (previous close) and closing prices
@@ -116,20 +116,26 @@ class Paths:
         key = (h.average_kind, h.average_days)
         if key in self._stat:
             return self._stat[key]
-        closes = np.exp(self.log_s[:, self._close_idx].astype(np.float64))
+        if "closes" not in self._stat:
+            self._stat["closes"] = np.exp(self.log_s[:, self._close_idx]).astype(np.float64)
+        closes = self._stat["closes"]
         n_days = h.average_days
+        s0 = math.exp(self.log_s0)
         if h.average_kind == "vwap":
-            prev = np.concatenate([np.full((self.m, 1), math.exp(self.log_s0)), closes[:, :-1]], axis=1)
-            daily = 0.5 * (prev + closes)
+            daily = 0.5 * closes
+            daily[:, 1:] += 0.5 * closes[:, :-1]
+            daily[:, 0] += 0.5 * s0
         else:
             daily = closes
         if n_days > 1:
-            pad = np.full((self.m, n_days), math.exp(self.log_s0))
-            cs = np.cumsum(np.concatenate([pad, daily], axis=1), axis=1)
-            daily = (cs[:, n_days:] - cs[:, :-n_days]) / n_days
-        stat = np.log(daily)
-        self._stat[key] = stat
-        return stat
+            cs = np.empty((self.m, daily.shape[1] + n_days))
+            cs[:, :n_days] = s0 * np.arange(1, n_days + 1)
+            np.cumsum(daily, axis=1, out=cs[:, n_days:])
+            cs[:, n_days:] += cs[:, n_days - 1 : n_days]
+            daily = cs[:, n_days:] - cs[:, :-n_days]
+            daily /= n_days
+        self._stat[key] = daily
+        return daily
 
     # ---- first passes --------------------------------------------------------------------------------------
     def first_close_pass(self, h: Hurdle, a: FloatArray, end: float) -> tuple[FloatArray, FloatArray]:
@@ -140,7 +146,7 @@ class Paths:
             return np.full(self.m, np.inf), np.full(self.m, np.nan)
         j0 = np.searchsorted(ct, np.where(np.isfinite(a), a, np.inf) - _TOL)
         stop = int(np.searchsorted(ct, end + _TOL, side="right"))  # closes after the window's end do not count
-        j = first_from(self.close_stat(h) >= math.log(h.price_usd) - 1e-12, j0, stop)
+        j = first_from(self.close_stat(h) >= h.price_usd * (1.0 - 1e-12), j0, stop)
         ok = j < stop
         jj = np.minimum(j, nc - 1)
         tau = np.where(ok, ct[jj], np.inf)
@@ -182,7 +188,7 @@ def vest(tranche: Tranche, paths: Paths, t_perf: FloatArray, expiry_years: float
         if h.discrete:
             ct = g.t[paths._close_idx]
             j = int(np.searchsorted(ct, g.t[k] + _TOL)) - 1  # the last close on or before the date
-            ok_price = paths.close_stat(h)[:, j] >= math.log(h.price_usd) - 1e-12 if j >= 0 else np.zeros(paths.m, bool)
+            ok_price = paths.close_stat(h)[:, j] >= h.price_usd * (1.0 - 1e-12) if j >= 0 else np.zeros(paths.m, bool)
         else:
             ok_price = paths.log_s[:, k] >= math.log(h.price_usd)
         ok = (t_perf <= g.t[k] + _TOL) & ok_price
