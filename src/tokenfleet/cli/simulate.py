@@ -15,9 +15,6 @@ from rich.table import Table
 from tokenfleet.errors import InputError, ScenarioError
 from tokenfleet.inputs import check_int, check_output_file, check_range
 from tokenfleet.scenario import Scenario, load_scenario, parse_scenario
-from tokenfleet.sim.engine import Simulation, Sink
-from tokenfleet.sim.output import RequestWriter, chrome_trace
-from tokenfleet.sim.summary import summarize
 
 console = Console()
 TRACE_MAX_REQUESTS = 50_000
@@ -182,6 +179,10 @@ def simulate_cmd(
             f"--trace-out is for small runs: set --max-requests <= {TRACE_MAX_REQUESTS:,}",
             where="--trace-out",
         )
+    from tokenfleet.sim.engine import Simulation, Sink  # after the checks: a bad input is refused fast
+    from tokenfleet.sim.output import RequestWriter, chrome_trace
+    from tokenfleet.sim.summary import summarize
+
     sinks: list[Sink] = []
     if requests_out is not None:
         sinks.append(RequestWriter(requests_out, [c.name for c in sc.traffic], [p.name for p in sc.pools]))
