@@ -67,8 +67,10 @@ def test_growth_is_bounded_up_front(tmp_path: Path, name: str, doc: dict, messag
     assert f"{name}.yaml" in err and message in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", [["simulate"], ["plan", "--no-verify", "--no-pareto"], ["deal"], ["serve", "--check"]],
-                         ids=["simulate", "plan", "deal", "serve"])
+COMMANDS = [["simulate"], ["plan", "--no-verify", "--no-pareto"], ["deal"], ["serve", "--check"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=["simulate", "plan", "deal", "serve"])
 def test_deep_nesting_and_bad_bytes(tmp_path: Path, command: list[str]) -> None:
     deep = tmp_path / "deep.yaml"
     deep.write_text("name: " + "[" * 20_000 + "]" * 20_000 + "\n")
