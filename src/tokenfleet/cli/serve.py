@@ -91,6 +91,11 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         console.print(f"gateway on http://{h}:{pt}  ledger {cfg.ledger.url}  journal {cfg.ledger.journal_path()}"
                       + (f"  workers {workers}" if workers > 1 else ""))
+        from tokenfleet.workload.prefix import PromptHasher
+
+        pc = cfg.routing.prefix
+        console.print(f"routing {cfg.routing.policy}; prompt block hashes "
+                      f"{PromptHasher(pc.block_tokens, pc.tokenizer).source}")
         if workers > 1:
             raise typer.Exit(serve_workers(str(config), sock, workers))
         # GatewayServer: on SIGTERM /readyz turns 503 while in-flight streams drain, then uvicorn shuts down
