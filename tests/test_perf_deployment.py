@@ -18,7 +18,8 @@ CHIP = HardwareSpec(hw_id="unit", vendor="Test", name="unit", family="hbm", form
                     dense_tflops={"bf16": 1.0}, memory_gb=1.0, memory_bw_tbps=1.0, scaleup_bw_gbps=100.0,
                     scaleup_domain=8, chip_power_w=100.0, chips_per_system=1, system_power_w=150.0,
                     price_usd=1.0, calibration_group="none", year=2024, source_url="test")
-IDEAL = EfficiencyParams(flops_eff=1.0, bw_eff=1.0, step_overhead_s=0.0, gemm_m_half=0.0, idle_power_frac=0.2)
+IDEAL = EfficiencyParams(flops_eff=1.0, bw_eff=1.0, step_overhead_s=0.0, gemm_m_half=0.0, seq_overhead_s=0.0,
+                         idle_power_frac=0.2)
 
 
 def test_tiny_model_parameter_count_by_hand() -> None:

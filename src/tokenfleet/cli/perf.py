@@ -76,22 +76,29 @@ def perf_cmd(
     if as_json:
         typer.echo(json.dumps({"model": model_id, "hardware": hw_id, "isl": isl, "osl": osl, "rows": rows}, indent=1))
         return
-    title = (f"{model_id} on {hw_id}: {isl} in / {osl} out"
-             + (f", speculative {draft} k={draft_tokens} a={acceptance}" if draft else ""))
-    table = Table(title=title)
-    cols = [("layout", "layout"), ("chips", "chips"), ("KV tokens", "kv_capacity_tokens"), ("TTFT ms", "ttft_ms"),
-            ("tok/s/user", "per_user_tok_s"), ("offline tok/s/chip", "offline_tok_s_per_chip"),
-            (f"server tok/s/chip (p99 {ttft_ms:g}/{tpot_ms:g} ms)", "server_tok_s_per_chip"),
-            ("idle-peak kW", "peak_kw"), (f"J/tok (PUE {pue:g})", "j_per_token_offline")]
-    for head, _ in cols:
-        table.add_column(head, justify="left" if head == "layout" else "right")
+    title = (f"{model_id} on {hw_id}: {isl} in / {osl} out; SLO p99 TTFT {ttft_ms:g} / TPOT {tpot_ms:g} ms"
+             + (f"; speculative {draft} k={draft_tokens} a={acceptance}" if draft else ""))
+    table = Table(title=title, box=None, padding=(0, 1), title_justify="left")
+    cols = ["layout", "n", "KV", "TTFT", "tok/s/u", "offline", "at SLO", "kW", "J/tok"]
+    for head in cols:
+        table.add_column(head, justify="left" if head == "layout" else "right", no_wrap=True)
     for r in rows:
-        table.add_row(r["layout"], str(r["chips"]), f"{r['kv_capacity_tokens']:,}", f"{r['ttft_ms']:,.0f}",
-                      f"{r['per_user_tok_s']:,.0f}", f"{r['offline_tok_s_per_chip']:,.0f} (B={r['offline_batch']})",
-                      f"{r['server_tok_s_per_chip']:,.0f} (B={r['server_batch']})" if r["server_batch"] else
-                      f"none: best {r['best_tpot_p99_ms']:,.0f} ms",
-                      f"{r['idle_kw']:,.1f}-{r['peak_kw']:,.1f}", f"{r['j_per_token_offline']:.2f}")
+        kv = r["kv_capacity_tokens"]
+        short = r["layout"].replace("/kv-fp8", "/kv8").replace("/kv-bf16", "/kv16").replace("/kv-fp4", "/kv4")
+        table.add_row(short, str(r["chips"]), f"{kv / 1e6:.1f}M" if kv >= 1e6 else f"{kv / 1e3:.0f}k",
+                      f"{r['ttft_ms']:,.0f}",
+                      f"{r['per_user_tok_s']:,.0f}", f"{r['offline_tok_s_per_chip']:,.0f}",
+                      f"{r['server_tok_s_per_chip']:,.0f} B{r['server_batch']}" if r["server_batch"] else
+                      f"0 (TPOT>={r['best_tpot_p99_ms']:,.0f})",
+                      f"{r['idle_kw']:.2g}-{r['peak_kw']:.3g}", f"{r['j_per_token_offline']:.2f}")
     console.print(table)
+    console.print(f"n: {'systems' if dep.device.unit == 'systems' else 'chips'} per replica; KV: tokens of KV "
+                  f"cache; TTFT ms; tok/s/u: per user; offline, at SLO: output tok/s per "
+                  f"{'system' if dep.device.unit == 'systems' else 'chip'} (B: running sequences at the SLO); "
+                  f"kW: idle-peak "
+                  f"IT power; J/tok: offline, at PUE {pue:g}"
+                  + ("; the vendor's production stack speculates (--no-stack: off)" if production is not None
+                     and production.speculative and stack and draft else ""))
 
 
 def _draft_precision(draft: str, target_precision: str) -> str:

@@ -1,23 +1,25 @@
-"""Fit a few physically meaningful efficiency parameters per calibration group.
+"""Fit a few physically meaningful efficiency parameters per hardware generation or vendor serving stack.
 
-Groups are the hardware entries' ``calibration_group``, one per architecture generation (``nvidia-hopper``,
-``nvidia-blackwell``, ``amd-cdna3``, ``cerebras``, ``groq``…).
-Each group fits only the parameters its rows can identify:
+Calibration keys are the hardware entries' ``calibration_group`` (one per architecture generation:
+``nvidia-hopper``, ``nvidia-blackwell``, ``amd-cdna3``, ``groq``…) or, where a vendor's serving software
+changed its speed, ``group@stack`` (``cerebras@2024-08``, ``cerebras@2024-10``; :mod:`tokenfleet.perf.stacks`).
+Each key fits only what its device family declares (``DeviceFamily.fit_params``) and its rows can identify:
 
-* HBM groups: achieved fraction of peak FLOPS in large GEMMs (``flops_eff``), the GEMM row count at which
-  half of that is reached (``gemm_m_half``: small batches under-fill the tiles; ``expert_m_half`` the same
-  for MoE grouped GEMMs, fitted only where MoE rows exist and shared across the family otherwise) and the fixed
-  per-iteration overhead (``step_overhead_s``) — from MLPerf Offline / Server
-  throughput rows. The achieved HBM bandwidth fraction (``bw_eff``) stays at its physical default: the
-  published rows are large-batch throughputs that cannot tell it apart from ``flops_eff``.
-* Dataflow groups: the time for a token to cross one layer (``layer_latency_s``), one inter-system hop
-  (``hop_latency_s``), and, where TTFT rows exist, the per-request API overhead (``request_overhead_s``) —
-  from single-stream speeds.
+* HBM: achieved fraction of peak in large GEMMs (``flops_eff``), the GEMM rows at half of it
+  (``gemm_m_half``), the same for grouped expert GEMMs (``expert_m_half``, only where MoE rows exist), the
+  per-step and per-sequence overheads. HBM bandwidth stays at a physical 80 %.
+* wafer: the fixed per-layer latency of the software (``layer_latency_s``) and the per-core SRAM streaming
+  efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
+* LPU: per-layer latency and chip-to-chip hop. Three-tier (SN40L): per-layer latency and HBM efficiency.
+* Dataflow keys with TTFT rows: the per-request API overhead.
 
-The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier
-does not drag a group), solved with ``scipy.optimize.least_squares`` inside physical bounds. A group with
-no rows of its own (TPUs, Trainium) takes ``family:<family>``: the per-parameter median of the fitted
-groups of its family — the typical device of that kind, not a compromise fit across unlike devices.
+The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier does not
+drag a group), plus a weak prior pulling each parameter towards its family's physical default, solved with
+``scipy.optimize.least_squares`` in log space inside physical bounds. A group with no rows of its own takes
+the same vendor's fitted generation, else ``family:<family>``: the per-parameter median of the family's fits.
+
+API (stable; ``tokenfleet validate --cv`` uses it): :func:`fit` rows -> :class:`Calibration`;
+:func:`predict_row`; :func:`cross_validate` (leave-one-(hardware, model)-group-out); :func:`report_family`.
 """
 
 from __future__ import annotations
@@ -53,11 +55,18 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
     "expert_m_half": (1.0, 512.0),
-    "seq_overhead_s": (0.0, 2e-5),
+    "seq_overhead_s": (1e-8, 2e-5),
     "layer_latency_s": (5e-7, 3e-4),
     "hop_latency_s": (1e-7, 2e-5),
     "request_overhead_s": (0.0, 1.0),
+    "software_gain_per_year": (0.0, 1.0),  # software does not get slower
 }
+LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
+# every fitted parameter is pulled towards its family's physical default (log space): a factor of
+# PRIOR_FACTOR away from it costs as much as one row PRIOR_ROW_PCT off, so a group with few rows cannot
+# wander to a bound to absorb software scatter, and the family medians stay physical for unseen hardware
+PRIOR_FACTOR = 3.0
+PRIOR_ROW = 0.2
 HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")  # kept for callers
 
 
@@ -91,6 +100,9 @@ def _names(family: str, rows: list[PublishedResult]) -> list[str]:
     names = list(device_for_family(family).fit_params)
     if not any(catalog.model(r.model_id).is_moe for r in rows):
         names = [n for n in names if n != "expert_m_half"]  # only MoE rows can tell it
+    from tokenfleet.perf.params import years_from_reference
+    if len({round(years_from_reference(r.date), 2) for r in rows}) < 3:
+        names = [n for n in names if n != "software_gain_per_year"]  # needs rows from 3+ dates to tell it
     if family != "hbm" and any(r.metric == "ttft_ms" for r in rows):
         names.append("request_overhead_s")
     return names
@@ -105,28 +117,39 @@ def _fit(key: str, family: str, rows: list[PublishedResult], start: EfficiencyPa
          max_nfev: int = 60) -> GroupFit:
     names = _names(family, rows)
     base = start or FAMILY_DEFAULTS[family]
+    lin = np.array([n in LINEAR for n in names])
     lo = np.array([BOUNDS[n][0] for n in names])
     hi = np.array([BOUNDS[n][1] for n in names])
     x0 = np.clip(np.array([getattr(base, n) for n in names]), lo, hi)
-    # optimise in log space: every parameter is positive and spans decades
-    llo, lhi = np.log(np.maximum(lo, 1e-12)), np.log(hi)
+    # optimise in log space (every parameter is positive and spans decades) except the linear ones
+
+    def to_x(v: np.ndarray) -> np.ndarray:
+        return np.where(lin, v, np.log(np.maximum(v, 1e-12)))
+
+    llo, lhi = to_x(lo), to_x(hi)
 
     def params_at(x: np.ndarray) -> EfficiencyParams:
-        return base.replace(**{n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+        return base.replace(**{n: float(v if n in LINEAR else math.exp(v)) for n, v in zip(names, x, strict=True)})
 
-    def residuals(x: np.ndarray) -> np.ndarray:
+    prior = np.clip(to_x(np.array([getattr(FAMILY_DEFAULTS[family], n) for n in names])), llo, lhi)
+    prior_scale = np.where(lin, 0.3, math.log(PRIOR_FACTOR))  # software gain: 30 %/year ~ one row 20 % off
+
+    def row_residuals(x: np.ndarray) -> list[float]:
         p = params_at(x)
         out = []
         for r in rows:
             pred = predict(r, p).predicted
             out.append(math.log(max(pred, 1e-9) / r.value) if pred is not None else 0.0)
-        return np.array(out)
+        return out
 
-    x_start = np.clip(np.log(np.maximum(x0, 1e-12)), llo + 1e-9, lhi - 1e-9)
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return np.array(row_residuals(x) + list(PRIOR_ROW * (x - prior) / prior_scale))
+
+    x_start = np.clip(to_x(x0), llo + 1e-9, lhi - 1e-9)
     sol = least_squares(residuals, x_start, bounds=(llo, lhi), loss="soft_l1", f_scale=0.2, diff_step=1e-2,
                         max_nfev=max_nfev, xtol=1e-4, ftol=1e-4)
     final = params_at(sol.x)
-    errs = [abs(math.expm1(v)) * 100 for v in residuals(sol.x)]
+    errs = [abs(math.expm1(v)) * 100 for v in row_residuals(sol.x)]
     return GroupFit(key, {n: float(getattr(final, n)) for n in names}, [r.row for r in rows],
                     [r.label() for r in rows], float(np.median(errs)) if errs else float("nan"))
 

@@ -114,8 +114,16 @@ class Deployment:
             return 0.0
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
-        comp, mem = self._parts(tokens, decode_seqs, context_tokens, prefill_tokens,
-                                prefill_attn_pairs + context_tokens)
+        # the body of _parts, inlined: this is the simulator's innermost call
+        if self._miss:
+            touched = 1.0 - self._miss ** tokens
+            comp = (self._dm * (tokens + self._mh) + self._em * (tokens + self._ef * touched)) * self._if
+            wbytes = self._db + self._eb * touched
+        else:
+            comp = self._dm * (tokens + self._mh) * self._if
+            wbytes = self._db
+        comp += self._attn * (prefill_attn_pairs + context_tokens) + self._wf * tokens
+        mem = (wbytes + self._kv * (context_tokens + prefill_tokens) + self._wb * decode_seqs) * self._ib
         if not self._overlap:
             return self._floor + comp + mem
         return ((comp if comp > mem else mem) + self._cf + self._ct * tokens + self._floor

@@ -151,6 +151,7 @@ def predict(res: PublishedResult, params: EfficiencyParams | None = None) -> Pre
         model, hw, precision, isl, osl = _resolve(res)
         if params is None:
             params = params_for(row_calibration_key(res), hw.family)
+        params = params.at_date(row_date(res))  # the software of the row's time (HBM generations)
         if res.metric in ("per_user_tok_s", "ttft_ms"):
             lay = _span_layout(model, hw, precision, res.num_chips)
             dep = Deployment(model, hw, lay, params)

@@ -91,15 +91,21 @@ def weight_bytes_split(model: ModelSpec, precision: str) -> tuple[float, float]:
     experts are 4-bit. A model quantised to fp4 / fp8 / int8 (NVFP4 / FP8 checkpoints) stores every linear
     layer at that precision; embeddings and the output head stay 16-bit.
     """
-    wb = BYTES_PER_PARAM[precision]
-    expert = model.expert_params_total * wb
+    expert = model.expert_params_total * BYTES_PER_PARAM[precision]
     embed = model.embedding_params
     rest = model.total_params - model.expert_params_total - embed
-    if precision in ("fp4", "int4") and model.native_precision in ("fp4", "int4") and model.is_moe:
-        rest_bytes = rest * 2.0
-    else:
-        rest_bytes = rest * wb
-    return rest_bytes + embed * 2.0, expert
+    return rest * BYTES_PER_PARAM[non_expert_precision(model, precision)] + embed * 2.0, expert
+
+
+def non_expert_precision(model: ModelSpec, precision: str) -> str:
+    """Precision of the weights outside the routed experts. 4-bit MoE checkpoints quantise only the experts
+    (NVIDIA's DeepSeek-R1-FP4 model card: "only the weights and activations of the linear operators within
+    transformer blocks in MoE are quantized"; gpt-oss ships MXFP4 experts, everything else bf16): the rest
+    stays at the release precision (bf16 for an MXFP4 release). Dense models quantise every linear layer."""
+    if model.is_moe and precision in ("fp4", "int4"):
+        native = model.native_precision
+        return "bf16" if native in ("fp4", "int4") else native
+    return precision
 
 
 def resident_weight_bytes(model: ModelSpec, precision: str) -> float:
@@ -137,6 +143,20 @@ def matmul_flops_split(model: ModelSpec) -> tuple[float, float]:
     total = 2.0 * model.matmul_params_per_token
     expert = 2.0 * model.n_moe_layers * model.n_active_experts * model.expert_params
     return total - expert, expert
+
+
+def rate_weighted_flops(model: ModelSpec, hw: HardwareSpec, precision: str) -> tuple[float, float, str]:
+    """(dense, expert) matmul FLOPs per token, each weighted by how much slower its kernels run than the
+    experts' kernels, and the experts' compute precision: one ``inv_flops`` then prices both. The output
+    head runs in 16 bits; 4-bit MoE checkpoints run their non-expert layers at the release precision."""
+    dense, expert = matmul_flops_split(model)
+    cprec = compute_precision(model, hw, precision)
+    rate = hw.tflops(cprec)
+    head = 2.0 * model.vocab * model.hidden
+    body = dense - head
+    body_prec = compute_precision(model, hw, non_expert_precision(model, precision))
+    weighted = body * rate / hw.tflops(body_prec) + head * rate / hw.tflops("bf16")
+    return weighted, expert, cprec
 
 
 def window_terms(model: ModelSpec, kv_precision: str) -> tuple[float, float]:

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from tokenfleet.catalog import BYTES_PER_PARAM, HardwareSpec, ModelSpec
 from tokenfleet.perf.devices.base import (
     StepCoefficients,
-    compute_precision,
-    matmul_flops_split,
+    rate_weighted_flops,
     read_bytes_per_step,
     window_terms,
 )
@@ -61,10 +60,9 @@ class PipelinedSRAM:
     def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
                      params: EfficiencyParams) -> StepCoefficients:
         p, n = params, layout.num_chips
-        dense_flops, expert_flops = matmul_flops_split(model)
+        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision)
         dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
         w_flops, w_bytes = window_terms(model, layout.kv_precision)
-        cprec = compute_precision(model, hw, layout.weight_precision)
         inv_flops = 1.0 / (n * hw.tflops(cprec) * 1e12 * p.flops_eff)
         k = model.n_active_experts
         return StepCoefficients(

@@ -24,8 +24,7 @@ from tokenfleet.catalog import BYTES_PER_PARAM, HardwareSpec, ModelSpec
 from tokenfleet.perf.devices.base import (
     ACT_BYTES,
     StepCoefficients,
-    compute_precision,
-    matmul_flops_split,
+    rate_weighted_flops,
     read_bytes_per_step,
     window_terms,
 )
@@ -50,7 +49,8 @@ class HBMDevice:
     name: str = "hbm"
     unit: str = "chips"
     draft_has_own_units: bool = False
-    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")
+    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s",
+                                   "software_gain_per_year")
 
     def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float:
         return num_chips * hw.memory_gb * 1e9 * HBM_USABLE_FRAC
@@ -88,13 +88,12 @@ class HBMDevice:
     def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
                      params: EfficiencyParams) -> StepCoefficients:
         p, n = params, layout.num_chips
-        dense_flops, expert_flops = matmul_flops_split(model)
+        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision)
         dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
         dense_bytes += attention_dp_extra_bytes(model, layout)
         k = model.n_active_experts
         kv_bytes = model.kv_elements_per_token() * BYTES_PER_PARAM[layout.kv_precision]
         w_flops, w_bytes = window_terms(model, layout.kv_precision)
-        cprec = compute_precision(model, hw, layout.weight_precision)
         attn_prec = "bf16" if layout.kv_precision in ("fp4", "int4") else layout.kv_precision
         comm_fixed, comm_tok = _collectives(model, hw, layout, p)
         return StepCoefficients(

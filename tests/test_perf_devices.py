@@ -1,0 +1,144 @@
+"""Device families behind one protocol: registry, placement, and each family's physics checked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tokenfleet import catalog, perf
+from tokenfleet.perf import devices
+from tokenfleet.perf.devices import base, hbm, wafer
+from tokenfleet.perf.layout import served_precision
+
+
+def test_every_catalog_entry_has_a_registered_family() -> None:
+    for hw in catalog.all_hardware():
+        dev = devices.device_for(hw)
+        assert dev.name == hw.family and dev is devices.REGISTRY[hw.family]
+        assert set(dev.fit_params) <= {f for f in perf.EfficiencyParams.__dataclass_fields__}
+    fam = {h: devices.device_for(catalog.hardware(h)) for h in ("h100", "cs3", "groq-lpu", "sn40l", "trn2")}
+    assert [fam[h].draft_has_own_units for h in fam] == [False, True, True, False, False]
+    assert fam["cs3"].unit == "systems" and fam["h100"].unit == "chips"
+
+
+def test_moe_batch_one_pays_one_expert_fill_per_routed_expert_not_e_over_k() -> None:
+    # issue 10 (1): m = tokens x k / E << 1 turned a memory-bound step into a compute-bound one
+    dep = perf.deploy("deepseek-r1", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"))
+    c, p = dep.coefficients, dep.params
+    cost = dep.step(0, 1, 1500)
+    # compute of one token: dense GEMMs padded to m_half rows, each of its 8 experts padded to expert_m_half
+    expected = (c.dense_mm_flops * (1 + p.gemm_m_half) + c.expert_mm_flops * (1 + p.expert_m_half * 8 / 8)
+                ) * c.inv_flops + c.attn_flops * 1500 * c.inv_attn_flops
+    assert cost.compute_s == pytest.approx(expected, rel=1e-9)
+    assert cost.memory_s > cost.compute_s  # a decode step of one user is bound by the bytes it reads
+    assert 1 / cost.time_s > 100  # hundreds of tok/s per user on one 8-GPU node, not 12-23
+
+
+def test_touched_experts_follow_the_occupancy_formula() -> None:
+    dep = perf.deploy("qwen3-235b-a22b", "h200", weight_precision="fp8")
+    c = dep.coefficients
+    for tokens in (1, 16, 256):
+        touched = 1 - (1 - 8 / 128) ** tokens
+        mem = dep.step(0, tokens, 0).memory_s
+        assert mem == pytest.approx((c.dense_bytes + c.expert_bytes * touched) * c.inv_bw, rel=1e-9)
+
+
+@pytest.mark.parametrize(("model_id", "hw_id", "prec", "want"), [
+    ("gpt-oss-120b", "b200", "fp4", "fp8"),  # MXFP4 release: W4A8 kernels on Blackwell
+    ("gpt-oss-120b", "h200", "fp4", "bf16"),  # no fp4 units on Hopper: dequantised W4A16
+    ("llama-2-70b", "b200", "fp4", "fp4"),  # NVFP4 checkpoint: fp4 tensor cores
+    ("llama-2-70b", "h100", "fp8", "fp8"),
+    ("llama-3.1-70b", "mi300x", "fp4", "bf16"),
+])
+def test_kernel_precision_is_the_real_rate(model_id: str, hw_id: str, prec: str, want: str) -> None:
+    assert base.compute_precision(catalog.model(model_id), catalog.hardware(hw_id), prec) == want
+
+
+def test_mxfp4_release_keeps_non_expert_weights_in_bf16() -> None:
+    m = catalog.model("gpt-oss-120b")
+    dense, expert = base.weight_bytes_split(m, "fp4")
+    assert expert == pytest.approx(m.expert_params_total * 0.5)
+    assert dense == pytest.approx((m.total_params - m.expert_params_total) * 2.0)
+    # a 4-bit DeepSeek-R1 checkpoint quantises the experts only: attention stays in its released fp8
+    ds = catalog.model("deepseek-r1")
+    dense, _ = base.weight_bytes_split(ds, "fp4")
+    emb = ds.embedding_params
+    assert dense == pytest.approx((ds.total_params - ds.expert_params_total - emb) * 1.0 + emb * 2.0)
+
+
+def test_sliding_window_layers_read_a_fixed_window_and_count_sinks() -> None:
+    m = catalog.model("gpt-oss-120b")
+    flops, kv = base.window_terms(m, "fp8")
+    assert kv == 18 * 2 * 8 * 64 * 128  # 18 window layers x (k, v) x 8 KV heads x 64 x 128 tokens, 1 byte
+    assert flops == 18 * (4 * 64 * 64 * 128 + 2 * 64)  # QK^T and AV over the window + one sink logit per head
+    assert m.kv_elements_per_token() == 18 * 2 * 8 * 64  # only the full-attention layers grow with context
+    dep = perf.deploy(m, "b200", weight_precision="fp4")
+    assert dep.step_time(0, 64, 64 * 100) < dep.step_time(0, 64, 64 * 10_000)
+
+
+def test_mla_runs_attention_data_parallel() -> None:
+    m, hw = catalog.model("deepseek-r1"), catalog.hardware("b200")
+    lay = perf.Layout(8, 8, 1, "fp4", "fp8")
+    extra = hbm.attention_dp_extra_bytes(m, lay)
+    assert extra == pytest.approx(7 * 61 * m.attn_params_per_layer * 1.0)  # 7 more fp8 copies
+    dep = perf.deploy(m, hw, lay)
+    # KV is split by sequence (no copy per rank): capacity = (memory - weights - attention copies) / latent
+    free = 8 * 180e9 * 0.9 - perf.layout.weight_bytes(m, "fp4") - extra
+    assert dep.kv_capacity_tokens == int(free / (61 * (512 + 64) * 1.0))
+
+
+def test_wafer_plmr_latency_floor_by_hand() -> None:
+    m, hw = catalog.model("llama-3.1-8b"), catalog.hardware("cs3")
+    dep = perf.deploy(m, hw)
+    p, lay = dep.params, dep.layout
+    assert lay.num_chips == 1
+    cores_per_layer = 900_000 / 32
+    mesh = 4 * 2 * math.sqrt(cores_per_layer) / 1.1e9
+    assert wafer.mesh_reduce_s(m, hw, lay) == pytest.approx(mesh)
+    stream = 32 * base.resident_weight_bytes(m, "bf16") / (21_000e12 * p.bw_eff)
+    assert dep.coefficients.latency_floor_s == pytest.approx(32 * (p.layer_latency_s + mesh) + stream)
+    assert not dep.coefficients.overlap
+
+
+def test_wafer_moe_and_served_precision() -> None:
+    cs3, oss = catalog.hardware("cs3"), catalog.model("gpt-oss-120b")
+    assert served_precision(oss, cs3) == "fp4"  # gpt-oss is served in its released MXFP4
+    assert served_precision(catalog.model("llama-3.3-70b"), cs3) == "bf16"
+    assert served_precision(catalog.model("llama-3.3-70b"), catalog.hardware("groq-lpu")) == "int8"
+    dep = perf.deploy(oss, cs3)
+    assert dep.layout.num_chips == 2  # 61 GB of MXFP4 weights, not 234 GB of bf16
+    # one token reads only its 4 of 128 experts per layer
+    one = dep.step(0, 1, 1000).memory_s
+    c = dep.coefficients
+    assert one == pytest.approx((c.dense_bytes + c.expert_bytes * 4 / 128 + 1000 * c.kv_bytes
+                                 + c.window_bytes) * c.inv_bw, rel=1e-9)
+
+
+def test_tiered_streams_weights_from_hbm_on_whole_nodes() -> None:
+    m, hw = catalog.model("llama-3.1-405b"), catalog.hardware("sn40l")
+    dep = perf.deploy(m, hw)
+    assert dep.layout.num_chips == 16 and dep.layout.tp == 16  # one SN40L-16 node, tensor parallel
+    c = dep.coefficients
+    assert c.overlap and c.latency_floor_s == pytest.approx(126 * dep.params.layer_latency_s)
+    # a decode step of one user is bound by HBM: 810 GB of bf16 weights over 16 x 1.6 TB/s
+    assert dep.step(0, 1, 1000).memory_s == pytest.approx(
+        (c.dense_bytes + 1000 * c.kv_bytes) * c.inv_bw, rel=1e-9)
+    assert c.inv_bw == pytest.approx(1 / (16 * 1.6e12 * dep.params.bw_eff))
+
+
+def test_lpu_spans_hundreds_of_chips() -> None:
+    dep = perf.deploy("llama-3.3-70b", "groq-lpu")
+    assert dep.layout.weight_precision == "int8" and 300 < dep.layout.num_chips < 400
+    p = dep.params
+    floor = 80 * p.layer_latency_s + (dep.layout.num_chips - 1) * p.hop_latency_s
+    assert dep.coefficients.latency_floor_s > floor
+
+
+def test_unknown_family_is_a_clear_error() -> None:
+    import dataclasses
+
+    from tokenfleet.errors import InputError
+    odd = dataclasses.replace(catalog.hardware("h100"), family="optical")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="family 'optical'"):
+        devices.device_for(odd)
