@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from tokenfleet import catalog
-from tokenfleet.errors import ScenarioError, UnknownIdError
+from tokenfleet.errors import ScenarioError, TokenfleetError, UnknownIdError
 from tokenfleet.scenario.model import Scenario
 from tokenfleet.yamlio import read_mapping
 
@@ -53,6 +53,7 @@ def parse_scenario(data: object, where: str = "scenario", model: type[S] = Scena
         raise ScenarioError("; ".join(msgs), where=where) from None
     for i, c in enumerate(sc.traffic):
         _check_id("model", c.model, f"{where}: traffic.{i}.model")
+    _check_routing(sc, where)
     for i, p in enumerate(sc.pools):
         _check_id("hardware", p.hardware, f"{where}: pools.{i}.hardware")
         if p.model:
@@ -68,6 +69,19 @@ def parse_scenario(data: object, where: str = "scenario", model: type[S] = Scena
             _check_draft(p.speculative.draft_model, p.model or sc.traffic[0].model,
                          f"{where}: pools.{i}.speculative.draft_model")
     return sc
+
+
+def _check_routing(sc: Scenario, where: str) -> None:
+    """The policy and its scorer weights exist (built once here, again by the simulator)."""
+    from tokenfleet.routing.registry import build_profile
+
+    try:
+        build_profile(sc.routing.as_dict(), sc.sim.seed)
+    except TokenfleetError as exc:
+        msg = str(exc)
+        for prefix in ("routing.policy: ", "routing.weights: ", "routing: "):
+            msg = msg.removeprefix(prefix)
+        raise ScenarioError(msg, where=f"{where}: routing") from None
 
 
 def _check_draft(draft: str, target: str, where: str) -> None:
