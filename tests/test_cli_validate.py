@@ -133,4 +133,4 @@ def test_calibrate_power_writes_the_power_fit(tmp_path: Path, capsys: pytest.Cap
     assert set(fam["params"]) == {"idle_frac", "loss_frac", "host_w", "fan_frac"}
     stored = yaml.safe_load((packaged_power_path().parent / "power_calibration.yaml").read_text())
     assert fam["params"] == pytest.approx(stored["families"]["hbm"]["params"], rel=0.02)
-    assert fam["max_abs_pct_error"] <= 10.0
+    assert fam["max_abs_pct_error"] <= 15.0  # idle floors: 15 %, loaded runs 10 % (checked by validate --power)
