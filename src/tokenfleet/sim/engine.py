@@ -283,9 +283,9 @@ class Simulation:
                 first, done = rep.advance(t_now)
                 if first and view is not None and rep_i in entry_set:
                     r_i = self.row_in[rep_i][1]
-                    for s in first:
-                        if s.hashes and not s.prefilled:
-                            view.remove(r_i, s)
+                    for fs in first:
+                        if fs.hashes and not fs.prefilled:
+                            view.remove(r_i, fs)
                 if done:
                     finish(rep_i, done, t_now)
                 if rep.rejected:
