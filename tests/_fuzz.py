@@ -383,7 +383,8 @@ def _alarm(signum: int, frame: Any) -> None:
 _NONSENSE = re.compile(r"\bNaN\b|-?\bInfinity\b|\$-?nan\b|\$-?inf\b|\bnan%|\bnan\b ms|\binf simulated|over nan")
 
 
-_INFEASIBLE = re.compile(r"class '[^']+': no candidate meets")  # an SLO nobody meets names its class
+# an SLO nobody can meet is named by its class
+_INFEASIBLE = re.compile(r"class '[^']+': (no candidate meets|SLO \w+ .* is out of reach)")
 
 
 def _rss_mb() -> float:

@@ -10,6 +10,7 @@ message names the file, row or flag and says what is wrong, in the input's own u
   ("pue must be in [1.0, 3.0]"); :func:`bounded_work` — work that grows with an input, with an estimate.
 * :func:`check_output_file` / :func:`check_output_dir` — output paths checked before any work starts:
   missing folder, a directory where a file is wanted, an existing file without ``--force``, not writable.
+* :func:`check_listen` — a host / port a server can bind (bad address: exit 2; port in use: exit 3).
 """
 
 from __future__ import annotations
@@ -248,12 +249,48 @@ def check_output_dir(path: str | Path, flag: str = "--out", force: bool = False,
     return p
 
 
+def check_listen(host: str, port: int, where: str = "--port") -> None:
+    """``host:port`` can be listened on: a bad address or port is bad input (exit 2), an address in use or
+    not on this machine is an environment problem (:class:`EnvironmentProblem`, exit 3). Port 0 = any."""
+    import errno
+    import ipaddress
+    import socket
+
+    from tokenfleet.errors import EnvironmentProblem
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InputError(f"port must be in [0, 65535], got {port!r}", where=where)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise InputError(f"host {host!r} is not an IP address or a known host name", where="--host") from None
+        raise InputError(f"host {host!r} cannot be resolved", where="--host") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise EnvironmentProblem(f"{host}:{port} is already in use (another server?)", where=where) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise EnvironmentProblem(f"{host} is not an address of this machine", where="--host") from None
+            if exc.errno == errno.EACCES:
+                raise EnvironmentProblem(f"no permission to listen on port {port} (ports < 1024 need root)",
+                                         where=where) from None
+            raise EnvironmentProblem(f"cannot listen on {host}:{port}: {exc.strerror}", where=where) from None
+
+
 __all__ = [
     "MAX_CSV_ROWS",
     "MAX_TEXT_BYTES",
     "MAX_TRACE_BYTES",
     "bounded_work",
     "check_int",
+    "check_listen",
     "check_output_dir",
     "check_output_file",
     "check_range",
