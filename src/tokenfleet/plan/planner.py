@@ -164,13 +164,14 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
         d = p.demands[o.class_idx]
         cap_class = float(sum(q.rate_rps * sol.replicas[i] for i, q in enumerate(p.options)
                               if q.class_idx == o.class_idx))
-        tokens = d.output_tok_per_year * (o.rate_rps * n / cap_class if cap_class > 0 else 0.0)
+        served = d.peak_rps * sol.scale  # goodput: the plan serves scale x the demand
+        tokens = d.output_tok_per_year * sol.scale * (o.rate_rps * n / cap_class if cap_class > 0 else 0.0)
         spec = f"{o.spec[0]} k={o.spec[1]} a={o.spec[2]}" if o.spec else None
         out.append(PoolPlan(
             f"{o.class_name}/{o.hw_id}", o.class_name, d.model, o.hw_id, o.vendor, o.layout.describe(), spec, n,
             o.chips * n, units, hw.unit_name, hw.chips_per_system, units * hw.unit_power_w * econ.pue / 1e6,
             hw.lead_time_months, o.rate_rps, o.batch, o.per_user_tok_s,
-            d.peak_rps / cap_class if cap_class > 0 else 0.0,
+            served / cap_class if cap_class > 0 else 0.0,
             peak / econ.pue, peak, avg, capex, opex, tokens, econ.depreciation_years,
         ))
     names = [q.name for q in out]

@@ -1,0 +1,155 @@
+"""Plans a buyer can act on: whole purchasable units, cost by class, shadow prices, monotone curves,
+native precision, the power-crunch study, and output that reads at 80 columns."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+
+from tokenfleet.catalog.units import all_units, parse_units, unit
+from tokenfleet.cli.plan import _print
+from tokenfleet.errors import InputError
+from tokenfleet.plan.capacity import layouts_for
+from tokenfleet.plan.default import default_text
+from tokenfleet.plan.output import plan_json
+from tokenfleet.plan.planner import PlanResult, plan
+from tokenfleet.plan.schema import CandidateSpec, load_plan_scenario, parse_plan_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _default(**plan_over: object) -> dict[str, object]:
+    data = yaml.safe_load(default_text())
+    data["plan"].update(plan_over)
+    return data
+
+
+@pytest.fixture(scope="module")
+def capped() -> PlanResult:
+    """The default scenario with supply caps that bind (CS-3 and MI355X)."""
+    data = _default()
+    data["plan"]["candidates"] = [{"hardware": "h100"}, {"hardware": "b200"},  # type: ignore[index]
+                                  {"hardware": "mi355x", "supply_cap_systems": 1},
+                                  {"hardware": "cs3", "supply_cap_systems": 8}]
+    return plan(parse_plan_scenario(data), Path("."), run_verify=False, pareto=False)
+
+
+def test_integer_units_cover_every_replica_within_caps(capped: PlanResult) -> None:
+    caps = {"mi355x": 1, "cs3": 8}
+    per_hw: dict[str, int] = {}
+    for p in capped.pools:
+        assert isinstance(p.units, int) and p.units >= 1
+        per_replica = p.chips // p.replicas
+        if per_replica <= p.unit_chips:  # replicas per unit
+            assert p.replicas <= p.units * (p.unit_chips // per_replica)
+        else:  # units per replica
+            assert p.units >= p.replicas * math.ceil(per_replica / p.unit_chips)
+        assert p.units * p.unit_chips >= p.chips
+        per_hw[p.hw_id] = per_hw.get(p.hw_id, 0) + p.units
+    for hw, n in per_hw.items():
+        assert n <= caps.get(hw, n)
+    bom = {b["hardware"]: b for b in capped.bill_of_materials}
+    assert {hw: b["count"] for hw, b in bom.items()} == per_hw
+    assert sum(int(b["count"]) for b in bom.values()) == int(capped.solution.systems.sum())  # type: ignore[call-overload]
+
+
+def test_plan_json_says_what_to_order(capped: PlanResult) -> None:
+    data = plan_json(capped)
+    for p in data["pools"]:
+        buy = p["purchase"]
+        assert set(buy) >= {"unit", "count", "chips", "facility_mw"}
+        assert isinstance(buy["count"], int) and buy["chips"] == buy["count"] * unit(p["hardware"]).chips
+    assert sum(b["capex_usd"] for b in data["bill_of_materials"]) == pytest.approx(data["totals"]["capex_usd"])
+
+
+def test_attribution_sums_to_tco(capped: PlanResult) -> None:
+    sol = capped.solution
+    costs = capped.class_costs
+    assert [c.name for c in costs] == [d.name for d in capped.demands]
+    assert sum(c.tco_usd_per_year for c in costs) == pytest.approx(sol.tco_usd_per_year, rel=1e-9)
+    assert sum(c.capex_usd for c in costs) == pytest.approx(sol.capex_musd * 1e6, rel=1e-9)
+    assert sum(c.share_of_tco for c in costs) == pytest.approx(1.0)
+    for c in costs:
+        assert c.usd_per_mtok == pytest.approx(c.tco_usd_per_year / c.output_tokens_per_year * 1e6)
+
+
+def test_shadow_price_of_a_binding_budget_is_a_real_saving() -> None:
+    """A budget just under the cheapest fleet's MW binds; its shadow price is what a re-plan at +10 % saves."""
+    free = plan(parse_plan_scenario(_default(pareto_points=4)), Path("."), run_verify=False, shadow=False)
+    frontier = free.pareto_mw
+    assert len(frontier) >= 2, "the default scenario should trade MW against cost"
+    budget = (frontier[-2].facility_mw + frontier[-1].facility_mw) / 2  # type: ignore[operator]
+    r = plan(parse_plan_scenario(_default(power_budget_mw=budget)), Path("."), run_verify=False, pareto=False)
+    by = {s.constraint: s for s in r.shadow}
+    assert "power budget" in by and {f"SLO {d.name}" for d in r.demands} <= set(by)
+    relaxed = plan(parse_plan_scenario(_default(power_budget_mw=budget * 1.1)), Path("."), run_verify=False,
+                   pareto=False, shadow=False)
+    saving = by["power budget"].saving
+    assert saving is not None and saving > 0
+    assert saving == pytest.approx(r.solution.tco_usd_per_year - relaxed.solution.tco_usd_per_year, rel=1e-6)
+    assert all(s.saving is None or s.saving >= 0 for s in r.shadow)
+
+
+def test_slo_curve_is_non_increasing_and_marked() -> None:
+    r = plan(parse_plan_scenario(_default(pareto_points=3)), Path("."), run_verify=False)
+    costs = [q.tco_usd_per_year for q in sorted(r.pareto_slo, key=lambda q: q.x)]
+    feasible = [c for c in costs if c is not None]
+    assert len(feasible) >= 3
+    assert costs.index(feasible[0]) + len(feasible) == len(costs)  # once feasible, looser stays feasible
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(feasible, feasible[1:], strict=False))
+    mw = [(q.facility_mw, q.tco_usd_per_year) for q in r.pareto_mw]
+    assert all(m2 > m1 and c2 < c1 for (m1, c1), (m2, c2) in zip(mw, mw[1:], strict=False))  # type: ignore[operator]
+    assert all(q.status == "estimated" for q in [*r.pareto_slo, *r.pareto_mw])  # not simulated unless asked
+
+
+def test_models_plan_in_native_precision_by_default() -> None:
+    assert {lay.weight_precision for lay in layouts_for("gpt-oss-120b", CandidateSpec(hardware="gb300-nvl72"))} \
+        == {"fp4"}  # MXFP4 as released
+    assert {lay.weight_precision for lay in layouts_for("deepseek-r1", CandidateSpec(hardware="gb200-nvl72"))} \
+        == {"fp8"}
+    both = layouts_for("gpt-oss-120b", CandidateSpec(hardware="gb300-nvl72", precisions=["bf16"]))
+    assert {lay.weight_precision for lay in both} == {"fp4", "bf16"}
+
+
+def test_units_catalog_has_sources_and_rejects_missing_figures() -> None:
+    for u in all_units():
+        assert u.chips >= 1 and u.price_usd > 0 and u.power_w > 0
+        assert u.sources.get("price_usd") and u.sources.get("power_w") and u.sources.get("lead_time_months")
+    assert unit("gb300-nvl72").chips == 72 and unit("cs3").chips == 1
+    with pytest.raises(InputError, match=r"entry 0 \(x\)\.price_usd: price_usd missing"):
+        parse_units([{"hw_id": "x", "name": "X", "chips": 8, "power_w": 1000.0}])
+    with pytest.raises(InputError, match=r"chips: must be a positive whole number"):
+        parse_units([{"hw_id": "x", "name": "X", "chips": 0, "price_usd": 1.0, "power_w": 1.0}])
+
+
+def test_power_crunch_study_binds_on_mw() -> None:
+    sc, base = load_plan_scenario(EXAMPLES / "power-crunch-2026.yaml")
+    r = plan(sc, base, run_verify=False, pareto=False, shadow=False)
+    assert any(b.constraint == "power budget" for b in r.binding)
+    assert sc.plan.power_budget_mw is not None
+    assert r.solution.peak_facility_mw == pytest.approx(sc.plan.power_budget_mw, rel=0.01)
+    low = [p for p in r.pools if p.class_name == "low-latency"]
+    assert low and sum(p.units for p in low if p.hw_id == "cs3") <= 28_000  # the wafer-scale cap holds
+
+
+NUMBER = re.compile(r"\$?\d[\d,]*(\.\d+)?[KMB%]?")
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_terminal_output_fits_the_width_and_cuts_no_number(capped: PlanResult, width: int) -> None:
+    buf = io.StringIO()
+    _print(capped, Console(file=buf, width=width, color_system=None, force_terminal=False))
+    text = buf.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in text
+    for p in capped.pools:  # every replica and unit count is printed whole
+        assert re.search(rf"\b{p.replicas:,}\b", text) and re.search(rf"\b{p.units:,}\b", text)
+    if width == 160:  # with the room, each pool is one line with its full name
+        assert all(any(p.name in line for line in lines) for p in capped.pools)
