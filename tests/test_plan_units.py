@@ -4,6 +4,7 @@ native precision, the power-crunch study, and output that reads at 80 columns.""
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 from pathlib import Path
@@ -102,9 +103,9 @@ def test_slo_curve_is_non_increasing_and_marked() -> None:
     feasible = [c for c in costs if c is not None]
     assert len(feasible) >= 3
     assert costs.index(feasible[0]) + len(feasible) == len(costs)  # once feasible, looser stays feasible
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(feasible, feasible[1:], strict=False))
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(feasible))
     mw = [(q.facility_mw, q.tco_usd_per_year) for q in r.pareto_mw]
-    assert all(m2 > m1 and c2 < c1 for (m1, c1), (m2, c2) in zip(mw, mw[1:], strict=False))  # type: ignore[operator]
+    assert all(m2 > m1 and c2 < c1 for (m1, c1), (m2, c2) in itertools.pairwise(mw))  # type: ignore[operator]
     assert all(q.status == "estimated" for q in [*r.pareto_slo, *r.pareto_mw])  # not simulated unless asked
 
 

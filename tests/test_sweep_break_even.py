@@ -27,7 +27,7 @@ def test_bad_sweep_section_names_it(tmp_path: Path) -> None:
     data["sweep"] = {"grids": {}}
     f = tmp_path / "bad.yaml"
     f.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match="bad.yaml: sweep"):
+    with pytest.raises(InputError, match=r"bad\.yaml: sweep"):
         build_sweep(f, [])
 
 
