@@ -32,7 +32,7 @@ from tokenfleet.errors import EnvironmentProblem, TokenfleetError
 _LAZY: dict[str, tuple[str, str]] = {
     "validate": ("validate", "Predict every published result the model supports; print published vs predicted "
                              "and the errors."),
-    "calibrate": ("validate", "Re-fit the per-family efficiency parameters on published results and store them "
+    "calibrate": ("validate", "Re-fit the model's few physical parameters on published results and store them "
                               "with their rows."),
     "perf": ("perf", "Per layout: KV capacity, TTFT, per-user speed, offline and SLO-bound throughput, power, "
                      "energy."),
