@@ -50,6 +50,13 @@ def perf_cmd(
     model, hw = catalog.model(model_id), catalog.hardware(hw_id)
     if isl < 1 or osl < 1:
         raise InputError("--isl and --osl must be >= 1")
+    if chips is not None and chips < 1:
+        raise InputError(f"--chips must be >= 1, got {chips}")
+    for name, v in (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms), ("--pue", pue)):
+        if not v > 0 or v == float("inf"):
+            raise InputError(f"{name} must be a positive finite number, got {v}")
+    if draft_tokens < 1 or not 0.0 <= acceptance < 1.0:
+        raise InputError(f"--spec-k must be >= 1 and --spec-acceptance in [0, 1), got {draft_tokens}, {acceptance}")
     rows: list[dict[str, Any]] = []
     production = perf.stacks.stack_for(hw.calibration_group)
     if draft is None and stack and production is not None and production.speculative:

@@ -248,10 +248,11 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
     family medians are recomputed; a key left with no rows falls back as an unfitted group would.
     """
     usable = fittable(rows)
-    full = fit(usable)
     by_key = _group_rows(usable)
     families = {k: fam for (k, fam) in by_key}
-    base_fits = {f.key: f for f in full.fits if not f.key.startswith("family:")}
+    # the raw per-key fits (before family medians fill what a key could not identify: that fill is redone
+    # per left-out group, so no median carries the left-out rows)
+    base_fits = {key: _fit(key, family, grp) for (key, family), grp in sorted(by_key.items())}
     holdouts: dict[tuple[str, str], list[PublishedResult]] = {}
     for r in rows:
         holdouts.setdefault((r.hw_id, r.model_id), []).append(r)
@@ -266,17 +267,13 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
                 continue
             rest = [r for r in grp if id(r) not in held_ids]
             if rest:
-                fits[key] = _fit(key, family, rest, start=_start(full, key, family))
+                fits[key] = _fit(key, family, rest)  # from the same start as fit(): CV == fit(rest)
             else:
                 fits.pop(key, None)
         cal = Calibration(tuple(_with_family_medians(list(fits.values()), families)))
         for r in held:
             out[id(r)] = predict_row(r, cal)
     return [out[id(r)] for r in rows]
-
-
-def _start(full: Calibration, key: str, family: str) -> EfficiencyParams:
-    return resolve(full.groups(), key, family)
 
 
 def report_family(row: PublishedResult) -> str:
