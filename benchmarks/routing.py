@@ -192,10 +192,10 @@ def main() -> None:
             g = got[0]
             print(f"\n{w} @ {load:.0%} load ({load * g['capacity_rps']:.2f} of {g['capacity_rps']:.2f} req/s), "
                   f"{g['requests']:,} requests, {g['isl']:,.0f} / {g['osl']:,.0f} tokens in / out")
-            print(f"  {'policy':16s} {'TTFT p50':>8s} {'p99 ms':>7s} {'TPOT p99':>8s} {'hit':>6s} {'goodput':>7s} "
+            print(f"  {'policy':17s} {'TTFT p50':>8s} {'p99 ms':>7s} {'TPOT p99':>8s} {'hit':>6s} {'goodput':>7s} "
                   f"{'SLO':>6s} {'cpu/wall s':>10s}")
             for r in got:
-                print(f"  {r['policy']:16.16s} {r['ttft_p50_ms']:8,.0f} {r['ttft_p99_ms']:7,.0f} "
+                print(f"  {r['policy']:17.17s} {r['ttft_p50_ms']:8,.0f} {r['ttft_p99_ms']:7,.0f} "
                       f"{r['tpot_p99_ms']:8.1f} {r['prefix_hit']:6.1%} {r['goodput_rps']:7.2f} {r['slo']:6.1%} "
                       f"{r['cpu_s']:5.1f}/{r['wall_s']:<4.1f}")
             sys.stdout.flush()
