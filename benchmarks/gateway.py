@@ -1,6 +1,7 @@
 """Gateway overhead and throughput: gateway -> emulator vs the emulator directly vs LiteLLM -> emulator.
 
     python benchmarks/gateway.py [--rate 200] [--seconds 10] [--concurrency 32] [--litellm PATH]
+                                 [--streams 16,64,256] [--stream-seconds 5] [--workers 1]
 
 Every server runs in its own process on 127.0.0.1 (one uvicorn worker each); this script is the load
 generator, a lean keep-alive HTTP/1.1 client on asyncio, so its own cost is the same for every target.
@@ -9,6 +10,10 @@ generator, a lean keep-alive HTTP/1.1 client on asyncio, so its own cost is the 
   scheduled send time, so a stalled server cannot hide queueing), non-streaming chat requests of
   ``--max-tokens`` tokens. Added = percentile through the proxy minus the same percentile direct.
 * **Highest requests/s**: closed loop, ``--concurrency`` requests kept in flight for ``--seconds``.
+* **Streaming throughput**: closed loop of streamed requests at each of ``--streams`` concurrent clients
+  for ``--stream-seconds``, through the gateway (``--workers`` processes) and direct to the emulator in
+  the same run; SSE events/s received, and the CPU seconds the gateway and the emulator processes used
+  (from /proc), so a figure can be read against the machine's load (``uptime``, printed).
 
 The emulator runs with ``--time-scale 0`` (no modelled delay) by default so the figures isolate the
 proxies' own cost. LiteLLM (``litellm[proxy]`` from PyPI) is found on PATH, in ``--litellm``, or in
@@ -68,6 +73,11 @@ class Conn:
         return cls(r, w)
 
     async def request(self, raw: bytes) -> int:
+        return (await self.request_events(raw))[0]
+
+    async def request_events(self, raw: bytes) -> tuple[int, int]:
+        """Send one request; returns (status, SSE events in the body)."""
+        events = 0
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
@@ -79,14 +89,14 @@ class Conn:
         else:  # chunked
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
-                await self.reader.readexactly(size + 2)
+                events += (await self.reader.readexactly(size + 2)).count(b"data: ")
                 if size == 0:
                     break
-        return status
+        return status, events
 
 
-def request_bytes(port: int, max_tokens: int, auth: str | None) -> bytes:
-    body = orjson.dumps({"model": MODEL, "max_tokens": max_tokens,
+def request_bytes(port: int, max_tokens: int, auth: str | None, stream: bool = False) -> bytes:
+    body = orjson.dumps({"model": MODEL, "max_tokens": max_tokens, "stream": stream,
                          "messages": [{"role": "user", "content": "Say something about wafer-scale chips."}]})
     hdr = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n")
@@ -152,6 +162,60 @@ async def closed_loop(port: int, raw: bytes, concurrency: int, seconds: float) -
     return done / (time.perf_counter() - t0), errors
 
 
+async def stream_loop(port: int, raw: bytes, concurrency: int, seconds: float) -> tuple[float, float, int]:
+    """Closed loop of streamed requests: (requests/s, SSE events/s, errors); bounded by ``seconds``."""
+    done = events = errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done, events, errors
+        try:
+            conn = await Conn.open(port)
+        except OSError:
+            errors += 1
+            return
+        while time.perf_counter() < stop:
+            try:
+                status, n = await asyncio.wait_for(conn.request_events(raw), seconds + 30)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
+                errors += 1
+                try:
+                    conn = await Conn.open(port)
+                except OSError:
+                    return
+                continue
+            done += 1
+            events += n
+            errors += status != 200
+        conn.writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    dt = time.perf_counter() - t0
+    return done / dt, events / dt, errors
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        p = int(stat.parent.name)
+        parents[p] = int(fields[1])
+        times[p] = (int(fields[11]) + int(fields[12])) / tick
+    family, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        family.add(p)
+        todo.extend(c for c, pp in parents.items() if pp == p and c not in family)
+    return sum(times.get(p, 0.0) for p in family)
+
+
 # ---- servers ---------------------------------------------------------------------------------------
 def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -174,6 +238,10 @@ def main() -> None:
     ap.add_argument("--hardware", default="cs3")
     ap.add_argument("--time-scale", type=float, default=0.0)
     ap.add_argument("--litellm", default=None, help="path of the litellm executable")
+    ap.add_argument("--streams", default="16,64,256", help="concurrent streaming clients to measure")
+    ap.add_argument("--stream-seconds", type=float, default=5.0)
+    ap.add_argument("--stream-tokens", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=1, help="gateway processes (tokenfleet serve --workers)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="tf-bench-"))
@@ -191,7 +259,7 @@ def main() -> None:
             "pools": [{"name": "p", "model": MODEL, "hardware": args.hardware,
                        "backends": [{"url": f"http://127.0.0.1:{emu_port}"}]}],
         }).decode())
-        gw = start([*exe, "serve", str(tmp / "gw.yaml")])
+        gw = start([*exe, "serve", str(tmp / "gw.yaml"), "--workers", str(args.workers)])
         procs.append(gw)
         wait_ready(gw_port, "/healthz", gw, 60)
 
@@ -208,6 +276,18 @@ def main() -> None:
 
         measure("direct", emu_port, None)
         measure("tokenfleet", gw_port, None)
+
+        streaming: list[dict[str, float]] = []
+        for c in [int(x) for x in args.streams.split(",") if x]:
+            for name, port in (("direct", emu_port), ("tokenfleet", gw_port)):
+                raw = request_bytes(port, args.stream_tokens, None, stream=True)
+                cpu0 = {"gw": cpu_s(gw.pid), "emu": cpu_s(emu.pid)}
+                w0 = time.perf_counter()
+                rps, eps, errs = asyncio.run(stream_loop(port, raw, c, args.stream_seconds))
+                wall = time.perf_counter() - w0
+                streaming.append({"clients": c, "target": name, "rps": rps, "events_s": eps, "errors": errs,
+                                  "wall_s": wall, "gw_cpu_s": cpu_s(gw.pid) - cpu0["gw"],
+                                  "emu_cpu_s": cpu_s(emu.pid) - cpu0["emu"]})
         gw.terminate()  # each proxy is measured alone beside the emulator: nothing else competes for CPU
         gw.wait(15)
 
@@ -254,6 +334,17 @@ def main() -> None:
             print(f"tokenfleet / LiteLLM requests/s: {ratio:.1f}x (target >= 10x)")
         if litellm_note:
             print(litellm_note)
+        if streaming:
+            print(f"\nstreaming, {args.stream_tokens} tokens per request, {args.stream_seconds:g} s per cell, "
+                  f"gateway workers {args.workers}; load average {os.getloadavg()[0]:.1f}")
+            print(f"{'clients':>8} {'target':<11}{'req/s':>8}{'events/s':>10}{'vs direct':>10}{'errors':>7}"
+                  f"{'gw CPU s':>9}{'emu CPU s':>10}{'wall s':>7}")
+            direct = {r["clients"]: r for r in streaming if r["target"] == "direct"}
+            for r in streaming:
+                ratio = r["events_s"] / direct[r["clients"]]["events_s"] if direct[r["clients"]]["events_s"] else 0
+                print(f"{int(r['clients']):>8} {r['target']:<11}{r['rps']:>8.0f}{r['events_s']:>10.0f}"
+                      f"{ratio:>9.0%} {int(r['errors']):>7}{r['gw_cpu_s']:>9.2f}{r['emu_cpu_s']:>10.2f}"
+                      f"{r['wall_s']:>7.1f}")
         tf = results["tokenfleet"]
         print(f"targets at {args.rate:g} req/s: added p50 <= 1 ms: "
               f"{'met' if tf['p50_ms'] - base['p50_ms'] <= 1 else 'NOT met'}; added p99 <= 3 ms: "

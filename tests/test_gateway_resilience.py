@@ -110,18 +110,25 @@ def test_a_drain_past_its_timeout_ends_streams_with_an_error_event_and_a_row(tmp
                 if len(got) >= 4:
                     started.set()
 
+    plain: list[httpx.Response] = []
     t = threading.Thread(target=reader)
     t.start()
+    u = threading.Thread(target=lambda: plain.append(chat(gw, max_tokens=2000)))  # not streamed
+    u.start()
     assert started.wait(20)
     t0 = time.monotonic()
     gw.stop()
     t.join(10)
-    slow.stop()
+    u.join(10)
+    assert time.monotonic() - t0 < 5  # the drain timeout (1 s) and a little
+    slow.kill()
     body = b"".join(got)
-    assert time.monotonic() - t0 < 5
     assert b'"code":"gateway_shutdown"' in body and b"[DONE]" not in body
-    (row,) = read_rows(cfg.ledger.url)
-    assert row.error is not None and "drain timeout" in row.error and row.completion_tokens > 0
+    assert plain[0].status_code == 503 and plain[0].json()["error"]["code"] == "gateway_shutdown"
+    rows = sorted(read_rows(cfg.ledger.url), key=lambda r: r.stream)
+    assert [(r.stream, r.status) for r in rows] == [(False, 503), (True, 200)]
+    assert all(r.error is not None and "drain timeout" in r.error for r in rows)
+    assert rows[1].completion_tokens > 0
 
 
 @pytest.mark.parametrize(("body", "headers", "param"), [

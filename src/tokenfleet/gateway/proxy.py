@@ -90,9 +90,11 @@ class Reply:
 
 @dataclass(slots=True, eq=False)
 class _Live:
-    """A stream being relayed (so a drain past its timeout can end it with an error event)."""
+    """A stream being relayed, or an attempt waiting for its backend's answer (``task``), so a drain past
+    its timeout can end it: the stream with an error event, the attempt with a 503."""
 
-    resp: UpstreamResponse
+    resp: UpstreamResponse | None
+    task: asyncio.Task[Any] | None = None
     abort: str | None = None
 
 
@@ -267,6 +269,21 @@ class Proxy:
 
     async def _attempt(self, call: Call, b: Backend, slots: Slots) -> Reply:
         """One try on one backend: a reply, or :class:`_Failed` with the error and any Retry-After."""
+        task = asyncio.current_task()
+        live = _Live(None, task)
+        self._live.add(live)
+        try:
+            return await self._attempt_once(call, b, slots)
+        except asyncio.CancelledError:
+            if live.abort is None or task is None:
+                raise
+            task.uncancel()  # cancelled by a drain past its timeout: answer, do not fail over
+            raise ApiError(503, f"{live.abort}; the request was not completed", "server_error",
+                           "gateway_shutdown", headers={"retry-after": "1"}) from None
+        finally:
+            self._live.discard(live)
+
+    async def _attempt_once(self, call: Call, b: Backend, slots: Slots) -> Reply:
         req = UpstreamRequest(call.path, self._upstream_body(call, b), call.stream)
         lease = slots.lease(b)
         resp: UpstreamResponse | None = None
@@ -420,12 +437,16 @@ class Proxy:
                          or out.error == "client disconnected" or live.abort is not None, lease)
 
     async def expire_streams(self, reason: str) -> int:
-        """End every stream still being relayed with an SSE error event (a drain past its timeout)."""
+        """End every stream still being relayed with an SSE error event, and answer every non-streamed
+        request still waiting for its backend with 503 (a drain past its timeout)."""
         live = list(self._live)
         for s in live:
             s.abort = reason
-            with contextlib.suppress(Exception):
-                await s.resp.aclose()
+            if s.task is not None:
+                s.task.cancel()
+            elif s.resp is not None:
+                with contextlib.suppress(Exception):
+                    await s.resp.aclose()
         return len(live)
 
     # ---- accounting ------------------------------------------------------------------------------
