@@ -74,8 +74,9 @@ class _SlotStream(StreamingResponse):
             self._slots.close()
 
 
-def _error_response(err: ApiError) -> Response:
-    return Response(err.body(), err.status, headers=err.headers, media_type=JSON)
+def _error_response(err: ApiError, request_id: str | None = None) -> Response:
+    headers = {**err.headers, "x-request-id": request_id} if request_id else err.headers
+    return Response(err.body(), err.status, headers=headers, media_type=JSON)
 
 
 class Gateway:
@@ -181,12 +182,12 @@ class Gateway:
             except ApiError as err:
                 self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
                 self._refused(request_id, key_id, request.url.path, model, err, t0)
-                return _error_response(err)
+                return _error_response(err, request_id)
             except Exception as exc:  # a bug: still a row, still the OpenAI error format, slots released
                 log.exception("internal error on %s", request_id)
                 internal = ApiError(500, f"internal error: {type(exc).__name__}", "server_error", "internal")
                 self._refused(request_id, key_id, request.url.path, model, internal, t0)
-                return _error_response(internal)
+                return _error_response(internal, request_id)
             headers = {"x-request-id": call.request_id, **reply.headers}
             if reply.stream is not None:
                 handed_off = True
