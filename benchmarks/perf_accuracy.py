@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tokenfleet.perf import calibrate
+from tokenfleet.perf import calibrate, kernel_check
 from tokenfleet.perf.predict import Prediction
 from tokenfleet.perf.results import read_results
 from tokenfleet.perf.validate import packaged_results_path
@@ -43,6 +43,7 @@ def main() -> None:
     rows = read_results(packaged_results_path())
     preds = [calibrate.predict_row(r) for r in rows]  # the packaged calibration.yaml
     report("in-sample", preds)
+    print("independent kernel check: " + kernel_check.check_line())
     if args.rows:
         for p in preds:
             r = p.result
