@@ -174,3 +174,20 @@ def test_examples_validate(path: Path) -> None:
     for c in sc.traffic:
         if c.arrivals.trace:
             assert resolve_data_path(c.arrivals.trace, base).is_file()
+
+
+def test_looped_trace_work_is_bounded_with_an_estimate(tmp_path: Path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     + "".join(f"2023-11-16 18:15:{s:02d}.0,100,10\n" for s in range(11)))  # 11 requests over 10 s
+    doc = with_("traffic.0.arrivals", {"trace": str(trace), "loop": True, "rate_multiplier": 10})
+    doc["traffic"][0].pop("input_tokens")
+    doc["traffic"][0].pop("output_tokens")
+    doc["sim"] = {"duration_s": 2e6}  # 11 / 10 s x 10 x 2e6 s = 2.2e7 requests
+    p = tmp_path / "loop.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError, match=r"loop\.yaml: sim\.duration_s: looped traces .* ~2\.2e\+07 requests"):
+        load_scenario(p)
+    doc["sim"] = {"duration_s": 2e6, "max_requests": 1000}
+    p.write_text(yaml.safe_dump(doc))
+    assert load_scenario(p)[0].sim.max_requests == 1000

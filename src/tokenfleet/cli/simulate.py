@@ -15,6 +15,7 @@ from rich.table import Table
 from tokenfleet.errors import InputError, ScenarioError
 from tokenfleet.inputs import check_int, check_output_file, check_range
 from tokenfleet.scenario import Scenario, load_scenario, parse_scenario
+from tokenfleet.scenario.load import check_looped_work
 
 console = Console()
 TRACE_MAX_REQUESTS = 50_000
@@ -174,6 +175,7 @@ def simulate_cmd(
         data = sc.model_dump(exclude={"extensions"}) | dict(sc.extensions)
         data["sim"] = data["sim"] | over
         sc = parse_scenario(data, f"{scenario} with {flags}", type(sc))
+        check_looped_work(sc, base, f"{scenario} with {flags}")
     if trace_out is not None and (sc.sim.max_requests or math.inf) > TRACE_MAX_REQUESTS:
         raise InputError(
             f"--trace-out is for small runs: set --max-requests <= {TRACE_MAX_REQUESTS:,}",

@@ -120,7 +120,34 @@ def load_scenario(path: str | Path, model: type[S] = Scenario) -> tuple[S, Path]
                     f"trace file not found: {p}" if not p.exists() else f"trace is not a regular file: {p}",
                     where=f"{path}: traffic.{i}.arrivals.trace",
                 )
+    check_looped_work(sc, base, str(path))
     return sc, base
 
 
-__all__ = ["load_scenario", "parse_scenario", "resolve_data_path", "shared_root"]
+def check_looped_work(sc: Scenario, base: Path, where: str) -> None:
+    """A looped trace replays forever: refuse a duration that would simulate too many requests, with the
+    estimate (requests in the trace / its span x rate_multiplier x duration)."""
+    from tokenfleet.scenario.model import MAX_SIM_REQUESTS, SIM_REQUESTS_PER_S
+    from tokenfleet.workload import load_trace
+
+    dur = sc.sim.duration_s
+    looped = [c for c in sc.traffic if c.arrivals.loop and c.arrivals.trace is not None]
+    if dur is None or not looped:
+        return
+    n = 0.0
+    for c in looped:
+        b = load_trace(resolve_data_path(c.arrivals.trace or "", base), c.arrivals.format, sc.sim.seed)
+        span = max(b.duration_s, 1e-3)
+        n += len(b) / span * c.arrivals.rate_multiplier * dur
+    if sc.sim.max_requests is not None:
+        n = min(n, float(sc.sim.max_requests))
+    if n > MAX_SIM_REQUESTS:
+        raise ScenarioError(
+            f"looped traces for {dur:,.6g} s would simulate ~{n:.2g} requests (~{n / SIM_REQUESTS_PER_S / 3600:,.3g} h "
+            f"at ~{SIM_REQUESTS_PER_S:,.0f} requests/s); at most {MAX_SIM_REQUESTS:.0e} per run: lower sim.duration_s "
+            "or rate_multiplier, or set sim.max_requests",
+            where=f"{where}: sim.duration_s",
+        )
+
+
+__all__ = ["check_looped_work", "load_scenario", "parse_scenario", "resolve_data_path", "shared_root"]
