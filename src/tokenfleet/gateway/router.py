@@ -46,7 +46,7 @@ from tokenfleet.routing.prefix_index import ApproxPrefixIndex
 from tokenfleet.workload.prefix import PromptHasher
 
 MAX_BATCHED_TOKENS = 8192  # the emulator's and the simulator's token budget per engine step
-DEFAULT_INDEX_BLOCKS = 1 << 20  # per backend, when no performance model gives its KV capacity
+DEFAULT_INDEX_BLOCKS = 1 << 16  # per backend (4M tokens at 64), when no performance model gives its KV capacity
 _RECENT = 4096  # (request, backend) pairs remembered so a retried decision is not counted twice
 
 

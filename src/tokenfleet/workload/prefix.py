@@ -1,8 +1,9 @@
 """Prompt block hashes: one function names the leading KV blocks of a prompt, wherever the prompt comes from.
 
-A prompt is cut into blocks of ``block_tokens`` tokens; block ``i`` is named by a 63-bit hash of block
-``i``'s content *chained* with the hash of block ``i - 1`` (as vLLM's prefix cache and llm-d's prefix
-scorer do), so equal hashes mean equal whole prefixes, not just equal blocks. Only full blocks are named.
+A prompt is cut into blocks of ``block_tokens`` tokens; block ``i`` is named by a 63-bit hash of the
+content of blocks ``0..i`` (*chained*, as vLLM's prefix cache and llm-d's prefix scorer chain each block's
+hash to its parent's), so equal hashes mean equal whole prefixes, not just equal blocks. Only full blocks
+are named.
 
 * :func:`token_block_hashes` — token-exact, from token ids (a tokenizer is configured).
 * :func:`char_block_hashes` — approximate, from text: a block is ``block_tokens * chars_per_token``
@@ -31,18 +32,17 @@ CHARS_PER_TOKEN = 4  # the gateway's and the emulator's token estimate (tokenfle
 _MASK = (1 << 63) - 1  # hashes fit an int64 column
 
 
-def _h(parent: int, data: bytes) -> int:
-    d = hashlib.blake2b(parent.to_bytes(8, "little") + data, digest_size=8).digest()
-    return int.from_bytes(d, "little") & _MASK
-
-
 def chain_hashes(keys: Iterable[bytes | str | int], parent: int = 0) -> tuple[int, ...]:
-    """Chained hashes of a sequence of block keys (bytes, text or ints)."""
+    """Chained hashes of a sequence of block keys (bytes, text or ints): hash ``i`` is BLAKE2b-64 of
+    ``parent`` and every key up to ``i`` (each length-prefixed), computed incrementally."""
+    h = hashlib.blake2b(parent.to_bytes(8, "little"), digest_size=8)
     out = []
+    frm = int.from_bytes
     for k in keys:
         data = k if isinstance(k, bytes) else str(k).encode()
-        parent = _h(parent, data)
-        out.append(parent)
+        h.update(len(data).to_bytes(4, "little"))
+        h.update(data)
+        out.append(frm(h.copy().digest(), "little") & _MASK)
     return tuple(out)
 
 
