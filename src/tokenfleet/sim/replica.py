@@ -118,7 +118,9 @@ class Replica:
         self._fin: list[tuple[int, int, Seq]] = []  # (finish iteration, order, seq), lazily deleted
         self.iters = 0
         self.next_order = 0
-        self.pending_tokens = 0  # prompt tokens waiting or not yet prefilled (for TTFT prediction)
+        # prompt tokens waiting or not yet prefilled (for TTFT prediction); a waiting prompt counts without
+        # the prefix it found cached when it arrived (``seq.hint``), corrected to the real reuse on admission
+        self.pending_tokens = 0
         self.rejected: list[Seq] = []  # prompts longer than the KV cache; the driver drains this list
         self.busy_until = INF
         self.version = 0
@@ -188,7 +190,12 @@ class Replica:
         seq.state = WAITING
         waiting.append(seq)
         if not seq.prefilled:
-            self.pending_tokens += seq.prompt
+            hint = 0
+            if seq.hashes and self.cfg.prefix_caching:
+                b = self.cfg.prefix_block_tokens
+                hint = self.kv.match(seq.hashes, min(len(seq.hashes), (seq.prompt - 1) // b)) * b
+            seq.hint = hint
+            self.pending_tokens += seq.prompt - hint
         if self.busy_until == INF:
             self._schedule(now)
             return True
@@ -380,6 +387,7 @@ class Replica:
         victim.preemptions += 1
         victim.state = WAITING
         self.pending_tokens += victim.prompt
+        victim.hint = 0
         self.waiting.appendleft(victim)
         self.stats.preemptions += 1
 
@@ -416,7 +424,8 @@ class Replica:
             seq.total_cached += seq.cached
             self.stats.cached_tokens += seq.cached
             self.stats.prompt_tokens += seq.prompt
-            self.pending_tokens -= seq.cached
+            self.pending_tokens -= seq.cached - seq.hint
+            seq.hint = 0
             seq.state = PREFILL
             self.prefilling.append(seq)
         return True
@@ -440,7 +449,7 @@ class Replica:
                 if not self._try_admit(seq, reserve):
                     if not self.n and not prefilling and -(-seq.prompt // bs) > kv.capacity_blocks:
                         waiting.popleft()  # longer than the whole KV cache: it can never run here
-                        self.pending_tokens -= seq.prompt
+                        self.pending_tokens -= seq.prompt - seq.hint
                         seq.state = DONE
                         self.rejected.append(seq)
                         continue

@@ -20,6 +20,7 @@ class Seq:
         "first_token_s",
         "gen",
         "hashes",
+        "hint",
         "iter_base",
         "key",
         "kv_base",
@@ -54,6 +55,7 @@ class Seq:
         self.done = 0
         self.cached = 0
         self.total_cached = 0
+        self.hint = 0  # cached prompt tokens expected when it arrived (the replica's TTFT prediction)
         self.gen = gen
         self.iter_base = 0
         self.kv_base = 0
