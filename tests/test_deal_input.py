@@ -110,7 +110,7 @@ BAD = [
     ("warrants.0.tranches.0.name", "", "warrants.0.tranches.0.name", "must not be empty"),
     ("warrants.0.tranches.0.name", "   ", "warrants.0.tranches.0.name", "blank"),
     ("company.name", "x" * 200_000, "company.name", "at most 200 characters"),
-    ("valuation", {"paths": "1e9"}, "valuation.paths", "about 60 min"),
+    ("valuation", {"paths": "1e9"}, "valuation.paths", "1,000,000,000 paths would take about 128 min"),
     ("valuation", {"paths": 1500.5}, "valuation.paths", "whole number"),
     ("valuation", {"seed": -1}, "valuation.seed", ">= 0"),
     ("company.jumps", {"intensity_per_year": 1e9}, "company.jumps.intensity_per_year", "jumps per year"),

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFlo
 MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 4000
 MAX_PATHS = 100_000_000  # ~6 min on one core at the benchmark's rate; memory stays flat (chunks)
-PATHS_PER_S = 280_000  # benchmarks/deal.py on the 2-core development machine, monthly grid, 6 tranches
+PATHS_PER_S = 130_000  # CPU rate of `benchmarks/deal.py speed` (monthly grid, 6 tranches) on the shared dev machine
 MAX_SHARES = 1e13  # more shares than any company has issued
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
@@ -44,7 +44,7 @@ def paths_error(paths: float) -> str | None:
         minutes = paths / PATHS_PER_S / 60.0
         return (
             f"{paths:,.0f} paths would take about {minutes:,.0f} min on one core (~{PATHS_PER_S:,} paths/s on a "
-            f"monthly grid; memory stays about 100 MB as paths run in chunks); the limit is {MAX_PATHS:,}"
+            f"monthly grid; memory stays about 180 MB, flat in paths); the limit is {MAX_PATHS:,}"
         )
     return None
 
