@@ -74,6 +74,24 @@ def test_touch_tranche_with_strike_and_dividend_matches_quadrature() -> None:
     assert within_3se(tr.value_usd, tr.stderr_usd, truth), (tr.value_usd, tr.stderr_usd, truth)
 
 
+def test_touch_in_a_window_that_opens_later_matches_its_closed_form() -> None:
+    d = deal_dict(
+        [{"shares": 1e6, "hurdle": {"price_usd": 150, "window_start": "2027-01-01", "window_end": "2028-06-30"}}]
+    )
+    d["warrants"][0]["strike_usd"] = 10.0
+    tr = value_deal(parse_deal(d)).tranches[0]
+    assert tr.method.startswith("one-touch from the window's start") and tr.closed_form_usd is not None
+    assert within_3se(tr.value_usd, tr.stderr_usd, tr.closed_form_usd), (
+        tr.value_usd,
+        tr.stderr_usd,
+        tr.closed_form_usd,
+    )
+    # an always-open window from the start is worth more (it contains this one)
+    d2 = deal_dict([{"shares": 1e6, "hurdle": {"price_usd": 150, "window_end": "2028-06-30"}}])
+    d2["warrants"][0]["strike_usd"] = 10.0
+    assert value_deal(parse_deal(d2), paths=2000).tranches[0].closed_form_usd > tr.closed_form_usd
+
+
 def test_at_date_tranche_matches_gap_call() -> None:
     deal = parse_deal(
         deal_dict([{"shares": 1e6, "hurdle": {"price_usd": 140, "mode": "at_date", "date": "2028-01-01"}}])

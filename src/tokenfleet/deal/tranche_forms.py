@@ -2,7 +2,8 @@
 
 - no condition: Black–Scholes ``C(S0, K, T)``; performance conditions only: ``P(vest) x C(S0, K, T)`` (exact:
   deliveries are independent of the price and ``E[exp(-r tau) C(S_tau, K, T - tau)] = C(S0, K, T)``);
-- a touch hurdle alone: the one-touch closed form; a test on a date alone: the gap-call closed form;
+- a touch hurdle alone: the one-touch closed form (a window opening later: integrated over the price at its
+  start); a test on a date alone: the gap-call closed form;
 - a milestone met at a known time ``t_m`` and a continuous touch hurdle, for each vesting rule:
 
   *concurrent*: ``exp(-r a) E[g(S_a)]``, ``a = max(t_m, window_start)``, ``g(s) = C(s, K, T - a)`` at or above
@@ -223,8 +224,9 @@ def closed_form_tranche(
         return tranche.shares * p_by_date * per_share, "P(milestone by date) x gap call"
     ws, we = hur.window_start_years, hur.window_end_years
     if not tranche.has_performance_condition:
-        if ws > 0.0:
-            return None, "Monte Carlo only"
+        if ws > 0.0:  # a window that opens later: the one-touch value from the (lognormal) price then
+            value = concurrent_value(0.0, s0, level, ws, we, big_t, k, r, q, sig)
+            return tranche.shares * value, "one-touch from the window's start (1-D integral)" + bgk
         return tranche.shares * touch_tranche_value(s0, level, we, big_t, k, r, q, sig), "one-touch closed form" + bgk
     if times is None or times.n == 0:
         return None, "Monte Carlo only"
