@@ -256,10 +256,14 @@ def main() -> None:
         (tmp / "gw.yaml").write_text(orjson.dumps({
             "listen": {"host": "127.0.0.1", "port": gw_port},
             "ledger": {"url": f"sqlite:///{tmp / 'ledger.db'}"},
+            # no SLO on the class: admission control would refuse work the loaded machine cannot serve in
+            # time, and this benchmark measures the proxy's own cost, not its admission decisions
+            "classes": {"standard": {"tier": "standard", "max_queue_ms": 5000}},
             "pools": [{"name": "p", "model": MODEL, "hardware": args.hardware,
-                       "backends": [{"url": f"http://127.0.0.1:{emu_port}"}]}],
+                       "backends": [{"url": f"http://127.0.0.1:{emu_port}", "max_in_flight": 4096}]}],
         }).decode())
-        gw = start([*exe, "serve", str(tmp / "gw.yaml"), "--workers", str(args.workers)])
+        gw = start([*exe, "serve", str(tmp / "gw.yaml"), *(["--workers", str(args.workers)] if args.workers > 1
+                                                          else [])])
         procs.append(gw)
         wait_ready(gw_port, "/healthz", gw, 60)
 
