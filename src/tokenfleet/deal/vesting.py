@@ -15,7 +15,8 @@ time the tranche's performance conditions are first met (``0`` without any, ``+i
 The tranche lapses if ``tau`` is after the warrant's expiry or the window's end. A touch inside a step is dated
 at the step's midpoint (continuous monitoring; the price then is H); a closing-price vest is dated at that close
 (the price then is the close). Within a step that holds a random milestone date, the bridge point and its
-partial maximum are drawn once per milestone and shared by the tranches that use them.
+partial maximum are drawn once per milestone and shared by the tranches that use them. With Merton jumps the
+bridge and the step maxima treat a step's jump as happening at its end (an approximation; pure GBM is exact).
 """
 
 from __future__ import annotations
