@@ -27,7 +27,7 @@ from tokenfleet.errors import InputError
 
 MiB = 1 << 20
 MAX_TEXT_BYTES = 64 * MiB  # YAML, CSV and JSON files users hand over
-MAX_TRACE_BYTES = 2048 * MiB  # request traces
+MAX_TRACE_BYTES = 512 * MiB  # request traces (the shared Mooncake trace is 3 MB)
 MAX_CSV_ROWS = 5_000_000
 
 
@@ -38,8 +38,9 @@ def _fmt_bytes(n: float) -> str:
     return f"{int(n)} bytes"
 
 
-def read_bytes(path: str | Path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES) -> bytes:
-    """The bytes of ``path`` (at most ``max_bytes``; more is an error, also for endless devices)."""
+def read_bytes(path: str | Path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES, text: bool = False) -> bytes:
+    """The bytes of ``path`` (at most ``max_bytes``; more is an error, also for endless devices), read in
+    1 MiB chunks. With ``text`` a NUL byte stops the read at once ("not a text file")."""
     p = Path(path)
     try:
         st = p.stat()
@@ -53,14 +54,24 @@ def read_bytes(path: str | Path, what: str = "file", max_bytes: int = MAX_TEXT_B
         raise InputError(
             f"{what} is {_fmt_bytes(st.st_size)}, larger than the {_fmt_bytes(max_bytes)} limit", where=str(p)
         )
+    chunks: list[bytes] = []
+    size = 0
     try:
         with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            while size <= max_bytes:
+                chunk = fh.read(min(MiB, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                if text and b"\x00" in chunk:
+                    off = size + chunk.index(b"\x00")
+                    raise InputError(f"not a text file: NUL byte at offset {off} (binary, or UTF-16?)", where=str(p))
+                chunks.append(chunk)
+                size += len(chunk)
     except OSError as exc:
         raise InputError(f"cannot read {what}: {exc.strerror}", where=str(p)) from None
-    if len(data) > max_bytes:
+    if size > max_bytes:
         raise InputError(f"{what} is larger than the {_fmt_bytes(max_bytes)} limit", where=str(p))
-    return data
+    return b"".join(chunks)
 
 
 def decode_utf8(data: bytes, where: str) -> str:
@@ -77,7 +88,7 @@ def decode_utf8(data: bytes, where: str) -> str:
 
 def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_TEXT_BYTES) -> str:
     """The UTF-8 text of ``path``, size-limited; every failure names the file."""
-    return decode_utf8(read_bytes(path, what, max_bytes), str(path))
+    return decode_utf8(read_bytes(path, what, max_bytes, text=True), str(path))
 
 
 def read_csv(
