@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenfleet.deal.grid import Grid
 from tokenfleet.deal.vesting import Paths, first_from, vest
@@ -223,3 +225,26 @@ def test_mw_hit_uses_delivery_order_not_file_order() -> None:
     assert mw_hit_years(times, mw, 700.0).tolist() == [1.0, 0.2]
     assert mw_hit_years(times, mw, 800.0).tolist() == [2.0, np.inf]
     assert mw_hit_years(times, mw, 300.0).tolist() == [0.5, 0.1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.floats(50.0, 200.0), min_size=9, max_size=9),
+    t_perf=st.floats(0.0, 2.2),
+    level=st.floats(60.0, 210.0),
+    window_start=st.sampled_from([0.0, 0.5, 1.25]),
+    closes=st.booleans(),
+)
+def test_sticky_never_vests_later_than_concurrent(
+    prices: list[float], t_perf: float, level: float, window_start: float, closes: bool
+) -> None:
+    # any path, milestone and hurdle: whenever the concurrent rule vests, the sticky rule has vested by then
+    log_s = np.log(np.array([prices]))
+    grid = Grid(t=T.copy(), is_close=np.full(T.size, closes), trading=closes)
+    p = Paths(grid, log_s, np.maximum(log_s[:, :-1], log_s[:, 1:]), 0.0, np.random.default_rng(0), log_s[0, 0])
+    h = Hurdle(level, "touch", window_start_years=window_start, monitoring="close" if closes else "continuous")
+    tau_c, _ = vest(Tranche("c", 1.0, 1e9, hurdle=h), p, np.array([t_perf]), 2.0)
+    tau_s, _ = vest(Tranche("s", 1.0, 1e9, hurdle=h, vesting="sticky"), p, np.array([t_perf]), 2.0)
+    assert tau_s[0] <= tau_c[0] + 1e-12
+    if np.isfinite(tau_c[0]):
+        assert tau_c[0] >= max(t_perf, window_start) - 1e-12
