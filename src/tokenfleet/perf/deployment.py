@@ -45,22 +45,30 @@ class Deployment:
     __slots__ = (
         "_a",
         "_attn",
+        "_c0",
         "_cf",
         "_ct",
+        "_ctok",
         "_db",
+        "_dbi",
         "_dm",
         "_eb",
+        "_ebi",
         "_ef",
         "_em",
+        "_emf",
+        "_emfe",
         "_floor",
         "_ib",
         "_if",
         "_kv",
+        "_kvi",
         "_mh",
         "_miss",
         "_overlap",
         "_so",
         "_wb",
+        "_wbi",
         "_wf",
         "coefficients",
         "device",
@@ -91,7 +99,13 @@ class Deployment:
         self._cf, self._ct, self._floor, self._so = (c.comm_fixed_s, c.comm_per_token_s, c.latency_floor_s,
                                                      c.seq_overhead_s)
         self._overlap = c.overlap
-
+        # the same terms pre-multiplied, for step_time: compute = c0 + ctok * tokens (+ experts), memory likewise
+        self._c0 = self._dm * self._mh * self._if
+        self._ctok = self._dm * self._if + self._wf + (self._em * self._if if self._miss else 0.0)
+        self._emfe = self._em * self._ef * self._if
+        self._emf = self._em * self._if
+        self._dbi, self._ebi, self._kvi, self._wbi = (self._db * self._ib, self._eb * self._ib, self._kv * self._ib,
+                                                      self._wb * self._ib)
     # ---- the hot path ------------------------------------------------------------------------------
     def _parts(self, tokens: int, decode_seqs: int, context_tokens: int, prefill_tokens: int,
                pairs: float) -> tuple[float, float]:
@@ -114,16 +128,13 @@ class Deployment:
             return 0.0
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
-        # the body of _parts, inlined: this is the simulator's innermost call
+        # _parts with its products precomputed: this is the simulator's innermost call
+        comp = self._c0 + self._ctok * tokens + self._attn * (prefill_attn_pairs + context_tokens)
+        mem = self._dbi + self._kvi * (context_tokens + prefill_tokens) + self._wbi * decode_seqs
         if self._miss:
             touched = 1.0 - self._miss ** tokens
-            comp = (self._dm * (tokens + self._mh) + self._em * (tokens + self._ef * touched)) * self._if
-            wbytes = self._db + self._eb * touched
-        else:
-            comp = self._dm * (tokens + self._mh) * self._if
-            wbytes = self._db
-        comp += self._attn * (prefill_attn_pairs + context_tokens) + self._wf * tokens
-        mem = (wbytes + self._kv * (context_tokens + prefill_tokens) + self._wb * decode_seqs) * self._ib
+            comp += self._emfe * touched
+            mem += self._ebi * touched
         if not self._overlap:
             return self._floor + comp + mem
         return ((comp if comp > mem else mem) + self._cf + self._ct * tokens + self._floor
