@@ -200,7 +200,7 @@ def validate_cmd(
         return
     if cvr is not None:
         narrow.print(_cv_table(cvr))
-        narrow.print(_family_table("Per family: in-sample (IS) vs cross-validated (CV), |error|",
+        narrow.print(_family_table("|error| per family (IS in-sample, CV cross-val.)",
                                    {"IS": by_family(preds), "CV": cvr.families}))
         narrow.print(f"[bold]IS: {summary.line()}[/]")
         narrow.print(f"[bold]CV: {cvr.summary.line()}[/]")
@@ -211,13 +211,14 @@ def validate_cmd(
         narrow.print(f"[bold]power: {power_summary.line()}[/]")
         narrow.print(f"loaded runs: {g['loaded'].line()}")
         narrow.print(f"idle floors: {g['idle'].line()}")
-        narrow.print(f"J/tok end to end (offline): {g['j_per_token_offline'].line()}")
+        narrow.print("J/tok end to end (offline rows, at the model's own throughput):")
+        narrow.print(f"  {g['j_per_token_offline'].line()}")
 
 
 def _print_summaries(summary: Any, fam: Any, cvr: Any, power_preds: Any) -> None:
     from tokenfleet.perf.validate import power_groups
 
-    narrow.print(_family_table("Per family: in-sample (IS) vs cross-validated (CV), |error|",
+    narrow.print(_family_table("|error| per family (IS in-sample, CV cross-val.)",
                                {"IS": fam, "CV": cvr.families} if cvr else {"IS": fam}))
     narrow.print(f"IS: {summary.line()}")
     if cvr is not None:
