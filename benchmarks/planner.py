@@ -2,11 +2,14 @@
 
     python benchmarks/planner.py            # 14 hardware types x 6 classes, all their layouts
 
-Prints capacity, solve (one MILP, min cost), Pareto and verification times. Target: solve < 5 s.
+Prints capacity, solve (one MILP, min cost, whole purchasable units: a unit variable per option beside its
+replica count), plan-plus-verify, shadow-price and Pareto times, CPU time beside wall time and the machine
+load (``uptime``). Target: solve < 5 s.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -39,6 +42,11 @@ def scenario() -> dict[str, object]:
                      "verify": {"duration_s": 60, "max_replicas": 48, "max_requests": 30000}}}
 
 
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
 def main() -> None:
     sc = parse_plan_scenario(scenario(), "benchmark")
     demands = class_demands(sc, Path("."))
@@ -46,25 +54,34 @@ def main() -> None:
     options = all_options(sc, demands)
     cap_s = time.perf_counter() - t
     problem = make_problem(sc, demands, options)
-    times = []
+    times, cpu = [], []
     for _ in range(3):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         sol = solve(problem, "cost")
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     assert sol is not None
     print(f"{len(HARDWARE)} hardware types x {len(CLASSES)} classes: {len(options)} (class, hardware, layout) "
           f"options, {len(problem.hardware)} hardware with a feasible option")
     print(f"capacity (cold cache): {cap_s:.2f} s")
-    print(f"MILP solve (min cost, vendor share + min vendors + power budget): best {min(times):.3f} s, "
-          f"worst {max(times):.3f} s; TCO ${sol.tco_usd_per_year / 1e6:,.1f}M/yr, {sol.peak_facility_mw:,.1f} MW")
-    t = time.perf_counter()
+    print(f"load before: {_load()}")
+    print(f"MILP solve (min cost, integer units, vendor share + min vendors + power budget): wall best "
+          f"{min(times):.3f} s, worst {max(times):.3f} s; CPU best {min(cpu):.3f} s; "
+          f"TCO ${sol.tco_usd_per_year / 1e6:,.1f}M/yr, {sol.peak_facility_mw:,.1f} MW, "
+          f"{int(sol.systems.sum()):,} units")
+    t, c = time.perf_counter(), time.process_time()
+    r = plan(sc, Path("."), pareto=False, shadow=False)
+    print(f"plan + verify (warm capacity cache, no curves, no shadow prices): wall {time.perf_counter() - t:.2f} s, "
+          f"CPU {time.process_time() - c:.2f} s (solve {r.timings_s.get('solve_s', 0):.2f} s, simulation "
+          f"{r.timings_s.get('verify_s', 0):.2f} s over {len(r.iterations)} iteration(s))")
+    t, c = time.perf_counter(), time.process_time()
     r = plan(sc, Path("."))
-    wall = time.perf_counter() - t
+    wall, cpu_s = time.perf_counter() - t, time.process_time() - c
     tm = r.timings_s
-    print(f"plan + verify (warm capacity cache): {wall:.2f} s (solve {tm.get('solve_s', 0):.2f} s, simulation "
-          f"{tm.get('verify_s', 0):.2f} s over {len(r.iterations)} iteration(s), "
-          f"binding {tm.get('binding_s', 0):.2f} s, "
-          f"Pareto {tm.get('pareto_s', 0):.2f} s)")
+    print(f"plan + verify + shadow prices + both curves: wall {wall:.2f} s, CPU {cpu_s:.2f} s (solve "
+          f"{tm.get('solve_s', 0):.2f} s, simulation {tm.get('verify_s', 0):.2f} s, binding + shadow prices "
+          f"{tm.get('binding_s', 0):.2f} s, Pareto {tm.get('pareto_s', 0):.2f} s)")
+    print(f"load after: {_load()}")
     print("binding: " + ("; ".join(f"{b.constraint}: {b.detail}" for b in r.binding) or "none"))
 
 

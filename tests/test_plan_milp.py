@@ -43,28 +43,30 @@ def _instance(seed: int, limits: Limits):
 
 
 def _brute(p) -> float:
-    """Cheapest feasible (n, u) by enumeration over small ranges: u is the fewest whole units that host n,
-    plus 0 or 1 spare unit per hardware (a spare idle unit can lift a vendor's share; units of one hardware
-    cost the same whichever option they are counted under)."""
+    """Cheapest feasible (n, u) by enumeration over small ranges: u is the fewest whole units that hold n
+    (each replica takes c // r of a unit, or ceil(r / c) units), plus 0 or 1 spare unit per hardware (a
+    spare idle unit can lift a vendor's share)."""
     best = math.inf
     ranges = []
     for _j, o in enumerate(p.options):
         need = math.ceil(p.sized_rps[o.class_idx] / o.rate_rps)
         ranges.append(range(0, need + 1))
+    first_of_hw = [int(np.flatnonzero(p.hw_of == h)[0]) for h in range(len(p.hardware))]
     for n in itertools.product(*ranges):
         n_arr = np.array(n)
         served = np.bincount([o.class_idx for o in p.options], weights=p.rate * n_arr, minlength=2)
         if np.any(served < p.sized_rps - 1e-9):
             continue
-        u = []
-        for j, (o, k) in enumerate(zip(p.options, n, strict=True)):
-            c = p.hardware[p.hw_of[j]].chips_per_system
-            u.append(math.ceil(k / (c // o.chips)) if o.chips <= c else k * math.ceil(o.chips / c))
-        first = [int(np.flatnonzero(p.hw_of == h)[0]) for h in range(len(p.hardware))]
+        u = np.zeros(len(p.options), np.int64)
+        for h, hw in enumerate(p.hardware):
+            c = hw.chips_per_system
+            take = sum(k * (c / (c // o.chips) if o.chips <= c else c * math.ceil(o.chips / c))
+                       for j, (o, k) in enumerate(zip(p.options, n, strict=True)) if p.hw_of[j] == h)
+            u[first_of_hw[h]] = math.ceil(take / c - 1e-12)
         for extra in itertools.product(range(2), repeat=len(p.hardware)):
-            uu = np.array(u)
+            uu = u.copy()
             for h, e in enumerate(extra):
-                uu[first[h]] += e
+                uu[first_of_hw[h]] += e
             ok, cost = evaluate(p, n_arr, uu)
             if ok and cost < best:
                 best = cost
@@ -101,7 +103,7 @@ def test_tco_formula_by_hand() -> None:
     assert sol is not None
     assert list(sol.replicas) == [3] and list(sol.systems) == [1]  # ceil(4 / 1.5) = 3 replicas, 6 of 8 chips
     assert list(sol.units) == [1]
-    it_w = 3 * 1500.0 + 2 * 250.0  # 3 busy replicas + 2 idle chips
+    it_w = 3 * (500.0 + 4.0 / 4.5 * 1000.0) + 2 * 250.0  # 3 replicas at their planned load 4/4.5 + 2 idle chips
     fac_mw = it_w * 1.2 / 1e6
     capex = 8 * 25_000.0
     tco = capex / 4.0 + fac_mw * 8760 * 70.0 + 10e6 * fac_mw / 15.0

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from rich.console import Console
 
+from _scenarios import two_class_plan
 from tokenfleet.catalog.units import all_units, parse_units, unit
 from tokenfleet.cli.plan import _print
 from tokenfleet.errors import InputError
@@ -42,18 +43,19 @@ def capped() -> PlanResult:
 
 
 def test_integer_units_cover_every_replica_within_caps(capped: PlanResult) -> None:
+    """Per hardware the whole units bought hold every replica (a replica of r chips takes c / (c // r) of a
+    c-chip unit, or ceil(r / c) whole units) and stay within the supply cap."""
     caps = {"mi355x": 1, "cs3": 8}
     per_hw: dict[str, int] = {}
+    taken: dict[str, float] = {}
     for p in capped.pools:
-        assert isinstance(p.units, int) and p.units >= 1
-        per_replica = p.chips // p.replicas
-        if per_replica <= p.unit_chips:  # replicas per unit
-            assert p.replicas <= p.units * (p.unit_chips // per_replica)
-        else:  # units per replica
-            assert p.units >= p.replicas * math.ceil(per_replica / p.unit_chips)
-        assert p.units * p.unit_chips >= p.chips
+        assert isinstance(p.units, int) and p.units >= 0
+        r, c = p.chips // p.replicas, p.unit_chips
+        taken[p.hw_id] = taken.get(p.hw_id, 0.0) + p.replicas * (c / (c // r) if r <= c else c * math.ceil(r / c))
         per_hw[p.hw_id] = per_hw.get(p.hw_id, 0) + p.units
     for hw, n in per_hw.items():
+        c = next(p.unit_chips for p in capped.pools if p.hw_id == hw)
+        assert n >= 1 and n * c >= taken[hw] - 1e-9
         assert n <= caps.get(hw, n)
     bom = {b["hardware"]: b for b in capped.bill_of_materials}
     assert {hw: b["count"] for hw, b in bom.items()} == per_hw
@@ -82,15 +84,18 @@ def test_attribution_sums_to_tco(capped: PlanResult) -> None:
 
 def test_shadow_price_of_a_binding_budget_is_a_real_saving() -> None:
     """A budget just under the cheapest fleet's MW binds; its shadow price is what a re-plan at +10 % saves."""
-    free = plan(parse_plan_scenario(_default(pareto_points=4)), Path("."), run_verify=False, shadow=False)
+    data = two_class_plan("shadow", pareto_points=4)
+    data["plan"].pop("power_budget_mw")
+    free = plan(parse_plan_scenario(data), Path("."), run_verify=False, shadow=False)
     frontier = free.pareto_mw
-    assert len(frontier) >= 2, "the default scenario should trade MW against cost"
+    assert len(frontier) >= 2, "this scenario trades MW against cost"
     budget = (frontier[-2].facility_mw + frontier[-1].facility_mw) / 2  # type: ignore[operator]
-    r = plan(parse_plan_scenario(_default(power_budget_mw=budget)), Path("."), run_verify=False, pareto=False)
+    data["plan"].update(power_budget_mw=budget, pareto_points=0)
+    r = plan(parse_plan_scenario(data), Path("."), run_verify=False, pareto=False)
     by = {s.constraint: s for s in r.shadow}
     assert "power budget" in by and {f"SLO {d.name}" for d in r.demands} <= set(by)
-    relaxed = plan(parse_plan_scenario(_default(power_budget_mw=budget * 1.1)), Path("."), run_verify=False,
-                   pareto=False, shadow=False)
+    data["plan"]["power_budget_mw"] = budget * 1.1
+    relaxed = plan(parse_plan_scenario(data), Path("."), run_verify=False, pareto=False, shadow=False)
     saving = by["power budget"].saving
     assert saving is not None and saving > 0
     assert saving == pytest.approx(r.solution.tco_usd_per_year - relaxed.solution.tco_usd_per_year, rel=1e-6)

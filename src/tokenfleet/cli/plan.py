@@ -30,11 +30,14 @@ def _print(r: PlanResult, out: Console | None = None) -> None:
         met = "-" if chk is None else (pct(chk.attainment) if chk.simulated else "analytic") + (
             "" if chk.met else " MISS")
         lay = p.layout + (f" +spec({p.speculative})" if p.speculative else "")
-        rows.append([p.name, lay, f"{p.replicas:,}", f"{p.units:,}", pct(p.peak_load), pct(p.headroom),
+        rows.append([p.name, lay, f"{p.replicas:,}", f"{p.units:,}" if p.units else "shared", pct(p.peak_load),
+                     pct(p.headroom),
                      num(p.per_user_tok_s), met])
     c.print(table(f"{sc.name}: {sc.plan.objective}-optimal fleet",
                   ["pool", "layout", "repl.", "units", "load@pk", "headroom", "tok/s/u", "SLO met"], rows, 2))
-    c.print("[dim]load@pk: planned peak over capacity at the SLO; headroom: spare capacity at peak[/]")
+    c.print("[dim]units: whole units bought (replicas of one size on one hardware share units; a shared unit "
+            "counts with the pool that fills it first); load@pk: planned peak over capacity at the SLO; "
+            "headroom: spare capacity at peak[/]")
     bom = r.bill_of_materials
     c.print(table("What to order", ["hardware", "unit", "count", "chips", "fac. MW", "plate MW", "capex", "lead"],
                   [[str(b["hardware"]), str(b["unit"]), f"{b['count']:,}", f"{b['chips']:,}",

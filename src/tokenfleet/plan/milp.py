@@ -1,13 +1,13 @@
 """The fleet MILP, solved with HiGHS through :func:`scipy.optimize.milp`.
 
-Variables: ``n_j`` replicas of each option (integer), ``u_j`` purchasable units (servers, racks, CS-3
-systems) bought for that option's replicas (integer; a unit hosts replicas of one pool only),
+Variables: ``n_j`` replicas of each option (integer), ``s_h`` purchasable units (servers, racks, CS-3
+systems) of each hardware (integer; see :func:`unit_chips` for how replicas pack into them),
 ``y_v`` "vendor v is used" (binary, only with ``min_vendors > 1``), ``t`` traffic scale (goodput objective).
 Units inside: MW and $M per year, so coefficients stay within a few orders of magnitude.
 
     demand_c:   sum_{j in c} rate_j n_j >= D_c            (goodput: >= D_c t)
-    place_j:    upr_j n_j <= rpu_j u_j                      (replicas per unit / units per replica)
-    supply_h:   sum_{j on h} u_j <= cap_h                   (units of hardware h)
+    units_h:    sum_{j on h} eff_j n_j <= chips_per_unit_h s_h   (eff: unit chips one replica takes)
+    supply_h:   s_h <= cap_h                                (a bound)
     power:      facility MW(n, s) <= budget
     share_v:    basis_v(n, s) <= max_share x basis(n, s)    (basis = facility MW or capex)
     vendors:    sum_v y_v >= min_vendors;  y_v = 1  =>  basis_v >= min_share x basis  and  systems_v >= 1
@@ -157,27 +157,60 @@ def placement_arrays(p: Problem) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rpu, float), np.array(upr, float)
 
 
-def _basis_rows(p: Problem, nj: int, nh: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per vendor and total share basis as rows over [n, u] (u: units per option)."""
+def unit_chips(p: Problem) -> np.ndarray:
+    """Per option: the chips of a unit one replica takes up ("effective chips"): ``c / (c // r)`` when ``r``
+    chips fit ``c // r`` times in a unit of ``c`` chips, ``c x ceil(r / c)`` when a replica spans units.
+
+    With the power-of-two layouts the planner builds, replicas packed largest first then fill the units
+    exactly (16-chip replicas take 18 of an NVL72's 72 chips, four to a rack; 8-GPU servers hold 8 / r), so
+    ``sum_j eff_j n_j <= chips_per_unit x units`` is the packing itself, not a relaxation of it.
+    """
+    rpu, upr = placement_arrays(p)
+    c = np.array([p.hardware[h].chips_per_system for h in p.hw_of], float)
+    return np.where(upr > 1, c * upr, c / rpu)
+
+
+def _basis_rows(p: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per vendor and total share basis as rows over [n, s] (s: units per hardware)."""
+    nj, nh = len(p.options), len(p.hardware)
     vendors = p.vendors
-    rows = np.zeros((len(vendors), 2 * nj))
+    rows = np.zeros((len(vendors), nj + nh))
     v_of_h = np.array([vendors.index(h.vendor) for h in p.hardware])
     for j in range(nj):
-        h = p.hw_of[j]
-        if p.limits.share_basis == "capex":
-            rows[v_of_h[h], nj + j] = p.capex_musd_s[h]
-        else:
-            rows[v_of_h[h], j] = p.peak_mw_n[j]
-            rows[v_of_h[h], nj + j] = p.peak_mw_s[h]
+        if p.limits.share_basis != "capex":
+            rows[v_of_h[p.hw_of[j]], j] = p.peak_mw_n[j]
+    for h in range(nh):
+        rows[v_of_h[h], nj + h] = p.capex_musd_s[h] if p.limits.share_basis == "capex" else p.peak_mw_s[h]
     return rows, rows.sum(axis=0)
 
 
 def coefficient_rows(p: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cost $M/yr, peak facility MW, average facility MW) as rows over [n, u]."""
-    cost = np.concatenate([p.cost_n, p.cost_s[p.hw_of]])
-    power = np.concatenate([p.peak_mw_n, p.peak_mw_s[p.hw_of]])
-    avg = np.concatenate([p.avg_mw_n, p.peak_mw_s[p.hw_of]])
+    """(cost $M/yr, peak facility MW, average facility MW) as rows over [n, s]."""
+    cost = np.concatenate([p.cost_n, p.cost_s])
+    power = np.concatenate([p.peak_mw_n, p.peak_mw_s])
+    avg = np.concatenate([p.avg_mw_n, p.peak_mw_s])
     return cost, power, avg
+
+
+def units_per_option(p: Problem, n: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Each hardware's units handed to its pools, largest replicas first: a pool owns the units its
+    replicas start (a unit shared by two pools counts with the first); spare units go to the last pool."""
+    eff = unit_chips(p)
+    out = np.zeros(len(p.options), np.int64)
+    for h, hw in enumerate(p.hardware):
+        js = sorted((j for j in np.flatnonzero(p.hw_of == h) if n[j] > 0), key=lambda j: (-eff[j], j))
+        used, owned = 0.0, 0
+        for j in js:
+            before = math.ceil(used / hw.chips_per_system - 1e-9)
+            used += float(n[j] * eff[j])
+            after = math.ceil(used / hw.chips_per_system - 1e-9)
+            out[j] = after - before
+            owned += after - before
+        if js:
+            out[js[-1]] += int(s[h]) - owned
+        elif s[h] > 0:
+            out[int(np.flatnonzero(p.hw_of == h)[0])] += int(s[h])
+    return out
 
 
 def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution | None:
@@ -192,7 +225,7 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
     use_y = lim.min_vendors > 1
     nv = len(vendors) if use_y else 0
     goodput = objective == "goodput"
-    nx = 2 * nj  # [n, u]
+    nx = nj + nh  # [n, s]
     nvar = nx + nv + (1 if goodput else 0)
     t_col = nx + nv
     rows: list[np.ndarray] = []
@@ -220,26 +253,22 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
         else:
             add(r, d, math.inf)
     rpu, upr = placement_arrays(p)
-    for j in range(nj):  # replicas live on whole units: upr_j n_j <= rpu_j u_j
+    eff = unit_chips(p)
+    for h, hw in enumerate(p.hardware):  # replicas live on whole units: sum_j eff_j n_j <= c_h s_h
         r = np.zeros(nvar)
-        r[j] = upr[j]
-        r[nj + j] = -rpu[j]
+        r[:nj] = np.where(p.hw_of == h, eff, 0.0)
+        r[nj + h] = -hw.chips_per_system
         add(r, -math.inf, 0.0)
-    for h, hw in enumerate(p.hardware):
-        if lim.supply_caps and hw.max_systems is not None:
-            r = np.zeros(nvar)
-            r[nj: nx] = (p.hw_of == h).astype(float)
-            add(r, -math.inf, float(hw.max_systems))
     cost, power, _ = coefficient_rows(p)
     if lim.power_budget_mw is not None:
         add(power, -math.inf, lim.power_budget_mw)
-    basis_v, basis = _basis_rows(p, nj, nh)
+    basis_v, basis = _basis_rows(p)
     if lim.max_vendor_share < 1.0:
         for v in range(len(vendors)):
             add(basis_v[v] - lim.max_vendor_share * basis, -math.inf, 0.0)
     if use_y:
         big = _big_m(p)
-        v_of_j = np.array([vendors.index(p.hardware[h].vendor) for h in p.hw_of])
+        v_of_j = np.array([vendors.index(h.vendor) for h in p.hardware])
         yrow = np.zeros(nvar)
         for v in range(nv):
             yrow[nx + v] = 1.0
@@ -271,12 +300,12 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
         need = np.array([math.ceil(p.sized_rps[o.class_idx] * t_max / p.rate[j] * (1 + 1e-9)) if p.rate[j] > 0
                          else 0 for j, o in enumerate(p.options)], float)
         ub[:nj] = need
-        ub[nj: nx] = np.ceil(need * upr / rpu)
+        ub[nj: nx] = np.ceil(np.bincount(p.hw_of, weights=need * eff, minlength=nh)
+                             / np.array([h.chips_per_system for h in p.hardware]) - 1e-9)
     if lim.supply_caps:
-        for j in range(nj):
-            cap = p.hardware[p.hw_of[j]].max_systems
-            if cap is not None:
-                ub[nj + j] = min(ub[nj + j], cap)
+        for h, hw in enumerate(p.hardware):
+            if hw.max_systems is not None:
+                ub[nj + h] = min(ub[nj + h], hw.max_systems)
     if use_y:
         ub[nx: nx + nv] = 1.0
     if goodput:
@@ -307,8 +336,8 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
     x = np.round(x_best).astype(float)
     if goodput:
         x[t_col] = x_best[t_col]
-    n, u = x[:nj].astype(np.int64), x[nj: nx].astype(np.int64)
-    s = np.bincount(p.hw_of, weights=u, minlength=nh).astype(np.int64)
+    n, s = x[:nj].astype(np.int64), x[nj: nx].astype(np.int64)
+    u = units_per_option(p, n, s)
     _, _, avg = coefficient_rows(p)
     return Solution(
         n, s, float(x[t_col]) if goodput else 1.0,
@@ -329,22 +358,22 @@ def _big_m(p: Problem) -> float:
 
 
 def evaluate(p: Problem, n: np.ndarray, u: np.ndarray) -> tuple[bool, float]:
-    """Feasibility and TCO ($M/yr) of replicas ``n`` and units ``u`` (both per option) under the problem's
-    limits — for tests and checks."""
+    """Feasibility and TCO ($M/yr) of replicas ``n`` and units ``u`` (both per option; units of one
+    hardware are pooled) under the problem's limits — for tests and checks."""
     lim = p.limits
+    s = np.bincount(p.hw_of, weights=u, minlength=len(p.hardware))
     served = np.bincount([o.class_idx for o in p.options], weights=p.rate * n, minlength=len(p.demands))
     ok = bool(np.all(served >= p.sized_rps - 1e-9))
-    rpu, upr = placement_arrays(p)
-    ok &= bool(np.all(upr * n <= rpu * u + 1e-9))
-    x = np.concatenate([n, u]).astype(float)
+    used = np.bincount(p.hw_of, weights=unit_chips(p) * n, minlength=len(p.hardware))
+    ok &= bool(np.all(used <= np.array([h.chips_per_system for h in p.hardware]) * s + 1e-9))
+    x = np.concatenate([n, s]).astype(float)
     cost_row, power_row, _ = coefficient_rows(p)
     power = float(power_row @ x)
     if lim.power_budget_mw is not None:
         ok &= power <= lim.power_budget_mw + 1e-9
-    s = np.bincount(p.hw_of, weights=u, minlength=len(p.hardware))
     if lim.supply_caps:
         ok &= all(h.max_systems is None or s[i] <= h.max_systems for i, h in enumerate(p.hardware))
-    basis_v, basis = _basis_rows(p, len(n), len(p.hardware))
+    basis_v, basis = _basis_rows(p)
     total = float(basis @ x)
     shares = basis_v @ x / total if total > 0 else np.zeros(len(basis_v))
     ok &= bool(np.all(shares <= lim.max_vendor_share + 1e-9))
@@ -359,4 +388,5 @@ def evaluate(p: Problem, n: np.ndarray, u: np.ndarray) -> tuple[bool, float]:
     return ok, cost
 
 
-__all__ = ["Limits", "Problem", "Solution", "build", "coefficient_rows", "evaluate", "placement_arrays", "solve"]
+__all__ = ["Limits", "Problem", "Solution", "build", "coefficient_rows", "evaluate", "placement_arrays", "solve",
+           "unit_chips", "units_per_option"]

@@ -7,6 +7,7 @@ every point. plotly.js is embedded once, so the file opens without a network.
 
 from __future__ import annotations
 
+import contextlib
 import html
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import plotly.graph_objects as go
 from tokenfleet.sweep.table import columns
 
 MAX_SERIES = 12
+LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0}  # under the x-axis title, covering nothing
 LINES = (
     ("plan.tco_usd_per_year", "Plan TCO ($M / year)", 1e-6),
     ("plan.facility_mw", "Plan facility MW (peak, IT x PUE)", 1.0),
@@ -43,15 +45,38 @@ def line_figures(rows: list[dict[str, Any]], keys: list[str]) -> list[go.Figure]
     figs = []
     series = _series(rows, keys)
     metrics = [m for m in LINES if m[0] in cols]
-    metrics += [(c, c, 1.0) for c in sorted(cols) if c.endswith(".ttft_p99_ms") and c.count(".") == 2]
+    metrics += [(c, f"Simulated TTFT p99 (ms), class {c.split('.')[1]}", 1.0) for c in sorted(cols)
+                if c.endswith(".ttft_p99_ms") and c.count(".") == 2]
     for col, title, scale in metrics:
         f = go.Figure()
         for label, rs in series.items():
             ok = [r for r in rs if r.get(col) is not None]
             f.add_trace(go.Scatter(x=[r[x] for r in ok], y=[r[col] * scale for r in ok], mode="lines+markers",
                                    name=label))
-        f.update_layout(title=title, xaxis_title=x, height=380, margin={"t": 50, "b": 40},
-                        legend={"orientation": "h", "y": -0.25})
+        f.update_layout(title=title, xaxis_title=x, yaxis_title=title.split("(")[-1].rstrip(")") if "(" in title
+                        else title, height=420, margin={"t": 50, "b": 120}, legend=LEGEND)
+        figs.append(f)
+    return figs
+
+
+def who_serves_figures(rows: list[dict[str, Any]], keys: list[str]) -> list[go.Figure]:
+    """With two grid keys: a map of which hardware serves each class at each point (break-even lines)."""
+    if len(keys) != 2:
+        return []
+    figs = []
+    xs: list[Any] = sorted({r.get(keys[0]) for r in rows}, key=str)
+    ys: list[Any] = sorted({r.get(keys[1]) for r in rows}, key=str)
+    with contextlib.suppress(TypeError):
+        xs, ys = sorted(xs), sorted(ys)  # numeric axes in order
+    for col in sorted({c for r in rows for c in r if c.startswith("plan.hardware.")}):
+        cats = sorted({str(r.get(col)) for r in rows if r.get(col)})
+        at = {(r.get(keys[0]), r.get(keys[1])): r.get(col) for r in rows}
+        z = [[cats.index(str(at[(x, y)])) if at.get((x, y)) else None for x in xs] for y in ys]
+        text = [[str(at.get((x, y)) or "-") for x in xs] for y in ys]
+        f = go.Figure(go.Heatmap(x=[str(x) for x in xs], y=[str(y) for y in ys], z=z, text=text,
+                                 texttemplate="%{text}", showscale=False, colorscale="Viridis"))
+        f.update_layout(title=f"Hardware serving class {col.removeprefix('plan.hardware.')}", xaxis_title=keys[0],
+                        yaxis_title=keys[1], height=420, margin={"t": 50, "b": 60})
         figs.append(f)
     return figs
 
@@ -67,8 +92,9 @@ def mix_figures(rows: list[dict[str, Any]], keys: list[str]) -> list[go.Figure]:
         f = go.Figure()
         for c in parts:
             f.add_trace(go.Bar(x=labels, y=[r.get(c) or 0 for r in rows], name=c[len(prefix):]))
-        f.update_layout(barmode="stack", title=title, xaxis_title=" / ".join(keys), height=400,
-                        margin={"t": 50, "b": 60}, legend={"orientation": "h", "y": -0.3})
+        f.update_layout(barmode="stack", title=title, xaxis_title=" / ".join(keys), height=440,
+                        yaxis_title="chips" if prefix == "plan.chips." else "facility MW",
+                        margin={"t": 50, "b": 130}, legend=LEGEND)
         figs.append(f)
     return figs
 
@@ -87,7 +113,7 @@ def _table(rows: list[dict[str, Any]], limit: int = 200) -> str:
 
 
 def write_report(rows: list[dict[str, Any]], keys: list[str], path: Path, title: str, note: str = "") -> Path:
-    figs = line_figures(rows, keys) + mix_figures(rows, keys)
+    figs = who_serves_figures(rows, keys) + line_figures(rows, keys) + mix_figures(rows, keys)
     parts = [f.to_html(full_html=False, include_plotlyjs=("inline" if i == 0 else False), default_width="100%",
                        config={"responsive": True}) for i, f in enumerate(figs)]
     bad = [r for r in rows if r.get("status") != "ok"]
@@ -107,4 +133,4 @@ td,th{{border:1px solid #ddd;padding:3px 6px;text-align:right}} .scroll{{overflo
     return path
 
 
-__all__ = ["line_figures", "mix_figures", "write_report"]
+__all__ = ["line_figures", "mix_figures", "who_serves_figures", "write_report"]
