@@ -105,7 +105,9 @@ def power_at_rate(dep: Deployment, output_tok_s: float, isl: float, osl: float, 
     if output_tok_s <= 0:
         return PowerPoint(idle_power_w(dep, spec, cap_w, liquid), 0, 0.0, 0.0)
     grid = _batch_grid(max(1, max_batch(dep, isl, osl, spec)))
-    rates, acts, dacts = [], [], []
+    rates: list[float] = []
+    acts: list[float] = []
+    dacts: list[float] = []
     for b in grid:
         t, a, d = _per_token(dep, spec, b, isl, osl)
         rates.append(max(b / t, rates[-1] if rates else 0.0))
