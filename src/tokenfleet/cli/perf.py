@@ -52,6 +52,9 @@ def perf_cmd(
         raise InputError("--isl and --osl must be >= 1")
     if chips is not None and chips < 1:
         raise InputError(f"--chips must be >= 1, got {chips}")
+    if precision is not None and precision not in catalog.BYTES_PER_PARAM:
+        raise InputError(f"unknown precision {precision!r} (known: {', '.join(catalog.BYTES_PER_PARAM)})",
+                         where="--precision")
     for name, v in (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms), ("--pue", pue)):
         if not v > 0 or v == float("inf"):
             raise InputError(f"{name} must be a positive finite number, got {v}")
