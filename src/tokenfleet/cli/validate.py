@@ -225,8 +225,8 @@ def _print_summaries(summary: Any, fam: Any, cvr: Any, power_preds: Any) -> None
         narrow.print(f"CV: {cvr.summary.line()}")
     if power_preds is not None:
         g = power_groups(power_preds)
-        narrow.print(f"power, loaded runs: {g['loaded'].line()}")
-        narrow.print(f"power, idle floors: {g['idle'].line()}")
+        narrow.print(f"power (loaded): {g['loaded'].line()}")
+        narrow.print(f"power (idle): {g['idle'].line()}")
 
 
 class _Null:
