@@ -289,7 +289,7 @@ def fault_backend_kill(lab: Lab, n: int) -> Report:
                             during=lambda i: pa.kill() if i == n // 3 and pa.poll() is None else None))
     over = retries(gw)
     stop(pg)
-    return judge("kill -9 of one backend (streams and not)", seen, url, over)
+    return judge("backend kill -9", seen, url, over)
 
 
 def fault_gateway_kill(lab: Lab, n: int) -> Report:
@@ -303,8 +303,8 @@ def fault_gateway_kill(lab: Lab, n: int) -> Report:
     _gw2, pg2 = lab.gateway(cfg)  # the restart adopts the dead process's journal segment
     time.sleep(1.0)
     stop(pg2)
-    rep = judge("kill -9 of the gateway mid-load", seen, url, 0, gateway_killed=True)
-    rep.notes.append("requests in flight at the kill (and sent after it) get no answer: failed, no row owed")
+    rep = judge("gateway kill -9", seen, url, 0, gateway_killed=True)
+    rep.notes.append("in flight at the kill or sent after it: no answer (failed), no row owed")
     return rep
 
 
@@ -321,8 +321,8 @@ def fault_drain(lab: Lab, n: int) -> Report:
             asyncio.get_running_loop().call_later(1.0, pg.send_signal, signal.SIGTERM)
     seen = asyncio.run(load([gw], n, n, max_tokens=1500, during=during))
     pg.wait(30)
-    rep = judge("SIGTERM drain shorter than the streams", seen, url, 0)
-    rep.notes.append("drain_timeout_s 1; streams of 1,500 tokens")
+    rep = judge("drain past its timeout", seen, url, 0)
+    rep.notes.append("drain_timeout_s 1, 1,500-token answers; non-streamed ones get 503 (failed)")
     return rep
 
 
@@ -337,8 +337,8 @@ def fault_hung(lab: Lab, n: int) -> Report:
     took = time.monotonic() - t0
     over = retries(gw)
     stop(pg)
-    rep = judge("hung backend (no first byte)", seen, url, over)
-    rep.notes.append(f"{n} requests in {took:.1f} s with a TTFB limit of 0.5 s")
+    rep = judge("hung backend", seen, url, over)
+    rep.notes.append(f"one of two backends never answers; {n} requests in {took:.1f} s, TTFB limit 0.5 s")
     return rep
 
 
@@ -350,11 +350,11 @@ def fault_errors(lab: Lab, n: int) -> Report:
     seen = asyncio.run(load([gw], n, 16))
     over = retries(gw)
     stop(pg)
-    rep = judge("500s and 429s (50 % each backend)", seen, url, over)
+    rep = judge("500s and 429s", seen, url, over)
     codes: dict[int, int] = {}
     for s in seen:
         codes[s.status] = codes.get(s.status, 0) + 1
-    rep.notes.append(f"statuses {dict(sorted(codes.items()))}")
+    rep.notes.append(f"each backend fails half its requests; statuses {dict(sorted(codes.items()))}")
     return rep
 
 
@@ -380,7 +380,7 @@ def fault_pg_down(lab: Lab, n: int, pg_server: Postgres) -> Report:
     stop(pg)
     rep = judge("PostgreSQL down 10 s", seen, url, 0)
     errors = sum("write of" in line for line in (lab.dir / "gw.log").read_text().splitlines())
-    rep.notes.append(f"largest backlog seen {max(backlog, default=0):.0f} rows; {errors} ledger error log lines")
+    rep.notes.append(f"largest backlog {max(backlog, default=0):.0f} rows; {errors} ledger error log line(s)")
     return rep
 
 
@@ -400,7 +400,7 @@ def fault_sqlite_locked(lab: Lab, n: int) -> Report:
     seen = asyncio.run(load([gw], n * 2, 8, max_tokens=64, timeout_s=120, during=during))
     lock["t"].join()  # released after 10 s; until then rows wait in the journal
     stop(pg)
-    return judge("SQLite locked 10 s by another process", seen, url, 0)
+    return judge("SQLite locked 10 s", seen, url, 0)
 
 
 def fault_disk_full(lab: Lab, n: int, pg_server: Postgres) -> Report:
@@ -409,10 +409,10 @@ def fault_disk_full(lab: Lab, n: int, pg_server: Postgres) -> Report:
     gw, pg = lab.gateway(lab.gateway_config([a], url), limit_fsize=16 * 1024)  # the journal fills at ~16 KB
     seen = asyncio.run(load([gw], n * 2, 16))
     stop(pg)
-    rep = judge("disk full (RLIMIT_FSIZE 16 KB on the gateway)", seen, url, 0)
+    rep = judge("disk full", seen, url, 0)
     log = (lab.dir / "gw.log").read_text()
-    rep.notes.append("journal appends failed: " + ("yes, rows went straight to the database"
-                                                   if "cannot be written" in log else "no"))
+    rep.notes.append("16 KB file-size limit: " + ("journal full, rows went straight to PostgreSQL"
+                                                  if "cannot be written" in log else "the journal never filled"))
     return rep
 
 
@@ -429,10 +429,10 @@ def fault_budget(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load(gws, 62, 62, max_tokens=10, headers=hdr))
     for p in lab.procs[1:]:
         stop(p)
-    rep = judge("two gateways, one budget ($1, $0.10 a request)", seen, url, 0)
+    rep = judge("2 gateways, 1 budget", seen, url, 0)
     spent = sum(r.usd for r in read_rows(url))
     rep.overspend_usd = round(max(0.0, spent - 1.0), 6)
-    rep.notes.append(f"spent ${spent:.2f} of $1.00; one reservation is $0.10")
+    rep.notes.append(f"$1 budget, $0.10 a request, 2 + 62 clients: spent ${spent:.2f}")
     return rep
 
 
@@ -490,19 +490,19 @@ def main() -> None:
         print(json.dumps({"faults": [asdict(r) for r in reports], "wall_s": wall, "client_cpu_s": cpu,
                           "loadavg": load_avg}, indent=2))
         return
-    print(f"{'fault':<48}{'sent':>5}{'ok':>5}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
-          f"{'dup':>5}{'over$':>7}")
+    print(f"{'fault':<23}{'sent':>5}{'ok':>5}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
+          f"{'dup':>4}{'over $':>7}")
     for r in reports:
         over = "-" if r.overspend_usd is None else f"{r.overspend_usd:.2f}"
-        print(f"{r.fault[:47]:<48}{r.sent:>5}{r.ok:>5}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
-              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>5}{over:>7}")
+        print(f"{r.fault[:22]:<23}{r.sent:>5}{r.ok:>5}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
+              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>4}{over:>7}")
         for note in r.notes:
             print(f"    {note}")
     ok = all(r.lost_rows == 0 and r.duplicate_rows == 0 and r.cut_silently == 0 and r.sent > 0 for r in reports)
     budget = [r for r in reports if r.overspend_usd is not None]
     ok = ok and all((r.overspend_usd or 0) <= 0.10 + 1e-9 for r in budget)
-    print(f"targets (0 lost, 0 duplicated, no silent cut, overspend <= one reservation): {'met' if ok else 'NOT met'}")
-    print(f"wall {wall:.1f} s, client CPU {cpu:.1f} s, load average {load_avg[0]:.1f} / {load_avg[1]:.1f} / "
+    print(f"targets (0 lost, 0 dup, no silent cut, overspend <= 1 reservation): {'met' if ok else 'NOT met'}")
+    print(f"wall {wall:.0f} s, client CPU {cpu:.0f} s, load average {load_avg[0]:.1f} / {load_avg[1]:.1f} / "
           f"{load_avg[2]:.1f} on {os.cpu_count()} CPUs")
 
 

@@ -321,10 +321,9 @@ class Proxy:
         except TimeoutError:
             if resp is not None:
                 await resp.aclose()
-            b.breaker.eject(f"no first byte within {limit_s:g} s")
-            self.metrics.child(self.metrics.ejections, b.name, "ttfb_timeout").inc()
+            ejected = self._eject(b, f"no first byte within {limit_s:g} s", "ttfb_timeout")
             raise self._failed(b, lease, "ttfb_timeout", f"backend {b.name} sent nothing within {limit_s:g} s "
-                                                         "(time-to-first-byte limit)", breaker=False,
+                                                         "(time-to-first-byte limit)", breaker=not ejected,
                                status=504) from None
         except BaseException:
             if resp is not None:
@@ -332,6 +331,17 @@ class Proxy:
             lease.end()
             raise
         return self._complete(call, b, resp.status, data, lease)
+
+    def _eject(self, b: Backend, why: str, reason: str) -> bool:
+        """Eject ``b`` unless it is the last backend of its model still in routing (Envoy's max ejection
+        percent: a slow pool is better than none). Returns whether it was ejected."""
+        others = [o for p in self.fleet.by_model.get(b.pool.cfg.model, []) for o in p.backends
+                  if o is not b and o.breaker.allows_request()]
+        if not others:
+            return False
+        b.breaker.eject(why)
+        self.metrics.child(self.metrics.ejections, b.name, reason).inc()
+        return True
 
     def _failed(self, b: Backend, lease: Lease, reason: str, message: str, breaker: bool = True,
                 status: int = 502, retry_after: float | None = None) -> _Failed:
@@ -471,11 +481,10 @@ class Proxy:
         peers = [p.telemetry.ttft_ms for p in b.pool.backends
                  if p is not b and p.telemetry.ttft_ms is not None and p.breaker.allows_request()]
         floor_ms = self._ttfb_s[b.pool.name] * 1e3 / 2
-        if is_latency_outlier(b.telemetry.ttft_ms, b.telemetry.ttft_samples, peers, floor_ms):
-            b.breaker.eject("TTFT outlier in its pool")
+        if is_latency_outlier(b.telemetry.ttft_ms, b.telemetry.ttft_samples, peers, floor_ms) \
+                and self._eject(b, "TTFT outlier in its pool", "ttft_outlier"):
             b.telemetry.ttft_ms = None  # judged afresh after the probe
             b.telemetry.ttft_samples = 0
-            self.metrics.child(self.metrics.ejections, b.name, "ttft_outlier").inc()
 
     def record(self, call: Call, b: Backend | None, out: Outcome, t_end: float,
                joules: float | None = None) -> None:
