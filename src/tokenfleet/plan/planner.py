@@ -17,7 +17,7 @@ from tokenfleet.plan.binding import Binding, binding_constraints, explain_infeas
 from tokenfleet.plan.capacity import Option, all_options, options_for, usable_candidates
 from tokenfleet.plan.demand import Demand, class_demands
 from tokenfleet.plan.economics import HOURS_PER_YEAR, economics, hardware_econ
-from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve
+from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve, unit_chips
 from tokenfleet.plan.pareto import ParetoPoint, cost_vs_mw, cost_vs_slo
 from tokenfleet.plan.schema import PlanScenario
 from tokenfleet.plan.units import lead_time_months
@@ -145,8 +145,12 @@ def make_problem(sc: PlanScenario, demands: list[Demand], options: list[Option])
 
 
 def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
-    """One pool per option with replicas; each owns the whole units its replicas sit on."""
+    """One pool per option with replicas. A pool's purchase is the whole units its replicas start on; its
+    capex, idle power and opex are its share of its hardware's units by the unit chips it takes, so pools
+    that share a server split its cost and every class's cost adds up to the fleet's."""
     econ = p.econ
+    eff = unit_chips(p)
+    taken = np.bincount(p.hw_of, weights=eff * sol.replicas, minlength=len(p.hardware))
     e_rate = econ.energy_usd_per_year_per_facility_w() * 1e6
     f_rate = econ.facility_usd_per_year_per_facility_w() * 1e6
     out = []
@@ -157,10 +161,11 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
         h = int(p.hw_of[j])
         hw = p.hardware[h]
         units = int(sol.units[j])
-        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * units
-        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * units
-        capex = hw.capex_per_system_usd * units
-        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * units
+        share = float(sol.systems[h]) * float(eff[j] * n / taken[h]) if taken[h] > 0 else 0.0  # units' cost by use
+        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * share
+        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * share
+        capex = hw.capex_per_system_usd * share
+        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * share
         d = p.demands[o.class_idx]
         cap_class = float(sum(q.rate_rps * sol.replicas[i] for i, q in enumerate(p.options)
                               if q.class_idx == o.class_idx))

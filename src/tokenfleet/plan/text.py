@@ -45,10 +45,12 @@ def pct(x: float | None) -> str:
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], text_cols: int = 1) -> Table:
     """The first ``text_cols`` columns wrap (fold) when the terminal is narrow; the others are numbers,
     right-aligned, never wrapped or cut."""
-    t = Table(title=title, title_justify="left", pad_edge=False, box=None, header_style="bold")
+    t = Table(title=title, title_justify="left", pad_edge=False, box=None, header_style="bold", collapse_padding=True)
     for i, h in enumerate(headers):
-        if i < text_cols:
-            t.add_column(h, justify="left", overflow="fold", ratio=1, min_width=min(12, max(len(h), 6)))
+        if i < text_cols:  # the first (a name) keeps up to 24 characters on one line; the rest wrap first
+            longest = max([len(h), *(len(r[i]) for r in rows)])
+            t.add_column(h, justify="left", overflow="fold", ratio=1,
+                         min_width=min(longest, 24 if i == 0 else max(len(h), 8)))
         else:  # as wide as the widest cell; a long header folds instead
             width = max([min(len(h), 8), *(len(r[i]) for r in rows)])
             t.add_column(h, justify="right", overflow="fold", min_width=width)
