@@ -155,6 +155,8 @@ def test_terminal_output_fits_the_width_and_cuts_no_number(capped: PlanResult, w
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
     assert "…" not in text
+    for header in ("repl.", "units", "load@pk", "headroom", "tok/s/u", "SLO met", "count", "plate MW", "lead"):
+        assert header in text  # no column dropped for want of room
     for p in capped.pools:  # every replica and unit count is printed whole
         assert re.search(rf"\b{p.replicas:,}\b", text) and re.search(rf"\b{p.units:,}\b", text)
     if width == 160:  # with the room, each pool is one line with its full name

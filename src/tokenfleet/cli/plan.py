@@ -74,10 +74,12 @@ def _print(r: PlanResult, out: Console | None = None) -> None:
         c.print(f"at {mw(b_mw)} MW: " + ("infeasible" if s is None else
                 f"TCO {money(s.tco_usd_per_year)}/yr, {mw(s.peak_facility_mw)} MW"
                 + (f", {s.scale:,.2f}x traffic" if s.objective == "goodput" else "")))
-    for label, pts in (("Pareto (cost vs MW)", r.pareto_mw), ("SLO tightness", r.pareto_slo)):
+    at = "" if sc.plan.objective == "cost" else ", cheapest fleet for 1x the traffic"
+    for label, pts in ((f"Pareto (cost vs MW{at})", r.pareto_mw),
+                       ("SLO tightness" + (f" ({at[2:]})" if at else ""), r.pareto_slo)):
         if pts:
             c.print(f"{label}: " + "; ".join(
-                (f"{q.x:g}x" if label == "SLO tightness" else f"{mw(q.x)} MW") + " "
+                (f"{q.x:g}x" if label.startswith("SLO") else f"{mw(q.x)} MW") + " "
                 + ("infeasible" if q.tco_usd_per_year is None else money(q.tco_usd_per_year))
                 + f" ({q.status})" for q in pts))
     v = r.verification

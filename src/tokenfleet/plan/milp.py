@@ -20,6 +20,7 @@ ties broken by cost).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from tokenfleet.plan.economics import Economics, HardwareEcon, mean_it_w
 
 MIP_REL_GAP = 1e-7
 TIME_LIMIT_S = 60.0
+TIE_LIMIT_S = 10.0  # the least-MW re-solve among cost-equal fleets keeps the best it finds in this time
 GOODPUT_MAX_SCALE = 1e4
 GOODPUT_REL_GAP = 1e-3  # the goodput objective (a continuous traffic scale) is proven to 0.1 %
 
@@ -314,12 +316,15 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
     if goodput:
         integrality[t_col] = 0
 
-    def run(c_obj: np.ndarray, A: list[np.ndarray], lo_: list[float], hi_: list[float]) -> Any:
+    def run(c_obj: np.ndarray, A: list[np.ndarray], lo_: list[float], hi_: list[float],
+            limit_s: float = TIME_LIMIT_S) -> Any:
         gap = GOODPUT_REL_GAP if goodput else MIP_REL_GAP
         return milp(c_obj, constraints=LinearConstraint(np.array(A), lo_, hi_), integrality=integrality,
-                    bounds=Bounds(lb, ub), options={"mip_rel_gap": gap, "time_limit": TIME_LIMIT_S})
+                    bounds=Bounds(lb, ub), options={"mip_rel_gap": gap, "time_limit": limit_s})
 
+    t0 = time.process_time()
     res = run(obj, rows, lo, hi)
+    first_s = time.process_time() - t0
     if res.x is None or res.status not in (0, 1):
         return None
     x_best = res.x
@@ -329,7 +334,7 @@ def solve(p: Problem, objective: str = "cost", tie_rel: float = 0.0) -> Solution
         add(cost, -math.inf, best * (1.0 + tie_rel))
         obj2 = np.zeros(nvar)
         obj2[:nx] = power + 1e-9 * cost
-        res2 = run(obj2, rows, lo, hi)
+        res2 = run(obj2, rows, lo, hi, min(TIE_LIMIT_S, max(1.0, 2.0 * first_s)))  # best found in time
         del rows[n_rows:], lo[n_rows:], hi[n_rows:]
         if res2.x is not None and res2.status in (0, 1):
             x_best = res2.x
