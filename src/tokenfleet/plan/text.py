@@ -47,13 +47,11 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], tex
     right-aligned, never wrapped or cut."""
     t = Table(title=title, title_justify="left", pad_edge=False, box=None, header_style="bold", collapse_padding=True)
     for i, h in enumerate(headers):
-        if i < text_cols:  # the first (a name) keeps up to 18 characters on one line; the rest wrap first
-            longest = max([len(h), *(len(r[i]) for r in rows)])
-            t.add_column(h, justify="left", overflow="fold", ratio=1,
-                         min_width=min(longest, 18 if i == 0 else max(len(h), 8)))
-        else:  # as wide as the widest cell; a long header folds instead
-            width = max([min(len(h), 8), *(len(r[i]) for r in rows)])
-            t.add_column(h, justify="right", overflow="fold", min_width=width)
+        if i < text_cols:  # names wrap (fold) when the terminal is narrow: rich narrows only these
+            t.add_column(h, justify="left", overflow="fold", min_width=min(len(h) + 2, 10))
+        else:  # numbers: never wrapped, never cut
+            width = max([len(h), *(len(r[i]) for r in rows)])
+            t.add_column(h, justify="right", no_wrap=True, min_width=width)
     for r in rows:
         t.add_row(*r)
     return t
