@@ -161,3 +161,12 @@ def test_terminal_output_fits_the_width_and_cuts_no_number(capped: PlanResult, w
         assert re.search(rf"\b{p.replicas:,}\b", text) and re.search(rf"\b{p.units:,}\b", text)
     if width == 160:  # with the room, each pool is one line with its full name
         assert all(any(p.name in line for line in lines) for p in capped.pools)
+
+
+def test_verification_stays_within_the_scenarios_limits() -> None:
+    data = _default(pareto_points=0)
+    data["plan"]["verify"] = {"duration_s": 30, "max_replicas": 4, "max_requests": 1500}  # type: ignore[index]
+    r = plan(parse_plan_scenario(data), Path("."), pareto=False, shadow=False)
+    v = r.verification
+    assert v is not None
+    assert v.requests <= 1500 and v.duration_s <= 30 and v.sim_replicas <= max(4, len(r.pools))

@@ -75,6 +75,8 @@ def sim_scenario(sc: PlanScenario, demands: list[Demand], options: list[Option],
     used = [(j, o, n) for j, (o, n) in enumerate(zip(options, replicas, strict=True)) if n > 0]
     total = sum(n for _, _, n in used)
     f = min(1.0, max_replicas / total) if total else 1.0
+    while f > 1e-9 and sum(max(1, round(n * f)) for _, _, n in used) > max(max_replicas, len(used)):
+        f *= 0.95  # rounding up to one replica per pool must not take the slice past max_replicas
     pools, cap_full, cap_slice = [], [0.0] * len(demands), [0.0] * len(demands)
     for j, o, n in used:
         k = max(1, round(n * f))
@@ -106,11 +108,12 @@ def sim_scenario(sc: PlanScenario, demands: list[Demand], options: list[Option],
             lengths_from_trace=a.lengths_from_trace or a.process is None,
         )
         traffic.append(c.model_copy(update={"arrivals": arr, "tier": TIER_PREFIX + c.name}))
-    dur = max(MIN_DURATION_S, min(duration_s, max_requests / total_rate)) if total_rate > 0 else duration_s
+    # within the scenario's limits: never past verify.duration_s, and the simulator stops at max_requests
+    dur = min(duration_s, max(MIN_DURATION_S, max_requests / total_rate)) if total_rate > 0 else duration_s
     out = Scenario(
         name=f"{sc.name} (plan check)", traffic=traffic, pools=pools,
         routing=RoutingSpec(policy="slo-tier-strict"), facility=sc.facility,
-        sim=SimSpec(seed=seed, duration_s=dur),
+        sim=SimSpec(seed=seed, duration_s=dur, max_requests=max_requests),
     )
     return out, f
 
