@@ -64,6 +64,7 @@ def test_moe_at_batch_one_is_never_zero_capacity(capsys: pytest.CaptureFixture[s
     (("llama-3.1-8b", "h100", "--chips", "0"), "--chips must be >= 1"),
     (("llama-3.1-8b", "h100", "--tpot-ms", "nan"), "--tpot-ms"),
     (("llama-3.1-8b", "h100", "--spec-acceptance", "1.5"), "--spec-acceptance"),
+    (("llama-3.1-8b", "h100", "--pue", "0.5"), "--pue must be in [1.0, 3.0]"),
 ])
 def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], needle: str) -> None:
     code, out, err = _main(capsys, "perf", *args)

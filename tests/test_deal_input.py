@@ -156,6 +156,7 @@ def test_long_name_is_not_echoed_back() -> None:
         (["--paths", "2000000000"], "the limit is 100,000,000"),
         (["--paths", "12.5"], "not a whole number"),
         (["--paths", "many"], "not a number of paths"),
+        (["--paths", "9" * 40], "more than 1e15 paths"),
         (["--seed", "-1"], "--seed"),
     ],
 )

@@ -55,7 +55,9 @@ def perf_cmd(
     if precision is not None and precision not in catalog.BYTES_PER_PARAM:
         raise InputError(f"unknown precision {precision!r} (known: {', '.join(catalog.BYTES_PER_PARAM)})",
                          where="--precision")
-    for name, v in (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms), ("--pue", pue)):
+    if not 1.0 <= pue <= 3.0:
+        raise InputError(f"--pue must be in [1.0, 3.0] (facility power over IT power), got {pue}")
+    for name, v in (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms)):
         if not v > 0 or v == float("inf"):
             raise InputError(f"{name} must be a positive finite number, got {v}")
     if draft_tokens < 1 or not 0.0 <= acceptance < 1.0:

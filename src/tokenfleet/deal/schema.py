@@ -41,6 +41,8 @@ def paths_error(paths: float) -> str | None:
     if paths < 100:
         return f"must be at least 100 (got {paths:,.0f})"
     if paths > MAX_PATHS:
+        if paths > 1e15:  # an integer too large for a float: say so without converting it
+            return f"more than 1e15 paths asked; the limit is {MAX_PATHS:,}"
         minutes = paths / PATHS_PER_S / 60.0
         return (
             f"{paths:,.0f} paths would take about {minutes:,.0f} min on one core (~{PATHS_PER_S:,} paths/s on a "
