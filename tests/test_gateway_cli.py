@@ -40,7 +40,8 @@ def test_serve_check_accepts_a_good_file(tmp_path: Path, capsys: pytest.CaptureF
 @pytest.mark.parametrize(("pool", "needle"), [
     ({"backends": [{"url": "ftp://127.0.0.1:21"}]}, "http(s)://"),
     ({"backends": [{"url": "http://127.0.0.1:99999"}]}, "port outside 1-65535"),
-    ({"hardware": "h1000"}, "unknown hardware id 'h1000'"),
+    ({"hardware": "h1000"}, "gw.yaml: pools.0.hardware: unknown hardware id 'h1000'"),
+    ({"model": "llama-9"}, "gw.yaml: pools.0.model: unknown model id 'llama-9'"),
     ({"tiers": []}, "tiers must name at least one tier"),
 ])
 def test_serve_check_refuses_bad_input_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -15,15 +15,23 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _check_catalog(cfg: object) -> None:
+def _check_catalog(cfg: object, source: Path) -> None:
+    """Every pool's hardware and model id is in the catalog; the error names the file and the pool's field."""
     from tokenfleet import catalog
+    from tokenfleet.errors import InputError, UnknownIdError
     from tokenfleet.gateway.config import GatewayConfig
 
     assert isinstance(cfg, GatewayConfig)
-    for p in cfg.pools:
-        if p.hardware:
-            catalog.hardware(p.hardware)  # UnknownIdError with "did you mean"
-            catalog.model(p.perf_model or p.model)
+    for i, p in enumerate(cfg.pools):
+        if not p.hardware:
+            continue
+        for field, lookup, ident in (("hardware", catalog.hardware, p.hardware),
+                                     ("perf_model" if p.perf_model else "model", catalog.model,
+                                      p.perf_model or p.model)):
+            try:
+                lookup(ident)
+            except UnknownIdError as exc:
+                raise InputError(f"{source}: pools.{i}.{field}: {exc}") from None
 
 
 def _check_journal(path: str) -> None:
@@ -65,7 +73,7 @@ def register(app: typer.Typer) -> None:
         from tokenfleet.gateway.runner import GatewayServer, bind_socket, serve_workers, uvicorn_config
 
         cfg = load_config(config)
-        _check_catalog(cfg)
+        _check_catalog(cfg, config)
         console = Console(stderr=True)
         table = Table(title=f"{config.name}: routing policy {cfg.routing.policy}")
         for col in ("pool", "model", "tiers", "backends", "$/Mtok in/out", "TTFB s", "performance model"):
