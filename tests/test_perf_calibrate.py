@@ -9,7 +9,7 @@ import pytest
 
 from tokenfleet import catalog, perf
 from tokenfleet.perf import calibrate, stacks
-from tokenfleet.perf.predict import row_calibration_key
+from tokenfleet.perf.predict import row_calibration_key, row_engine
 from tokenfleet.perf.results import PublishedResult, read_results
 from tokenfleet.perf.validate import packaged_results_path
 
@@ -111,3 +111,34 @@ def test_report_family() -> None:
                         "unknown", 1.0)
     assert calibrate.report_family(r) == "wafer-moe"
     assert calibrate.report_family(dataclasses.replace(r, hw_id="h100", model_id="llama-3.1-8b")) == "gpu-dense"
+
+
+def test_serving_engine_is_read_from_the_notes() -> None:
+    # an MLPerf software list naming TensorRT-LLM among others is the reference engine, not vLLM
+    assert stacks.engine_of("software: TensorRT 10.14, TensorRT-LLM feat/1.2, NVIDIA Dynamo, vLLM CentML:x") \
+        == stacks.REFERENCE_ENGINE
+    assert stacks.engine_of("software: LLM-D v0.5.0 ,OpenShift 4.21") == "vllm"
+    assert stacks.engine_of("vllm/vllm-tpu docker, --async-scheduling") == "vllm"
+    assert stacks.engine_of("jetstream-pytorch engine") == "jetstream"
+    assert stacks.engine_of("") == stacks.REFERENCE_ENGINE  # MLPerf closed NVIDIA rows name no engine
+
+
+def test_one_engine_speed_is_shared_by_generations_and_helps_its_rows(rows: list[PublishedResult],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hopper (TensorRT-LLM MLPerf rows and RedHat's vLLM rows) and AMD CDNA3 (vLLM only): one vLLM speed
+    sub = [r for r in rows if r.hw_id in ("h100", "mi300x")]
+    cal = calibrate.fit(sub)
+    speeds = cal.engine_speeds()
+    assert set(speeds) == {"vllm"}
+    assert calibrate.ENGINE_BOUNDS[0] <= speeds["vllm"] < 1.0  # vLLM below the MLPerf TensorRT-LLM kernels
+    vllm = [r for r in sub if row_engine(r) == "vllm"]
+    assert {r.hw_id for r in vllm} == {"h100", "mi300x"}
+    trt = [r for r in sub if row_engine(r) == stacks.REFERENCE_ENGINE]
+    assert trt and all(cal.speed_for_row(r) == 1.0 for r in trt)
+    with_engines = _errors([calibrate.predict_row(r, cal) for r in sub])
+    # the same rows fitted without engines (every row at the reference engine) fit worse
+    monkeypatch.setattr(stacks, "ENGINES", ())
+    plain = calibrate.fit(sub)
+    assert plain.engine_speeds() == {}
+    without = _errors([calibrate.predict_row(r, plain) for r in sub])
+    assert float(np.mean(with_engines)) < float(np.mean(without))

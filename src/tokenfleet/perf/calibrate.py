@@ -12,6 +12,10 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
   efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
 * LPU: per-layer latency and chip-to-chip hop. Three-tier (SN40L): per-layer latency and HBM efficiency.
 * Dataflow keys with TTFT rows: the per-request API overhead.
+* Serving engines of HBM rows (:func:`stacks.engine_of`: vLLM, SGLang, JetStream against the reference
+  TensorRT-LLM): one speed factor per engine, shared by every hardware generation (``engine:<name>``). It is
+  the shrunk median misfit of the engine's rows under the per-key fits; the keys holding such rows are then
+  refitted with it, so a generation's fit keeps its own physics and the engine carries its software.
 
 The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier does not
 drag a group), plus a weak prior pulling each parameter towards its family's physical default, solved with
@@ -42,7 +46,7 @@ from tokenfleet.errors import TokenfleetError
 from tokenfleet.perf import stacks
 from tokenfleet.perf.devices.base import DeviceFamily
 from tokenfleet.perf.params import FAMILY_DEFAULTS, EfficiencyParams, resolve
-from tokenfleet.perf.predict import Prediction, predict, row_calibration_key
+from tokenfleet.perf.predict import Prediction, predict, row_calibration_key, row_engine
 from tokenfleet.perf.results import PublishedResult, read_results
 
 __all__ = ["BOUNDS", "Calibration", "GroupFit", "calibrate", "cross_validate", "fit", "fittable",
@@ -60,6 +64,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "hop_latency_s": (1e-7, 2e-5),
     "request_overhead_s": (0.0, 1.0),
     "software_gain_per_year": (0.0, 1.0),  # software does not get slower
+    "speed": (0.25, 1.25),  # a serving engine against the reference (ENGINE_BOUNDS)
 }
 LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
 # every fitted parameter is pulled towards its family's physical default (log space): a factor of
@@ -67,6 +72,10 @@ LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
 # wander to a bound to absorb software scatter, and the family medians stay physical for unseen hardware
 PRIOR_FACTOR = 3.0
 PRIOR_ROW = 0.2
+# an engine's speed: exp(-median log misfit of its rows x n / (n + ENGINE_PRIOR_ROWS)), inside ENGINE_BOUNDS
+ENGINE_PRIOR_ROWS = 2.0
+ENGINE_BOUNDS = BOUNDS["speed"]
+ENGINE_REUSE_TOL = 0.02  # CV: other keys keep their engine refits while no engine speed moves more than this
 HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")  # kept for callers
 
 
@@ -87,6 +96,12 @@ class Calibration:
 
     def groups(self) -> dict[str, dict[str, float]]:
         return {f.key: f.params for f in self.fits}
+
+    def engine_speeds(self) -> dict[str, float]:
+        return {f.key.removeprefix("engine:"): f.params["speed"] for f in self.fits if f.key.startswith("engine:")}
+
+    def speed_for_row(self, row: PublishedResult) -> float:
+        return _speed(row, self.engine_speeds())
 
     def params_for(self, hw: HardwareSpec, date: str = "") -> EfficiencyParams:
         return resolve(self.groups(), stacks.calibration_key(hw.calibration_group, date), hw.family)
@@ -113,8 +128,13 @@ def device_for_family(family: str) -> DeviceFamily:
     return REGISTRY[family]
 
 
+def _speed(row: PublishedResult, speeds: dict[str, float] | None) -> float:
+    engine = row_engine(row)
+    return (speeds or {}).get(engine, 1.0) if engine else 1.0
+
+
 def _fit(key: str, family: str, rows: list[PublishedResult], start: EfficiencyParams | None = None,
-         max_nfev: int = 60) -> GroupFit:
+         max_nfev: int = 60, speeds: dict[str, float] | None = None) -> GroupFit:
     names = _names(family, rows)
     base = start or FAMILY_DEFAULTS[family]
     lin = np.array([n in LINEAR for n in names])
@@ -138,7 +158,7 @@ def _fit(key: str, family: str, rows: list[PublishedResult], start: EfficiencyPa
         p = params_at(x)
         out = []
         for r in rows:
-            pred = predict(r, p).predicted
+            pred = predict(r, p, _speed(r, speeds)).predicted
             out.append(math.log(max(pred, 1e-9) / r.value) if pred is not None else 0.0)
         return out
 
@@ -159,7 +179,7 @@ def fittable(results: list[PublishedResult]) -> list[PublishedResult]:
     out = []
     for r in results:
         try:
-            if predict(r, _defaults_for(r)).predicted is not None:
+            if predict(r, _defaults_for(r), 1.0).predicted is not None:
                 out.append(r)
         except TokenfleetError:
             continue
@@ -180,7 +200,7 @@ def _group_rows(rows: list[PublishedResult]) -> dict[tuple[str, str], list[Publi
 def _with_family_medians(fits: list[GroupFit], families: dict[str, str]) -> list[GroupFit]:
     """Add ``family:<family>`` (per-parameter medians of the family's fits) and give each group the family's
     value of any parameter its own rows could not identify."""
-    fits = [f for f in fits if not f.key.startswith("family:")]
+    fits = [f for f in fits if not f.key.startswith(("family:", "engine:"))]
     out = list(fits)
     for family in sorted(set(families.values())):
         members = [f for f in fits if families[f.key] == family]
@@ -198,17 +218,77 @@ def _with_family_medians(fits: list[GroupFit], families: dict[str, str]) -> list
     return out
 
 
+def _engine_speeds(raw: dict[str, GroupFit], families: dict[str, str],
+                   rows: list[PublishedResult]) -> dict[str, float]:
+    """Speed of each non-reference engine with rows: its rows' shrunk median misfit under the raw per-key fits
+    (with family medians for keys that have none), each row predicted at the reference engine's speed."""
+    cal = Calibration(tuple(_with_family_medians(list(raw.values()), families)))
+    misfit: dict[str, list[float]] = {}
+    for r in rows:
+        engine = row_engine(r)
+        if not engine or engine == stacks.REFERENCE_ENGINE:
+            continue
+        pred = predict(r, cal.params_for_row(r), 1.0).predicted
+        if pred is not None and pred > 0:
+            misfit.setdefault(engine, []).append(math.log(pred / r.value) * (-1.0 if r.metric == "ttft_ms" else 1.0))
+    lo, hi = ENGINE_BOUNDS
+    return {e: float(np.clip(math.exp(-float(np.median(v)) * len(v) / (len(v) + ENGINE_PRIOR_ROWS)), lo, hi))
+            for e, v in sorted(misfit.items())}
+
+
+def _engine_fits(speeds: dict[str, float], rows: list[PublishedResult]) -> list[GroupFit]:
+    out = []
+    for e, v in speeds.items():
+        mine = [r for r in rows if row_engine(r) == e]
+        out.append(GroupFit(f"engine:{e}", {"speed": v}, [r.row for r in mine], [r.label() for r in mine],
+                            float("nan")))
+    return out
+
+
+def _has_engine_rows(grp: list[PublishedResult], speeds: dict[str, float]) -> bool:
+    """A key whose rows all ran non-reference engines: its raw fit carries their software, so it is refitted
+    with their speeds. A key with reference rows keeps its raw fit (its physics is what those rows say)."""
+    return bool(grp) and all(row_engine(r) in speeds for r in grp)
+
+
+def _refit_with_engines(raw: dict[str, GroupFit], by_key: dict[tuple[str, str], list[PublishedResult]],
+                        speeds: dict[str, float]) -> dict[str, GroupFit]:
+    """Refit (warm-started from the raw fit) every key whose rows all ran non-reference engines."""
+    out = dict(raw)
+    for (key, family), grp in sorted(by_key.items()):
+        if key in raw and _has_engine_rows(grp, speeds):
+            out[key] = _fit(key, family, grp, FAMILY_DEFAULTS[family].replace(**raw[key].params), speeds=speeds)
+    return out
+
+
+def _calibration(fits: dict[str, GroupFit], families: dict[str, str], speeds: dict[str, float],
+                 rows: list[PublishedResult]) -> Calibration:
+    return Calibration(tuple(_with_family_medians(list(fits.values()), families) + _engine_fits(speeds, rows)))
+
+
 def fit(rows: list[PublishedResult], progress: Callable[[str], None] | None = None) -> Calibration:
     """Fit every calibration key (hardware generation, or vendor serving stack) that has predictable rows;
-    family medians for the rest. Pure: no I/O."""
+    family medians for the rest; one speed per serving engine. Pure: no I/O."""
     rows = fittable(rows)
-    fits, families = [], {}
-    for (key, family), grp in sorted(_group_rows(rows).items()):
+    by_key = _group_rows(rows)
+    families = {k: fam for (k, fam) in by_key}
+    raw = {}
+    for (key, family), grp in sorted(by_key.items()):
         if progress:
             progress(f"fitting {key} on {len(grp)} rows")
-        fits.append(_fit(key, family, grp))
-        families[key] = family
-    return Calibration(tuple(_with_family_medians(fits, families)))
+        raw[key] = _fit(key, family, grp)
+    speeds = _engine_speeds(raw, families, rows)
+    if progress and speeds:
+        progress("engine speeds " + ", ".join(f"{e} {v:.2f}" for e, v in speeds.items()) + "; refitting their keys")
+    cal = _calibration(_refit_with_engines(raw, by_key, speeds), families, speeds, rows)
+    out = []
+    for f in cal.fits:  # an engine's figure: the median |error| of its rows under the final calibration
+        if f.key.startswith("engine:"):
+            mine = [r for r in rows if r.row in set(f.rows)]
+            errs = [abs(p.pct_error) for p in (predict_row(r, cal) for r in mine) if p.pct_error is not None]
+            f = dataclasses.replace(f, median_abs_pct_error=float(np.median(errs)) if errs else float("nan"))
+        out.append(f)
+    return Calibration(tuple(out))
 
 
 def calibrate(path: str | Path, progress: Callable[[str], None] | None = None) -> list[GroupFit]:
@@ -238,7 +318,7 @@ def predict_row(row: PublishedResult, calibration: Calibration | None = None) ->
         params = calibration.params_for_row(row)
     except TokenfleetError as exc:
         return Prediction(row, None, skipped=str(exc))
-    return predict(row, params)
+    return predict(row, params, calibration.speed_for_row(row))
 
 
 def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] | None = None) -> list[Prediction]:
@@ -253,6 +333,8 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
     # the raw per-key fits (before family medians fill what a key could not identify: that fill is redone
     # per left-out group, so no median carries the left-out rows)
     base_fits = {key: _fit(key, family, grp) for (key, family), grp in sorted(by_key.items())}
+    speeds = _engine_speeds(base_fits, families, usable)
+    engine_fits = _refit_with_engines(base_fits, by_key, speeds)
     holdouts: dict[tuple[str, str], list[PublishedResult]] = {}
     for r in rows:
         holdouts.setdefault((r.hw_id, r.model_id), []).append(r)
@@ -262,15 +344,29 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
             progress(f"[{i + 1}/{len(holdouts)}] leaving out {hw_id} x {model_id} ({len(held)} rows)")
         held_ids = {id(r) for r in held}
         fits = dict(base_fits)
+        rest_by_key = dict(by_key)
         for (key, family), grp in by_key.items():
             if not any(id(r) in held_ids for r in grp):
                 continue
             rest = [r for r in grp if id(r) not in held_ids]
+            rest_by_key[(key, family)] = rest
             if rest:
                 fits[key] = _fit(key, family, rest)  # from the same start as fit(): CV == fit(rest)
             else:
                 fits.pop(key, None)
-        cal = Calibration(tuple(_with_family_medians(list(fits.values()), families)))
+                rest_by_key.pop((key, family))
+        rest_rows = [r for r in usable if id(r) not in held_ids]
+        speeds_h = _engine_speeds(fits, families, rest_rows)
+        if set(speeds_h) == set(speeds) and all(abs(speeds_h[e] / speeds[e] - 1) < ENGINE_REUSE_TOL for e in speeds):
+            # the engine speeds barely moved: keys the held rows are not in keep their engine refits
+            final = {k: (engine_fits[k] if k in engine_fits and fits[k] is base_fits[k] else f)
+                     for k, f in fits.items()}
+            touched = {k for (k, _f), g in by_key.items() if any(id(r) in held_ids for r in g)}
+            final.update(_refit_with_engines({k: fits[k] for k in touched if k in fits},
+                                             {kf: g for kf, g in rest_by_key.items() if kf[0] in touched}, speeds_h))
+        else:
+            final = _refit_with_engines(fits, rest_by_key, speeds_h)
+        cal = _calibration(final, families, speeds_h, rest_rows)
         for r in held:
             out[id(r)] = predict_row(r, cal)
     return [out[id(r)] for r in rows]

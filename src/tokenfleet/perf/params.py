@@ -60,6 +60,16 @@ class EfficiencyParams:
         return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * f),
                                    step_overhead_s=self.step_overhead_s / f, seq_overhead_s=self.seq_overhead_s / f)
 
+    def at_engine(self, speed: float) -> EfficiencyParams:
+        """The parameters under a serving engine ``speed`` times as fast as the reference engine: its kernels
+        reach ``speed`` times the compute and bandwidth fractions, its per-step overheads ``1 / speed``."""
+        if speed == 1.0:
+            return self
+        return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * speed),
+                                   bw_eff=min(0.95, self.bw_eff * speed),
+                                   step_overhead_s=self.step_overhead_s / speed,
+                                   seq_overhead_s=self.seq_overhead_s / speed)
+
 
 SOFTWARE_REFERENCE = (2026, 4)  # MLPerf Inference v6.0, the latest round in the calibration file
 
@@ -114,6 +124,11 @@ def params_for(calibration_group: str, family: str) -> EfficiencyParams:
     """Packaged (calibration.yaml) parameters of a calibration group or ``group@stack``; see :func:`resolve`."""
     stored = _stored().get("groups", {})
     return resolve({k: v["params"] for k, v in stored.items()}, calibration_group, family)
+
+
+def engine_speed(engine: str) -> float:
+    """Packaged (calibration.yaml ``engine:<name>``) speed of a serving engine relative to the reference."""
+    return float(_stored().get("groups", {}).get(f"engine:{engine}", {}).get("params", {}).get("speed", 1.0))
 
 
 def clear_cache() -> None:

@@ -17,11 +17,12 @@ from tokenfleet.perf import single, stacks, steady
 from tokenfleet.perf.deployment import Deployment
 from tokenfleet.perf.layout import Layout, candidate_layouts, make_layout, min_layout, served_precision
 from tokenfleet.perf.params import EfficiencyParams, params_for
+from tokenfleet.perf.params import engine_speed as engine_speed_of
 from tokenfleet.perf.results import PublishedResult
 from tokenfleet.perf.single import SpecDecode
 from tokenfleet.perf.stacks import DRAFT_FOR
 
-__all__ = ["DRAFT_FOR", "Prediction", "SkipRow", "predict", "row_calibration_key"]
+__all__ = ["DRAFT_FOR", "Prediction", "SkipRow", "predict", "row_calibration_key", "row_engine"]
 
 # Speculative decoding assumed where a result says it was on but not how (Leviathan et al. 2023 report
 # 0.6-0.9 acceptance for same-family drafts; 4 drafted tokens is the common default in vLLM / TRT-LLM).
@@ -145,13 +146,26 @@ def _usd_per_mtok(hw: HardwareSpec, tok_s_per_chip: float) -> float:
     return (capex_per_h + power_per_h) / (tok_s_per_chip * 3600.0) * 1e6
 
 
-def predict(res: PublishedResult, params: EfficiencyParams | None = None) -> Prediction:
-    """Predict one published result; unsupported rows come back with ``skipped`` set to the reason."""
+def row_engine(res: PublishedResult) -> str | None:
+    """The serving engine of an HBM row (perf.stacks.engine_of); None for dataflow rows (vendor stacks)."""
+    return stacks.engine_of(res.notes) if catalog.hardware(res.hw_id).family == "hbm" else None
+
+
+def predict(res: PublishedResult, params: EfficiencyParams | None = None,
+            engine_speed: float | None = None) -> Prediction:
+    """Predict one published result; unsupported rows come back with ``skipped`` set to the reason.
+
+    ``engine_speed``: speed of the row's serving engine relative to the reference (default: the packaged
+    calibration's figure for the engine its notes name; dataflow rows have none)."""
     try:
         model, hw, precision, isl, osl = _resolve(res)
         if params is None:
             params = params_for(row_calibration_key(res), hw.family)
         params = params.at_date(row_date(res))  # the software of the row's time (HBM generations)
+        if engine_speed is None:
+            engine = row_engine(res)
+            engine_speed = engine_speed_of(engine) if engine else 1.0
+        params = params.at_engine(engine_speed)
         if res.metric in ("per_user_tok_s", "ttft_ms"):
             lay = _span_layout(model, hw, precision, res.num_chips)
             dep = Deployment(model, hw, lay, params)

@@ -93,3 +93,33 @@ def speculative_on(calibration_group: str, spec_decode: str, date: str = "") -> 
 
 def draft_model_id(model: ModelSpec) -> str | None:
     return DRAFT_FOR.get(model.model_id)
+
+
+# Serving engine of an HBM row (GPUs, TPUs, Trainium). The same chips run the same model at different speeds
+# under different engines (kernels, scheduling, graph capture): one speed factor per engine, shared by every
+# hardware generation and fitted on all its rows (perf.calibrate), relative to the reference engine that most
+# of the calibration file ran (TensorRT-LLM: NVIDIA's MLPerf submissions and perf tables). An engine is
+# recognised from the row's notes; a row that names none ran the reference (MLPerf closed submissions of
+# NVIDIA and its partners). NxD Inference on Trainium and vllm-tpu are served through vLLM and say so.
+REFERENCE_ENGINE = "tensorrt-llm"
+ENGINES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("vllm", ("vllm", "llm-d", "max-num-seqs")),
+    ("sglang", ("sglang",)),
+    ("jetstream", ("jetstream",)),
+)
+
+
+# a submission's software list may name several engines ("TensorRT-LLM …, NVIDIA Dynamo …, vLLM …" for a
+# whole MLPerf round): TensorRT(-LLM) named, or a trtllm-bench table ("PyTorch backend"), is the reference
+REFERENCE_MARKS = ("tensorrt", "trtllm", "pytorch backend", "_trt/")
+
+
+def engine_of(notes: str) -> str:
+    """The serving engine a row's notes name (``vllm``, ``sglang``, ``jetstream``), else the reference."""
+    text = (notes or "").lower()
+    if any(m in text for m in REFERENCE_MARKS):
+        return REFERENCE_ENGINE
+    for name, marks in ENGINES:
+        if any(m in text for m in marks):
+            return name
+    return REFERENCE_ENGINE
