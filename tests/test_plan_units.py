@@ -170,3 +170,18 @@ def test_verification_stays_within_the_scenarios_limits() -> None:
     v = r.verification
     assert v is not None
     assert v.requests <= 1500 and v.duration_s <= 30 and v.sim_replicas <= max(4, len(r.pools))
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ({"pools": [{"name": "p", "hardware": "h100", "replicas": 1, "tiers": ["nope"]}]}, "that no pool lists"),
+    ({"pools": [{"name": "p", "hardware": "h100", "replicas": 1, "role": "decode"}]}, "need a disaggregation"),
+    ({"sim": {"duration_s": 1e9}}, "would simulate"),
+])
+def test_plan_scenarios_keep_the_simulator_cross_checks(extra: dict[str, object], words: str) -> None:
+    from tokenfleet.errors import ScenarioError
+    from tokenfleet.plan.default import default_text
+    from tokenfleet.plan.schema import parse_plan_scenario
+
+    data = yaml.safe_load(default_text()) | extra
+    with pytest.raises(ScenarioError, match=re.escape(words)):
+        parse_plan_scenario(data, "plan.yaml")

@@ -159,6 +159,13 @@ class PlanScenario(Scenario):
         unknown = sorted(set(self.plan.traffic) - set(names))
         if unknown:
             raise ValueError(f"plan.traffic names unknown classes {unknown} (classes: {names})")
+        if self.pools:  # pools given by hand follow the simulator's rules (names, roles, tiers)
+            pools = [p.name for p in self.pools]
+            if len(set(pools)) != len(pools):
+                raise ValueError(f"pool names must be unique, got {pools}")
+            self._check_roles(pools)
+            self._check_tiers()
+        self._check_work()
         return self
 
 
