@@ -14,7 +14,8 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
 * Dataflow keys with TTFT rows: the per-request API overhead.
 * Serving engines of HBM rows (:func:`stacks.engine_of`: vLLM, SGLang, JetStream against the reference
   TensorRT-LLM): one speed factor per engine, shared by every hardware generation (``engine:<name>``). It is
-  the shrunk median misfit of the engine's rows under the per-key fits; the keys holding such rows are then
+  the shrunk median misfit of the engine's rows under the per-key fits, taken from generations that also ran
+  the reference (there the reference rows set the physics); keys whose rows all ran other engines are then
   refitted with it, so a generation's fit keeps its own physics and the engine carries its software.
 
 The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier does not
@@ -220,20 +221,30 @@ def _with_family_medians(fits: list[GroupFit], families: dict[str, str]) -> list
 
 def _engine_speeds(raw: dict[str, GroupFit], families: dict[str, str],
                    rows: list[PublishedResult]) -> dict[str, float]:
-    """Speed of each non-reference engine with rows: its rows' shrunk median misfit under the raw per-key fits
-    (with family medians for keys that have none), each row predicted at the reference engine's speed."""
+    """Speed of each non-reference engine with rows: the shrunk median misfit of its rows under the raw per-key
+    fits, each row predicted at the reference engine's speed; rows of generations that also ran the reference
+    engine identify it where there are any (MLPerf H100 / H200 / B200 under TensorRT-LLM and vLLM / llm-d)."""
     cal = Calibration(tuple(_with_family_medians(list(raw.values()), families)))
-    misfit: dict[str, list[float]] = {}
+    # a key with reference-engine rows has its physics set by them: there an engine's rows show its own speed
+    # (a key that ran only other engines absorbed theirs into its fit, so it counts only for an engine seen
+    # nowhere else)
+    anchored = {row_calibration_key(r) for r in rows if row_engine(r) == stacks.REFERENCE_ENGINE}
+    misfit: dict[str, tuple[list[float], list[float]]] = {}
     for r in rows:
         engine = row_engine(r)
         if not engine or engine == stacks.REFERENCE_ENGINE:
             continue
         pred = predict(r, cal.params_for_row(r), 1.0).predicted
         if pred is not None and pred > 0:
-            misfit.setdefault(engine, []).append(math.log(pred / r.value) * (-1.0 if r.metric == "ttft_ms" else 1.0))
+            within, other = misfit.setdefault(engine, ([], []))
+            miss = math.log(pred / r.value) * (-1.0 if r.metric == "ttft_ms" else 1.0)
+            (within if row_calibration_key(r) in anchored else other).append(miss)
     lo, hi = ENGINE_BOUNDS
-    return {e: float(np.clip(math.exp(-float(np.median(v)) * len(v) / (len(v) + ENGINE_PRIOR_ROWS)), lo, hi))
-            for e, v in sorted(misfit.items())}
+    out: dict[str, float] = {}
+    for e, (within, other) in sorted(misfit.items()):
+        v = within or other
+        out[e] = float(np.clip(math.exp(-float(np.median(v)) * len(v) / (len(v) + ENGINE_PRIOR_ROWS)), lo, hi))
+    return out
 
 
 def _engine_fits(speeds: dict[str, float], rows: list[PublishedResult]) -> list[GroupFit]:
