@@ -74,7 +74,7 @@ LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
 PRIOR_FACTOR = 3.0
 PRIOR_ROW = 0.2
 # an engine's speed: exp(-median log misfit of its rows x n / (n + ENGINE_PRIOR_ROWS)), inside ENGINE_BOUNDS
-ENGINE_PRIOR_ROWS = 2.0
+ENGINE_PRIOR_ROWS = 1.0
 ENGINE_BOUNDS = BOUNDS["speed"]
 ENGINE_REUSE_TOL = 0.02  # CV: other keys keep their engine refits while no engine speed moves more than this
 HBM_FIT = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s")  # kept for callers
