@@ -65,6 +65,11 @@ def test_moe_at_batch_one_is_never_zero_capacity(capsys: pytest.CaptureFixture[s
     (("llama-3.1-8b", "h100", "--tpot-ms", "nan"), "--tpot-ms"),
     (("llama-3.1-8b", "h100", "--spec-acceptance", "1.5"), "--spec-acceptance"),
     (("llama-3.1-8b", "h100", "--pue", "0.5"), "--pue must be in [1.0, 3.0]"),
+    (("llama-3.1-8b", "h100", "--chips", "1000000000"), "more than one replica can span"),
+    (("llama-3.1-8b", "h100", "--chips", "3"), "does not divide llama-3.1-8b's 32 attention heads"),
+    (("llama-3.3-70b", "cs3", "--chips", "100"), "a stage needs at least one layer"),
+    (("llama-3.1-8b", "h100", "--spec-draft", "llama-3.3-70b"), "must be smaller than the target"),
+    (("llama-3.1-8b", "h100", "--spec-draft", "llama-3.1-8b"), "must be smaller than the target"),
 ])
 def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], needle: str) -> None:
     code, out, err = _main(capsys, "perf", *args)

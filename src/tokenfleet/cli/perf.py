@@ -17,13 +17,24 @@ from tokenfleet.perf.layout import make_layout
 console = Console()
 
 
+MAX_CHIPS = 100_000  # chips (or systems) in one model replica; far beyond any published deployment
+
+
 def _layouts(model: catalog.ModelSpec, hw: catalog.HardwareSpec, precision: str | None,
              chips: int | None) -> list[Layout]:
     if chips is None:
         return perf.candidate_layouts(model, hw, precision)
     if not hw.is_sram and chips > hw.scaleup_domain and chips % hw.scaleup_domain:
         raise InputError(f"--chips {chips} is not a multiple of the {hw.scaleup_domain}-chip scale-up domain")
+    if chips > MAX_CHIPS:
+        raise InputError(f"--chips {chips:,} is more than one replica can span (at most {MAX_CHIPS:,})")
     lay = make_layout(model, hw, chips, weight_precision=precision)
+    if hw.family == "hbm" and model.n_heads % lay.tp:
+        raise InputError(f"--chips {chips} gives tensor parallelism {lay.tp}, which does not divide "
+                         f"{model.model_id}'s {model.n_heads} attention heads (use a divisor, e.g. a power of two)")
+    if hw.family in ("hbm", "wafer") and lay.pp > model.n_layers:
+        raise InputError(f"--chips {chips} gives {lay.pp} pipeline stages for {model.model_id}'s {model.n_layers} "
+                         "layers: a stage needs at least one layer")
     perf.deploy(model, hw, lay)  # raises LayoutError saying what the model needs
     return [lay]
 
@@ -60,8 +71,15 @@ def perf_cmd(
     for name, v in (("--ttft-ms", ttft_ms), ("--tpot-ms", tpot_ms)):
         if not v > 0 or v == float("inf"):
             raise InputError(f"{name} must be a positive finite number, got {v}")
-    if draft_tokens < 1 or not 0.0 <= acceptance < 1.0:
-        raise InputError(f"--spec-k must be >= 1 and --spec-acceptance in [0, 1), got {draft_tokens}, {acceptance}")
+    if draft_tokens < 1 or draft_tokens > 64 or not 0.0 <= acceptance < 1.0:
+        raise InputError(f"--spec-k must be in [1, 64] and --spec-acceptance in [0, 1), got {draft_tokens}, "
+                         f"{acceptance}")
+    if draft is not None:
+        d = catalog.model(draft)
+        if d.model_id == model.model_id or d.active_params >= model.active_params:
+            raise InputError(f"the draft model {draft} ({d.active_params / 1e9:.3g}B active parameters) must be "
+                             f"smaller than the target {model_id} ({model.active_params / 1e9:.3g}B)",
+                             where="--spec-draft")
     rows: list[dict[str, Any]] = []
     production = perf.stacks.stack_for(hw.calibration_group)
     if draft is None and stack and production is not None and production.speculative:
