@@ -27,9 +27,9 @@ uvicorn = pytest.importorskip("uvicorn")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCENARIO = two_class_plan("browser-test", pareto_points=5)
-# discounted H100s: the cheapest fleet then draws more power than the lowest-power one, so a tighter MW
-# budget has a feasible, different (dearer) answer for the budget test below
-SCENARIO["plan"]["candidates"][2]["price_usd"] = 5000
+# dear H100s: the cheapest fleet (GB200 NVL72 racks) then draws more power than one that mixes in H100s, so a
+# tighter MW budget has a feasible, different (dearer) answer for the budget test below
+SCENARIO["plan"]["candidates"][2]["price_usd"] = 150_000
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_invalid_field_shows_its_message(page: Any, server: str, tmp_path: Path)
     page.fill('[data-path="facility.pue"]', "5")
     msg = page.locator('.err[data-err-for="facility.pue"]')
     msg.wait_for(state="visible")
-    assert "less than or equal to 3" in msg.inner_text()
+    assert "pue must be in [1.0, 3.0]" in msg.inner_text()
     assert "invalid" in (page.get_attribute('[data-path="facility.pue"]', "class") or "")
     _shot(page, tmp_path, "04-invalid-pue", show='[data-path="facility.pue"]')
     before = len(httpx.get(server + "/api/runs").json())
