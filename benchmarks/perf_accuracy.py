@@ -51,7 +51,8 @@ def main() -> None:
                   f"{'' if p.pct_error is None else f'{p.pct_error:+.1f}%':>8s} {p.layout or p.skipped[:60]}")
     if args.cv:
         t0, c0 = time.perf_counter(), time.process_time()
-        cv = calibrate.cross_validate(rows)
+        from tokenfleet.perf.power_runs import power_throughput_rows
+        cv = calibrate.cross_validate(rows, extra=power_throughput_rows(rows))  # as `tokenfleet validate --cv`
         report("cross-validated", cv)
         print(f"  ({time.process_time() - c0:.0f} s CPU, {time.perf_counter() - t0:.0f} s wall)")
 

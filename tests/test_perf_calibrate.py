@@ -142,3 +142,33 @@ def test_one_engine_speed_is_shared_by_generations_and_helps_its_rows(rows: list
     assert plain.engine_speeds() == {}
     without = _errors([calibrate.predict_row(r, plain) for r in sub])
     assert float(np.mean(with_engines)) < float(np.mean(without))
+
+
+def test_moe_rows_fit_only_the_expert_parameters_of_their_key(rows: list[PublishedResult]) -> None:
+    """Two-stage fit: a key's dense parameters come from its dense rows alone, so adding (or leaving out)
+    its MoE rows moves only ``expert_m_half``."""
+    hopper = [r for r in rows if catalog.hardware(r.hw_id).calibration_group == "nvidia-hopper"]
+    dense = [r for r in hopper if not catalog.model(r.model_id).is_moe]
+    assert dense and len(dense) < len(hopper)
+    both = calibrate._fit_key("nvidia-hopper", "hbm", hopper)
+    alone = calibrate._fit_key("nvidia-hopper", "hbm", dense)
+    assert "expert_m_half" in both.params and "expert_m_half" not in alone.params
+    for name, v in alone.params.items():
+        assert both.params[name] == pytest.approx(v, rel=1e-12), name
+
+
+def test_power_runs_are_left_out_with_their_group_in_cross_validation(rows: list[PublishedResult]) -> None:
+    """An extra (power-run) row of the left-out (hardware, model) group must not train the fit that predicts
+    that group: predicting B200 llama-3.1-8b with and without its power run as extra data gives the same CV."""
+    from tokenfleet.perf.power_runs import power_throughput_rows
+    sub = [r for r in rows if r.hw_id in ("b200", "h200") and r.model_id in ("llama-3.1-8b", "llama-2-70b")]
+    extra = [r for r in power_throughput_rows(rows) if (r.hw_id, r.model_id) == ("b200", "llama-3.1-8b")]
+    assert extra
+    with_extra = calibrate.cross_validate(sub, extra=extra)
+    without = calibrate.cross_validate(sub)
+    for a, b in zip(with_extra, without, strict=True):
+        if (a.result.hw_id, a.result.model_id) == ("b200", "llama-3.1-8b"):
+            assert a.predicted == pytest.approx(b.predicted, rel=1e-9)
+    # in-sample, the extra row does train the fit
+    fitted = calibrate.fit(sub + extra).groups()["nvidia-blackwell"]
+    assert fitted != calibrate.fit(sub).groups()["nvidia-blackwell"]

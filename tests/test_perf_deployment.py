@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -31,20 +32,36 @@ def test_tiny_model_parameter_count_by_hand() -> None:
     assert TINY.attn_flops_per_context_token() == 4 * 2 * 4 * 16
 
 
-def test_step_time_is_the_roofline_of_hand_counted_flops_and_bytes() -> None:
+def test_step_time_is_the_roofline_of_each_kernel_of_hand_counted_flops_and_bytes() -> None:
+    """Weight GEMMs and attention are separate kernels, one after the other: each is bound by its own compute
+    or its own memory traffic, and the step is their sum."""
     dep = perf.Deployment(TINY, CHIP, Layout(1, weight_precision="bf16", kv_precision="bf16"), IDEAL)
     matmul_params = TINY.total_params - 100 * 64  # the input embedding is a lookup, not a matmul
     # decode: 8 sequences with 800 tokens of context in all
-    flops = 2 * matmul_params * 8 + 4 * 2 * 4 * 16 * 800
-    # bf16 weights once (the input embedding is looked up, not read) + bf16 KV of the context
-    bytes_ = 2 * matmul_params + 2 * 64 * (800 + 0)
-    expected = max(flops / 1e12, bytes_ / 1e12)
-    assert dep.step_time(0, 8, 800) == pytest.approx(expected, rel=1e-12)
+    gemm = max(2 * matmul_params * 8, 2 * matmul_params) / 1e12  # FLOPs vs bf16 weights read once
+    attn = max(4 * 2 * 4 * 16 * 800, 2 * 128 * 800) / 1e12  # FLOPs vs bf16 KV of the context
+    assert dep.step_time(0, 8, 800) == pytest.approx(gemm + attn, rel=1e-12)
     # prefill of one 50-token prompt: attention pairs 50*50/2, KV written for 50 tokens
-    flops = 2 * matmul_params * 50 + 4 * 2 * 4 * 16 * 1250
-    bytes_ = 2 * matmul_params + 2 * 64 * 50
-    assert dep.step_time(50, 0, 0) == pytest.approx(max(flops, bytes_) / 1e12, rel=1e-12)
+    gemm = max(2 * matmul_params * 50, 2 * matmul_params) / 1e12
+    attn = max(4 * 2 * 4 * 16 * 1250, 2 * 128 * 50) / 1e12
+    assert dep.step_time(50, 0, 0) == pytest.approx(gemm + attn, rel=1e-12)
     assert dep.step_time(0, 0, 0) == 0.0
+
+
+def test_memory_bound_attention_adds_to_compute_bound_gemms() -> None:
+    """A large decode batch over long contexts on a chip with 10 FLOPs per byte: the GEMMs are compute-bound,
+    the KV reads (2 FLOPs per byte of GQA attention) memory-bound, and they cannot hide behind each other (one
+    roofline over the step's totals would hide the KV reads and be too fast)."""
+    fast = dataclasses.replace(CHIP, dense_tflops={"bf16": 10.0})
+    dep = perf.Deployment(TINY, fast, Layout(1, weight_precision="bf16", kv_precision="bf16"), IDEAL)
+    seqs, ctx = 4096, 4096 * 2_000
+    matmul_params = TINY.total_params - 100 * 64
+    gemm = 2 * matmul_params * seqs / 10e12  # compute-bound: 4,096 rows
+    kv = 2 * 128 * ctx / 1e12  # memory-bound: 256 bytes (128 bf16 elements) per context token, 512 FLOPs
+    assert 4 * 2 * 4 * 16 * ctx / 10e12 < kv
+    assert dep.step_time(0, seqs, ctx) == pytest.approx(gemm + kv, rel=1e-9)
+    c = dep.step(0, seqs, ctx)
+    assert c.time_s > max(c.compute_s, c.memory_s) + 0.5 * gemm
 
 
 def test_power_is_idle_floor_plus_linear_dynamic_part() -> None:

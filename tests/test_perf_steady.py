@@ -64,3 +64,25 @@ def test_energy_per_token_falls_with_batching() -> None:
     j_small = perf.power.joules_per_output_token(dep, op_small, 500, 500)
     j_big = perf.power.joules_per_output_token(dep, op_big, 500, 500)
     assert 0 < j_big < j_small
+
+
+def test_prefill_queue_load_matches_a_simulated_md1_queue() -> None:
+    """The largest prefill load ``_md1_max_load`` allows (P(wait > budget) <= 1 %) checked against a Lindley
+    recursion of an M/D/1 queue at that load: the simulated tail is 1 % to within sampling and the
+    Cramer-Lundberg approximation (it is exact in the tail's exponent, not its prefactor)."""
+    import numpy as np
+
+    from tokenfleet.perf.steady import _md1_max_load, max_rate_for_prefill
+    rng = np.random.default_rng(7)
+    for budget in (3.0, 10.0):
+        rho = _md1_max_load(budget)
+        assert 0.2 < rho < 0.99
+        gaps = rng.exponential(1.0 / rho, 400_000)  # service time 1
+        w, waits = 0.0, np.empty(gaps.size)
+        for i, a in enumerate(gaps):
+            waits[i] = w
+            w = max(0.0, w + 1.0 - a)
+        tail = float(np.mean(waits[10_000:] > budget))
+        assert 0.004 < tail < 0.02, (budget, rho, tail)
+    assert _md1_max_load(10.0) > _md1_max_load(3.0)  # more budget, more load
+    assert max_rate_for_prefill(0.5, 5.0) == pytest.approx(_md1_max_load(10.0) / 0.5, rel=0.02)

@@ -86,10 +86,18 @@ def test_shadow_price_of_a_binding_budget_is_a_real_saving() -> None:
     """A budget just under the cheapest fleet's MW binds; its shadow price is what a re-plan at +10 % saves."""
     data = two_class_plan("shadow", pareto_points=4)
     data["plan"].pop("power_budget_mw")
+    # dear H100s (as in the dashboard's budget test): the cheapest fleet then draws more MW than one that mixes
+    # H100s in, so the scenario trades MW against cost under whole units whatever the step-time calibration
+    data["plan"]["candidates"][2]["price_usd"] = 150_000
     free = plan(parse_plan_scenario(data), Path("."), run_verify=False, shadow=False)
     frontier = free.pareto_mw
     assert len(frontier) >= 2, "this scenario trades MW against cost"
-    budget = (frontier[-2].facility_mw + frontier[-1].facility_mw) / 2  # type: ignore[operator]
+    # just above the next-cheapest fleet's MW (so the optimum sits at the budget: it binds) and below the
+    # cheapest's; +10 % reaches the cheapest fleet
+    lo, hi = frontier[-2].facility_mw, frontier[-1].facility_mw
+    assert lo is not None and hi is not None
+    budget = min(lo * 1.01, (lo + hi) / 2)
+    assert budget * 1.1 >= hi
     data["plan"].update(power_budget_mw=budget, pareto_points=0)
     r = plan(parse_plan_scenario(data), Path("."), run_verify=False, pareto=False)
     by = {s.constraint: s for s in r.shadow}

@@ -73,8 +73,9 @@ def test_affinity_routing_reuses_every_cached_block_across_replicas() -> None:
 
 
 def test_prefix_aware_on_a_hot_system_prompt_does_not_pile_onto_one_replica() -> None:
-    """Every session opens with the same 4k-token system prompt, ~25 requests/s on 4 H100."""
-    batch = multi_turn(5.0, 60.0, system_prompts=1, system_tokens=(4096, 4096), think_s=5.0, seed=3)
+    """Every session opens with the same 4k-token system prompt, ~27 requests/s on 4 H100 (enough load that a
+    load-bounded policy must spread)."""
+    batch = multi_turn(6.0, 60.0, system_prompts=1, system_tokens=(4096, 4096), think_s=5.0, seed=3)
     reqs = list(batch.requests("c"))
     got = {}
     for policy in ("round-robin", "prefix-aware", "prefix-affinity"):

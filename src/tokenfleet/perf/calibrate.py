@@ -7,7 +7,8 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
 
 * HBM: achieved fraction of peak in large GEMMs (``flops_eff``), the GEMM rows at half of it
   (``gemm_m_half``), the same for grouped expert GEMMs (``expert_m_half``, only where MoE rows exist), the
-  per-step and per-sequence overheads. HBM bandwidth stays at a physical 80 %.
+  per-step and per-sequence overheads, a software-gain rate (rows from 3+ dates). HBM bandwidth stays at a
+  physical 80 %, collectives at their physical latency.
 * wafer: the fixed per-layer latency of the software (``layer_latency_s``) and the per-core SRAM streaming
   efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
 * LPU: per-layer latency and chip-to-chip hop. Three-tier (SN40L): per-layer latency and HBM efficiency.
@@ -17,6 +18,12 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
   the shrunk median misfit of the engine's rows under the per-key fits, taken from generations that also ran
   the reference (there the reference rows set the physics); keys whose rows all ran other engines are then
   refitted with it, so a generation's fit keeps its own physics and the engine carries its software.
+
+A key with dense and MoE rows is fitted in two stages: its dense parameters on its dense rows, then
+``expert_m_half`` on its MoE rows with those fixed, so a MoE layer's extra costs cannot bend the physics every
+model uses. The throughput of the official Offline runs of ``published_power.csv`` (:mod:`power_runs`) is
+calibration data too, at the power cap they ran under; a row's own published configuration (TP, batch cap,
+power cap: :mod:`published`) is predicted as run.
 
 The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier does not
 drag a group), plus a weak prior pulling each parameter towards its family's physical default, solved with
@@ -59,9 +66,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bw_eff": (0.05, 0.92),
     "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
-    "expert_m_half": (1.0, 512.0),
+    "expert_m_half": (1.0, 2048.0),
     "seq_overhead_s": (1e-8, 2e-5),
     "layer_latency_s": (5e-7, 3e-4),
+    "collective_latency_s": (1e-6, 2e-4),
     "hop_latency_s": (1e-7, 2e-5),
     "request_overhead_s": (0.0, 1.0),
     "software_gain_per_year": (0.0, 1.0),  # software does not get slower
@@ -69,10 +77,12 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
 # every fitted parameter is pulled towards its family's physical default (log space): a factor of
-# PRIOR_FACTOR away from it costs as much as one row PRIOR_ROW_PCT off, so a group with few rows cannot
-# wander to a bound to absorb software scatter, and the family medians stay physical for unseen hardware
+# PRIOR_FACTOR away from it costs as much as one row PRIOR_ROW (in log ratio) off, so a group with few rows
+# cannot wander to a bound to absorb software scatter. Chosen by leave-one-group-out CV on the calibration
+# file (benchmarks/perf_accuracy.py --cv): 0.04 gave CV median 18.4 % / p90 58 %, 0.08 19.1 / 58, 0.2
+# 20.0 / 63, 0.5 19.3 / 71 (a stronger pull keeps each generation too close to the defaults)
 PRIOR_FACTOR = 3.0
-PRIOR_ROW = 0.2
+PRIOR_ROW = 0.04
 # an engine's speed: exp(-median log misfit of its rows x n / (n + ENGINE_PRIOR_ROWS)), inside ENGINE_BOUNDS
 ENGINE_PRIOR_ROWS = 1.0
 ENGINE_BOUNDS = BOUNDS["speed"]
@@ -115,7 +125,7 @@ class Calibration:
 def _names(family: str, rows: list[PublishedResult]) -> list[str]:
     names = list(device_for_family(family).fit_params)
     if not any(catalog.model(r.model_id).is_moe for r in rows):
-        names = [n for n in names if n != "expert_m_half"]  # only MoE rows can tell it
+        names = [n for n in names if n not in MOE_PARAMS]  # only MoE rows can tell them
     from tokenfleet.perf.params import years_from_reference
     if len({round(years_from_reference(r.date), 2) for r in rows}) < 3:
         names = [n for n in names if n != "software_gain_per_year"]  # needs rows from 3+ dates to tell it
@@ -134,9 +144,42 @@ def _speed(row: PublishedResult, speeds: dict[str, float] | None) -> float:
     return (speeds or {}).get(engine, 1.0) if engine else 1.0
 
 
+MOE_PARAMS = ("expert_m_half",)
+
+
+def _is_moe(r: PublishedResult) -> bool:
+    return catalog.model(r.model_id).is_moe
+
+
+def _fit_key(key: str, family: str, rows: list[PublishedResult], start: EfficiencyParams | None = None,
+             speeds: dict[str, float] | None = None) -> GroupFit:
+    """Fit one key in two stages where it has dense and MoE rows: the dense kernels' parameters on its dense
+    rows, then, with those fixed, the routed experts' own (``MOE_PARAMS``) on its MoE rows. A MoE layer's
+    extra costs (grouped-GEMM fill, routing, imbalance) then cannot bend the dense physics every model uses,
+    and a left-out MoE group moves only the expert parameters."""
+    dense = [r for r in rows if not _is_moe(r)]
+    moe = [r for r in rows if _is_moe(r)]
+    if not dense or not moe or not set(MOE_PARAMS) & set(device_for_family(family).fit_params):
+        return _fit(key, family, rows, start, speeds=speeds)
+    first = _fit(key, family, dense, start, speeds=speeds, exclude=MOE_PARAMS)
+    second = _fit(key, family, moe, (start or FAMILY_DEFAULTS[family]).replace(**first.params), speeds=speeds,
+                  only=MOE_PARAMS)
+    params = {**first.params, **second.params}
+    p = FAMILY_DEFAULTS[family].replace(**params)
+    errs = [abs(e) for e in (_pct(r, p, speeds) for r in rows) if e is not None]
+    return GroupFit(key, params, [r.row for r in rows], [r.label() for r in rows],
+                    float(np.median(errs)) if errs else float("nan"))
+
+
+def _pct(r: PublishedResult, p: EfficiencyParams, speeds: dict[str, float] | None) -> float | None:
+    pred = predict(r, p, _speed(r, speeds)).predicted
+    return None if pred is None else 100.0 * (pred - r.value) / r.value
+
+
 def _fit(key: str, family: str, rows: list[PublishedResult], start: EfficiencyParams | None = None,
-         max_nfev: int = 60, speeds: dict[str, float] | None = None) -> GroupFit:
-    names = _names(family, rows)
+         max_nfev: int = 200, speeds: dict[str, float] | None = None, exclude: tuple[str, ...] = (),
+         only: tuple[str, ...] | None = None) -> GroupFit:
+    names = [n for n in _names(family, rows) if n not in exclude and (only is None or n in only)]
     base = start or FAMILY_DEFAULTS[family]
     lin = np.array([n in LINEAR for n in names])
     lo = np.array([BOUNDS[n][0] for n in names])
@@ -268,7 +311,7 @@ def _refit_with_engines(raw: dict[str, GroupFit], by_key: dict[tuple[str, str], 
     out = dict(raw)
     for (key, family), grp in sorted(by_key.items()):
         if key in raw and _has_engine_rows(grp, speeds):
-            out[key] = _fit(key, family, grp, FAMILY_DEFAULTS[family].replace(**raw[key].params), speeds=speeds)
+            out[key] = _fit_key(key, family, grp, FAMILY_DEFAULTS[family].replace(**raw[key].params), speeds=speeds)
     return out
 
 
@@ -287,7 +330,7 @@ def fit(rows: list[PublishedResult], progress: Callable[[str], None] | None = No
     for (key, family), grp in sorted(by_key.items()):
         if progress:
             progress(f"fitting {key} on {len(grp)} rows")
-        raw[key] = _fit(key, family, grp)
+        raw[key] = _fit_key(key, family, grp)
     speeds = _engine_speeds(raw, families, rows)
     if progress and speeds:
         progress("engine speeds " + ", ".join(f"{e} {v:.2f}" for e, v in speeds.items()) + "; refitting their keys")
@@ -303,8 +346,10 @@ def fit(rows: list[PublishedResult], progress: Callable[[str], None] | None = No
 
 
 def calibrate(path: str | Path, progress: Callable[[str], None] | None = None) -> list[GroupFit]:
-    """Read a results CSV and fit it (the ``tokenfleet calibrate`` command)."""
-    return list(fit(read_results(path), progress).fits)
+    """Read a results CSV and fit it with the power runs' throughputs (the ``tokenfleet calibrate`` command)."""
+    from tokenfleet.perf.power_runs import power_throughput_rows
+    rows = read_results(path)
+    return list(fit(rows + power_throughput_rows(rows), progress).fits)
 
 
 _PACKAGED: list[Calibration] = []
@@ -332,18 +377,22 @@ def predict_row(row: PublishedResult, calibration: Calibration | None = None) ->
     return predict(row, params, calibration.speed_for_row(row))
 
 
-def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] | None = None) -> list[Prediction]:
+def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] | None = None,
+                   extra: list[PublishedResult] | None = None) -> list[Prediction]:
     """Leave-one-(hw_id, model_id)-group-out: each row predicted by a fit that never saw its group.
 
     Only the calibration keys holding the left-out rows are refitted (no other key's fit saw them), then the
-    family medians are recomputed; a key left with no rows falls back as an unfitted group would.
+    family medians are recomputed; a key left with no rows falls back as an unfitted group would. ``extra``
+    rows (the power runs' throughputs, :mod:`power_runs`) train the fits and are left out with their group,
+    but are not predicted.
     """
-    usable = fittable(rows)
+    extra = list(extra or [])
+    usable = fittable(rows + extra)
     by_key = _group_rows(usable)
     families = {k: fam for (k, fam) in by_key}
     # the raw per-key fits (before family medians fill what a key could not identify: that fill is redone
     # per left-out group, so no median carries the left-out rows)
-    base_fits = {key: _fit(key, family, grp) for (key, family), grp in sorted(by_key.items())}
+    base_fits = {key: _fit_key(key, family, grp) for (key, family), grp in sorted(by_key.items())}
     speeds = _engine_speeds(base_fits, families, usable)
     engine_fits = _refit_with_engines(base_fits, by_key, speeds)
     holdouts: dict[tuple[str, str], list[PublishedResult]] = {}
@@ -353,7 +402,7 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
     for i, ((hw_id, model_id), held) in enumerate(sorted(holdouts.items())):
         if progress:
             progress(f"[{i + 1}/{len(holdouts)}] leaving out {hw_id} x {model_id} ({len(held)} rows)")
-        held_ids = {id(r) for r in held}
+        held_ids = {id(r) for r in held} | {id(r) for r in extra if (r.hw_id, r.model_id) == (hw_id, model_id)}
         fits = dict(base_fits)
         rest_by_key = dict(by_key)
         for (key, family), grp in by_key.items():
@@ -362,7 +411,7 @@ def cross_validate(rows: list[PublishedResult], progress: Callable[[str], None] 
             rest = [r for r in grp if id(r) not in held_ids]
             rest_by_key[(key, family)] = rest
             if rest:
-                fits[key] = _fit(key, family, rest)  # from the same start as fit(): CV == fit(rest)
+                fits[key] = _fit_key(key, family, rest)  # from the same start as fit(): CV == fit(rest)
             else:
                 fits.pop(key, None)
                 rest_by_key.pop((key, family))

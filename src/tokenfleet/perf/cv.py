@@ -47,11 +47,13 @@ def cross_validate_rows(rows: list[PublishedResult],
     import time
 
     from tokenfleet.perf.calibrate import cross_validate
+    from tokenfleet.perf.power_runs import power_throughput_rows
 
     t0 = time.perf_counter()
     if progress:
         progress(f"cross-validating {len(rows)} rows in {len(groups_of(rows))} (hardware, model) groups")
-    preds = list(cross_validate(rows, progress=progress))
+    # the fits train on the power runs' throughputs too, as the packaged calibration does (``calibrate``)
+    preds = list(cross_validate(rows, progress=progress, extra=power_throughput_rows(rows)))
     if len(preds) != len(rows):  # the calibration's contract: one prediction per row, same order
         raise RuntimeError(f"cross_validate returned {len(preds)} predictions for {len(rows)} rows")
     return CrossValidation(preds, summarise(preds), by_family(preds), len(groups_of(rows)),

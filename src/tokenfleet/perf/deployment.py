@@ -58,6 +58,7 @@ class Deployment:
         "_em",
         "_emf",
         "_emfe",
+        "_fixed",
         "_floor",
         "_ib",
         "_if",
@@ -99,16 +100,18 @@ class Deployment:
         self._cf, self._ct, self._floor, self._so = (c.comm_fixed_s, c.comm_per_token_s, c.latency_floor_s,
                                                      c.seq_overhead_s)
         self._overlap = c.overlap
+        self._fixed = c.comm_fixed_s + c.latency_floor_s
         # the same terms pre-multiplied, for step_time: compute = c0 + ctok * tokens (+ experts), memory likewise
         self._c0 = self._dm * self._mh * self._if
-        self._ctok = self._dm * self._if + self._wf + (self._em * self._if if self._miss else 0.0)
+        self._ctok = self._dm * self._if + (self._em * self._if if self._miss else 0.0)
         self._emfe = self._em * self._ef * self._if
         self._emf = self._em * self._if
         self._dbi, self._ebi, self._kvi, self._wbi = (self._db * self._ib, self._eb * self._ib, self._kv * self._ib,
                                                       self._wb * self._ib)
     # ---- the hot path ------------------------------------------------------------------------------
     def _parts(self, tokens: int, decode_seqs: int, context_tokens: int, prefill_tokens: int,
-               pairs: float) -> tuple[float, float]:
+               pairs: float) -> tuple[float, float, float, float]:
+        """(GEMM compute, weight reads, attention compute, KV reads) of a step, in seconds."""
         if self._miss:
             touched = 1.0 - self._miss ** tokens
             comp = (self._dm * (tokens + self._mh) + self._em * (tokens + self._ef * touched)) * self._if
@@ -116,9 +119,9 @@ class Deployment:
         else:
             comp = self._dm * (tokens + self._mh) * self._if
             wbytes = self._db
-        comp += self._attn * pairs + self._wf * tokens
-        mem = (wbytes + self._kv * (context_tokens + prefill_tokens) + self._wb * decode_seqs) * self._ib
-        return comp, mem
+        attn = self._attn * pairs + self._wf * tokens
+        kv = (self._kv * (context_tokens + prefill_tokens) + self._wb * decode_seqs) * self._ib
+        return comp, wbytes * self._ib, attn, kv
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
                   prefill_attn_pairs: float = -1.0) -> float:
@@ -128,17 +131,23 @@ class Deployment:
             return 0.0
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
-        # _parts with its products precomputed: this is the simulator's innermost call
-        comp = self._c0 + self._ctok * tokens + self._attn * (prefill_attn_pairs + context_tokens)
-        mem = self._dbi + self._kvi * (context_tokens + prefill_tokens) + self._wbi * decode_seqs
+        # _parts with its products precomputed: this is the simulator's innermost call. The weight GEMMs and
+        # attention are separate kernels: each is bound by its own compute or memory traffic, one after the other
+        comp = self._c0 + self._ctok * tokens
+        mem = self._dbi
         if self._miss:
             touched = 1.0 - self._miss ** tokens
             comp += self._emfe * touched
             mem += self._ebi * touched
+        acomp = self._attn * (prefill_attn_pairs + context_tokens) + self._wf * tokens
+        amem = self._kvi * (context_tokens + prefill_tokens) + self._wbi * decode_seqs
         if not self._overlap:
-            return self._floor + comp + mem
-        return ((comp if comp > mem else mem) + self._cf + self._ct * tokens + self._floor
-                + self._so * (decode_seqs + (1 if prefill_tokens else 0)))
+            return self._floor + comp + mem + acomp + amem
+        if comp < mem:
+            comp = mem
+        if acomp < amem:
+            acomp = amem
+        return comp + acomp + self._fixed + self._ct * tokens + self._so * (decode_seqs + (1 if prefill_tokens else 0))
 
     def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
              prefill_attn_pairs: float = -1.0) -> StepCost:
@@ -149,12 +158,13 @@ class Deployment:
             return StepCost(0.0, 0.0, 0.0, 0.0, 0.0)
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
-        comp, mem = self._parts(tokens, decode_seqs, context_tokens, prefill_tokens,
-                                prefill_attn_pairs + context_tokens)
+        comp, mem, acomp, amem = self._parts(tokens, decode_seqs, context_tokens, prefill_tokens,
+                                             prefill_attn_pairs + context_tokens)
         if not self._overlap:
-            return StepCost(total, comp, mem, 0.0, self._floor)
+            return StepCost(total, comp + acomp, mem + amem, 0.0, self._floor)
         comm = self._cf + self._ct * tokens
-        return StepCost(total, comp, mem, comm, total - max(comp, mem) - comm)
+        busy = max(comp, mem) + max(acomp, amem)
+        return StepCost(total, comp + acomp, mem + amem, comm, total - busy - comm)
 
     # ---- power ---------------------------------------------------------------------------------------
     @property

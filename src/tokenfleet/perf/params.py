@@ -60,6 +60,13 @@ class EfficiencyParams:
         return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * f),
                                    step_overhead_s=self.step_overhead_s / f, seq_overhead_s=self.seq_overhead_s / f)
 
+    def at_clock(self, factor: float) -> EfficiencyParams:
+        """The parameters with the compute clock ``factor`` times the rated one (a power cap, :mod:`published`):
+        matmul and attention rates follow the clock; memory bandwidth and host-side overheads do not."""
+        if factor == 1.0:
+            return self
+        return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * factor))
+
     def at_engine(self, speed: float) -> EfficiencyParams:
         """The parameters under a serving engine ``speed`` times as fast as the reference engine: its kernels
         reach ``speed`` times the compute and bandwidth fractions, its per-step overheads ``1 / speed``."""

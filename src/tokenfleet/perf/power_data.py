@@ -40,6 +40,7 @@ class PowerRow:
     liquid: bool
     evidence: str = ""
     source_url: str = ""
+    date: str = ""
 
     def label(self) -> str:
         what = f"{self.model_id} {self.precision or '-'} {self.scenario}" if self.model_id else "idle"
@@ -86,7 +87,8 @@ def _row(r: Row) -> PowerRow:
     return PowerRow(row=r.number, hw_id=r.text("hw_id"), num_chips=chips, model_id=model, precision=precision,
                     workload_id=workload, scenario=scenario, throughput_tok_s=tput, system_power_w=power,
                     joules_per_output_token=jpt, tdp_setting_w=r.number_or_none("tdp_setting_w"),
-                    liquid=_liquid(r), evidence=r.text("evidence_type"), source_url=r.text("source_url"))
+                    liquid=_liquid(r), evidence=r.text("evidence_type"), source_url=r.text("source_url"),
+                    date=r.text("date"))
 
 
 def read_power(path: str | Path | None = None) -> list[PowerRow]:

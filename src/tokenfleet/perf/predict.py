@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tokenfleet import catalog
 from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.errors import LayoutError, TokenfleetError
-from tokenfleet.perf import single, stacks, steady
+from tokenfleet.perf import published, single, stacks, steady
 from tokenfleet.perf.deployment import Deployment
 from tokenfleet.perf.layout import Layout, candidate_layouts, make_layout, min_layout, served_precision
 from tokenfleet.perf.params import EfficiencyParams, params_for
@@ -85,6 +85,8 @@ def _spec(res: PublishedResult, dep: Deployment, params: EfficiencyParams | None
     if stack is None or res.model_id not in DRAFT_FOR:
         return None
     draft_model = catalog.model(DRAFT_FOR[res.model_id])
+    if res.spec_decode != "yes" and not stacks.worth_speculating(dep.model, draft_model):
+        return None  # the stack's default, but not for this pair
     wp = dep.layout.weight_precision if draft_model.native_precision != "fp4" else "fp4"
     draft = Deployment(draft_model, dep.hw, min_layout(draft_model, dep.hw, wp), params or dep.params)
     # a row that publishes its draft length is taken at its word ("speculation length 7")
@@ -95,9 +97,10 @@ def _spec(res: PublishedResult, dep: Deployment, params: EfficiencyParams | None
 def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, precision: str, isl: float,
                      osl: float, params: EfficiencyParams | None) -> tuple[float, str]:
     chips = res.num_chips
-    if res.metric in ("per_chip_tok_s", "usd_per_mtok"):
+    run = published.run_config(res)
+    if res.metric in ("per_chip_tok_s", "usd_per_mtok") and (chips or 1) == 1:
         # per-accelerator figures (InferenceX, cost tables) are a whole server's throughput divided by its
-        # chips: any layout within one scale-up domain, whatever chip count the row names
+        # chips: any layout within one scale-up domain when the row names no system (or "1" chip)
         chips = None
         layouts = candidate_layouts(model, hw, precision, max_chips=max(hw.scaleup_domain,
                                                                          min_layout(model, hw, precision).num_chips))
@@ -106,6 +109,8 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
                    if chips is None or chips % lay.num_chips == 0]
         if chips is None:
             layouts = layouts[:1]
+    if run.tp and any(lay.tp == run.tp for lay in layouts):  # the run's published tensor parallelism
+        layouts = [lay for lay in layouts if lay.tp == run.tp]
     if not layouts:
         first = min_layout(model, hw, precision)
         raise SkipRow(f"{model.model_id} in {precision} needs {first.num_chips} {hw.hw_id}; the result used {chips}")
@@ -113,18 +118,21 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
     for lay in layouts:
         dep = Deployment(model, hw, lay, params)
         replicas = (chips or lay.num_chips) // lay.num_chips
+        # a published batch cap is the measured system's (one engine when its TP is published, else the
+        # benchmark's concurrency over the whole system): each replica gets its share
+        cap = run.max_batch if run.max_batch is None or run.tp else max(1, run.max_batch // replicas)
         if res.metric in ("offline_tok_s", "max_aggregate_tok_s"):
-            op = steady.offline(dep, isl, osl)
+            op = steady.offline(dep, isl, osl, cap=cap)
             value = op.output_tok_s * replicas
         elif res.metric == "server_tok_s":
             if res.ttft_p99_ms is None or res.tpot_p99_ms is None:
                 raise SkipRow("server_tok_s needs ttft_p99_ms and tpot_p99_ms")
-            op = steady.server(dep, isl, osl, res.ttft_p99_ms / 1e3, res.tpot_p99_ms / 1e3)
+            op = steady.server(dep, isl, osl, res.ttft_p99_ms / 1e3, res.tpot_p99_ms / 1e3, cap=cap)
             value = op.output_tok_s * replicas
         else:  # per_chip_tok_s / usd_per_mtok at a per-user speed
             if res.user_tok_s is None:
                 raise SkipRow(f"{res.metric} needs user_tok_s")
-            op = steady.at_user_speed(dep, isl, osl, res.user_tok_s)
+            op = steady.at_user_speed(dep, isl, osl, res.user_tok_s, cap=cap)
             value = op.output_tok_s / lay.num_chips
             if res.metric == "usd_per_mtok":
                 value = _usd_per_mtok(hw, value) if value > 0 else float("inf")
@@ -165,7 +173,8 @@ def predict(res: PublishedResult, params: EfficiencyParams | None = None,
         if engine_speed is None:
             engine = row_engine(res)
             engine_speed = engine_speed_of(engine) if engine else 1.0
-        params = params.at_engine(engine_speed)
+        params = params.at_engine(engine_speed).at_clock(
+            published.clock_factor(hw, published.run_config(res).power_cap_w))  # a published power cap
         if res.metric in ("per_user_tok_s", "ttft_ms"):
             lay = _span_layout(model, hw, precision, res.num_chips)
             dep = Deployment(model, hw, lay, params)

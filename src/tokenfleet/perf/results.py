@@ -51,6 +51,7 @@ class PublishedResult:
     source_url: str = ""
     notes: str = ""
     date: str = ""  # as published (YYYY-MM or YYYY-MM-DD): picks the serving stack of its time
+    constraints: str = ""  # the run's stated conditions ("batch size 256", "concurrency 64"): perf.published
 
     def label(self) -> str:
         chips = f"{self.num_chips}x" if self.num_chips else "?x"
@@ -183,6 +184,7 @@ def _result(r: Row, check_ids: bool) -> PublishedResult | None:
         user_tok_s=r.number_or_none("user_tok_s"),
         spec_decode=r.choice("spec_decode", SPEC_DECODE, "unknown") or "unknown",
         value=value, source_url=r.text("source_url"), notes=r.text("notes"), date=r.text("date"),
+        constraints=r.text("constraints"),
     )
 
 

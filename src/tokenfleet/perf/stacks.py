@@ -4,8 +4,10 @@ A stack says whether speculative decoding (a draft model, or DeepSeek's multi-to
 its production configuration, with how many drafted tokens and what acceptance, and whether it is a
 software generation of its own (its own fitted efficiency parameters: Cerebras' API of August 2024 and its
 October 2024 re-release are different software on the same wafers). A row says ``spec_decode`` yes / no /
-unknown: yes and no are taken as published, unknown takes the stack's production default. A row's stack is
-the latest of its calibration group whose ``since`` is not after the row's date (undated rows: the latest).
+unknown: yes and no are taken as published, unknown takes the stack's production default where it pays
+(:func:`worth_speculating`: a draft reading more than a tenth of the target's active weights is not used).
+A row's stack is the latest of its calibration group whose ``since`` is not after the row's date (undated
+rows: the latest).
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ def speculative_on(calibration_group: str, spec_decode: str, date: str = "") -> 
         return s if s is not None and s.speculative else ServingStack(
             "published", calibration_group, "", True, 4, 0.8, False, "row says speculative decoding was on")
     return s if s is not None and s.speculative else None
+
+
+# a production stack speculates only where it pays: a draft reading more than this fraction of the target's
+# active weights per token costs nearly as much as the target on a latency-bound chip (a 1.2B draft for an
+# 8B target, gpt-oss-20b's 3.6B active for gpt-oss-120b's 5.1B). Vendors speculate on their large models
+# (Cerebras' 70B re-release); a row that says spec_decode = yes is taken at its word
+WORTH_DRAFT_FRACTION = 0.1
+
+
+def worth_speculating(target: ModelSpec, draft: ModelSpec) -> bool:
+    return draft.active_params <= WORTH_DRAFT_FRACTION * target.active_params
 
 
 def draft_model_id(model: ModelSpec) -> str | None:

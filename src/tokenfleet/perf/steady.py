@@ -4,7 +4,9 @@
 * :func:`server` — MLPerf Server: Poisson arrivals, p99 TTFT and p99 TPOT bounds. Each candidate batch size
   ``B`` fixes the step time ``t(B)``; requests are served by ``B`` slots, so admission is an M/M/c queue
   (Erlang C) with ``c = B`` and service time ``osl * t(B)``; the largest arrival rate whose p99 TTFT
-  (queueing + prefill) and p99 TPOT (``t(B)`` times the calibrated tail ratio) meet the bounds wins.
+  (queueing + prefill) and p99 TPOT (``t(B)`` times the calibrated tail ratio) meet the bounds wins. Prompts
+  also queue behind each other's prefill for the replica's compute (an M/D/1 queue whose service is what a
+  prompt adds to a running step): with long prompts (Llama 3.1 405B's ~9,400 tokens) that binds first.
 * :func:`at_user_speed` — aggregate throughput when every user must see at least ``user_tok_s``.
 
 Each accepts ``spec`` (:class:`~tokenfleet.perf.speculative.SpecDecode`): a step is then a speculative round
@@ -47,14 +49,16 @@ class Operating:
         return 1.0 / self.step_s if self.step_s > 0 else 0.0
 
 
-def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None) -> int:
-    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap;
-    with speculation the draft's KV must hold them too."""
+def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None,
+              cap: int | None = None) -> int:
+    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap (or the
+    run's own ``cap``: its max-num-seqs or benchmark concurrency); with speculation the draft's KV must hold
+    them too."""
     per_seq = isl + osl / 2.0
     by_kv = int(dep.kv_capacity_tokens * KV_FILL / per_seq)
     if spec is not None:
         by_kv = min(by_kv, int(spec.draft.kv_capacity_tokens * KV_FILL / per_seq))
-    return max(0, min(MAX_BATCH_SEQS, by_kv))
+    return max(0, min(cap or MAX_BATCH_SEQS, by_kv))
 
 
 def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> float:
@@ -86,10 +90,11 @@ def _batch_grid(b_max: int) -> list[int]:
     return sorted(b for b in grid if b >= 1)
 
 
-def offline(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None) -> Operating:
-    """The most output tokens/s, with no latency bound."""
+def offline(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None,
+            cap: int | None = None) -> Operating:
+    """The most output tokens/s, with no latency bound (at most ``cap`` sequences when given)."""
     best = Operating(0, 0.0, 0.0, 0.0)
-    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+    for b in _batch_grid(max_batch(dep, isl, osl, spec, cap)):
         t = token_time_s(dep, b, isl, osl, spec)
         if b / t > best.output_tok_s:
             best = Operating(b, t, b / t, b / t / osl)
@@ -156,15 +161,50 @@ def max_rate_for_wait(c: int, service_s: float, wait_budget_s: float, q: float =
     return lo
 
 
+@cache
+def _md1_max_load(budget_over_service: float, q: float = 0.01) -> float:
+    """Highest utilisation of an M/D/1 queue whose P(wait > budget) <= q, the budget in service times.
+
+    The waiting time's tail is ``P(W > w) ~ rho exp(-theta w)`` (Cramer-Lundberg), ``theta s`` the positive root
+    ``x`` of ``rho (e^x - 1) = x``; both sides are solved by bisection (monotone in ``rho`` and ``x``)."""
+    if budget_over_service <= 0:
+        return 0.0
+
+    def tail(rho: float) -> float:
+        lo, hi = 1e-12, 50.0
+        for _ in range(60):
+            x = 0.5 * (lo + hi)
+            lo, hi = (x, hi) if rho * math.expm1(x) < x else (lo, x)
+        return rho * math.exp(-lo * budget_over_service)
+
+    if tail(1e-6) > q:
+        return 0.0
+    lo, hi = 1e-6, 1.0 - 1e-9
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if tail(mid) <= q else (lo, mid)
+    return lo
+
+
+def max_rate_for_prefill(prefill_s: float, wait_budget_s: float, q: float = 0.01) -> float:
+    """Largest Poisson rate at which prompts, each ``prefill_s`` of the replica's compute, wait at most
+    ``wait_budget_s`` for the prompts ahead of them with probability ``1 - q`` (an M/D/1 queue: prompts are
+    prefilled one after another; the budget is rounded to 1 % for caching)."""
+    if prefill_s <= 0:
+        return math.inf
+    ratio = round(math.log(max(wait_budget_s, 1e-12) / prefill_s), 2)
+    return _md1_max_load(math.exp(ratio), q) / prefill_s
+
+
 def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_s: float,
-           spec: SpecDecode | None = None) -> Operating:
+           spec: SpecDecode | None = None, cap: int | None = None) -> Operating:
     """The most output tokens/s under Poisson arrivals meeting p99 TTFT and p99 TPOT."""
     best = Operating(0, 0.0, 0.0, 0.0)
     tail = dep.params.tpot_p99_over_mean
     prefill_alone = dep.step_time(int(isl), 0, 0)
     if spec is not None:
         prefill_alone += spec.draft.step_time(int(isl), 0, 0)
-    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+    for b in _batch_grid(max_batch(dep, isl, osl, spec, cap)):
         t = token_time_s(dep, b, isl, osl, spec)
         if t * tail > tpot_p99_s:
             break
@@ -173,16 +213,22 @@ def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_
         step = t * spec.tokens_per_round if spec is not None else t
         ttft_base = step + prefill_alone  # finish the current step, then the step that carries the prompt
         rate = max_rate_for_wait(b, osl * t + ttft_base, ttft_p99_s - ttft_base, at_least=best.request_rate)
+        # prompts also queue for the replica's compute behind each other's prefill (long prompts: 405B's
+        # ~9,400 tokens under a 6 s TTFT bound), whatever the free slots; a prompt's demand is what it adds
+        # to a running step (its weight reads are shared with the decodes it rides with)
+        ctx = int(b * (isl + osl / 2.0))
+        demand = dep.step_time(int(isl), b, ctx) - dep.step_time(0, b, ctx)
+        rate = min(rate, max_rate_for_prefill(demand, ttft_p99_s - ttft_base))
         if rate * osl > best.output_tok_s:
             best = Operating(b, t, rate * osl, rate, ttft_p99_s, t * tail)
     return best
 
 
 def at_user_speed(dep: Deployment, isl: float, osl: float, user_tok_s: float,
-                  spec: SpecDecode | None = None) -> Operating:
+                  spec: SpecDecode | None = None, cap: int | None = None) -> Operating:
     """The most output tokens/s with every running sequence decoding at >= ``user_tok_s``."""
     best = Operating(0, 0.0, 0.0, 0.0)
-    for b in _batch_grid(max_batch(dep, isl, osl, spec)):
+    for b in _batch_grid(max_batch(dep, isl, osl, spec, cap)):
         t = token_time_s(dep, b, isl, osl, spec)
         if 1.0 / t < user_tok_s:
             break

@@ -65,9 +65,10 @@ def summary_of(errors: Sequence[float | None]) -> Summary:
 
 
 def _key(r: PublishedResult) -> tuple[Any, ...]:
-    """What a prediction depends on (rows repeating it are predicted once)."""
+    """What a prediction depends on (rows repeating it are predicted once): the notes and constraints too, which
+    name the serving engine and the run's own TP, batch and power caps (perf.stacks, perf.published)."""
     return (r.hw_id, r.num_chips, r.model_id, r.precision, r.workload_id, r.metric, r.ttft_p99_ms, r.tpot_p99_ms,
-            r.user_tok_s, r.spec_decode, r.date)
+            r.user_tok_s, r.spec_decode, r.date, r.notes, r.constraints)
 
 
 def predict_all(results: list[PublishedResult]) -> list[Prediction]:

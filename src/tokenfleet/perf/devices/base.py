@@ -25,14 +25,16 @@ ACT_BYTES = 2.0  # activations exchanged between chips in bf16
 class StepCoefficients:
     """Per-step cost of a replica as coefficients of the batch totals (see ``Deployment.step_time``).
 
-    compute_s = (dense_mm_flops * (tokens + m_half)
-                 + expert_mm_flops * (tokens + expert_fill * touched_fraction)) * inv_flops
-                + (attn_flops * attention_pairs + window_flops * tokens) * inv_attn_flops
-    memory_s  = (dense_bytes + expert_bytes * touched_fraction + kv_bytes * context
-                 + window_bytes * decode_seqs) * inv_bw
+    gemm_compute_s = (dense_mm_flops * (tokens + m_half)
+                      + expert_mm_flops * (tokens + expert_fill * touched_fraction)) * inv_flops
+    gemm_memory_s  = (dense_bytes + expert_bytes * touched_fraction) * inv_bw
+    attn_compute_s = (attn_flops * attention_pairs + window_flops * tokens) * inv_attn_flops
+    attn_memory_s  = (kv_bytes * context + window_bytes * decode_seqs) * inv_bw
     with touched_fraction = 1 - miss ** tokens, the share of routed experts the batch touches.
-    ``overlap`` True: roofline, max(compute, memory) + collectives + latency floor (HBM kernels overlap
-    compute and memory traffic); False: latency floor + compute + memory (a token crosses a spatial pipeline).
+    ``overlap`` True: a roofline per kernel group, max(gemm compute, weight reads) + max(attention compute,
+    KV reads) + collectives + latency floor (an HBM kernel overlaps its own compute and memory traffic, but
+    the weight GEMMs and attention are separate kernels, one after the other); False: latency floor + every
+    term (a token crosses a spatial pipeline).
     """
 
     dense_mm_flops: float  # matmul FLOPs per token on weights every token uses

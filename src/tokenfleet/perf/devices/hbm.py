@@ -1,6 +1,8 @@
 """HBM devices (GPUs, TPUs, Trainium): a roofline of FLOPs against bytes moved, plus collectives.
 
-A step costs ``max(compute, memory) + collectives + per-step overhead + per-sequence overhead``:
+A step costs ``max(GEMM compute, weight reads) + max(attention compute, KV reads) + collectives + per-step
+overhead + per-sequence overhead`` (the weight GEMMs and attention are separate kernels, each bound by its own
+compute or memory traffic: a large decode batch's KV reads do not hide behind its compute-bound GEMMs):
 
 * compute: dense GEMMs at ``flops_eff`` of the kernels' real rate (:func:`base.compute_precision`), with tile
   under-fill ``m / (m + gemm_m_half)`` for ``m`` rows; routed experts as a grouped GEMM over the experts
@@ -49,8 +51,8 @@ class HBMDevice:
     name: str = "hbm"
     unit: str = "chips"
     draft_has_own_units: bool = False
-    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "seq_overhead_s",
-                                   "software_gain_per_year")
+    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half",
+                                   "seq_overhead_s", "software_gain_per_year")
 
     def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float:
         return num_chips * hw.memory_gb * 1e9 * HBM_USABLE_FRAC
