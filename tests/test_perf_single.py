@@ -73,3 +73,25 @@ def test_speculative_deployment_is_the_round_per_token_through_the_deployment_in
     assert both.idle_power_w == pytest.approx(target.idle_power_w + spec.draft.idle_power_w)
     assert both.kv_capacity_tokens == min(target.kv_capacity_tokens, spec.draft.kv_capacity_tokens)
     assert 0.0 <= both.step(0, 16, 16 * 1500).utilisation <= 1.0
+
+
+def test_draft_steps_run_inside_the_round_and_pay_the_host_overhead_once() -> None:
+    from tokenfleet.perf import speculative
+
+    target = perf.deploy("llama-3.3-70b", "h200", perf.Layout(8, 8, 1, "fp8", "fp8"))
+    draft = perf.deploy("llama-3.2-1b", "h200", perf.Layout(8, 8, 1, "fp8", "fp8"))
+    spec = SpecDecode(draft, 4, 0.8)
+    rnd = speculative.round_cost(target, spec, 4, 1500.0)
+    host = draft.coefficients.host_overhead_s
+    assert host == draft.params.step_overhead_s > 0
+    alone = [draft.step(0, 4, 4 * 1500 + 4 * i) for i in range(4)]
+    # each drafted token costs its roofline, collectives and per-sequence work, not another engine iteration
+    for inside, own in zip(rnd.draft_steps, alone, strict=True):
+        assert inside.time_s == pytest.approx(own.time_s - host)
+        assert inside.compute_s == own.compute_s and inside.memory_s == own.memory_s
+    assert rnd.verify.overhead_s >= target.params.step_overhead_s  # the round's one iteration pays it
+    # a wafer's floor is the pipeline's own latency: nothing is shared
+    wafer = SpecDecode(perf.deploy("llama-3.2-1b", "cs3"), 4, 0.8)
+    assert wafer.draft.coefficients.host_overhead_s == 0.0
+    w = speculative.round_cost(perf.deploy("llama-3.3-70b", "cs3"), wafer, 1, 1500.0)
+    assert w.draft_steps[1].time_s == pytest.approx(wafer.draft.step(0, 1, 1501).time_s)

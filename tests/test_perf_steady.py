@@ -57,6 +57,22 @@ def test_kv_capacity_caps_the_batch() -> None:
     assert (b + 1) * 4500 > dep.kv_capacity_tokens * steady.KV_FILL or b == steady.MAX_BATCH_SEQS
 
 
+def test_attention_data_parallel_ranks_each_have_the_engine_cap() -> None:
+    # DeepSeek-R1 (MLA) on 8 B200s runs attention data-parallel: 8 schedulers of MAX_BATCH_SEQS each, so
+    # short sequences are bounded by the 8 caps, long ones by KV; a dense TP8 replica has one scheduler
+    ds = perf.deploy("deepseek-r1", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"))
+    assert ds.device.schedulers(ds.model, ds.layout) == 8
+    assert steady.max_batch(ds, 100, 100) == 8 * steady.MAX_BATCH_SEQS
+    long = steady.max_batch(ds, 20_000, 2_000)
+    assert long < 8 * steady.MAX_BATCH_SEQS and long == int(ds.kv_capacity_tokens * steady.KV_FILL / 21_000)
+    assert steady.max_batch(ds, 100, 100, cap=256) == 256  # a published cap is the whole replica's
+    dense = perf.deploy("llama-3.1-8b", "b200", perf.Layout(8, 8, 1, "fp8", "fp8"))
+    assert dense.device.schedulers(dense.model, dense.layout) == 1
+    assert steady.max_batch(dense, 100, 100) == steady.MAX_BATCH_SEQS
+    cs3 = perf.deploy("llama-3.1-8b", "cs3")
+    assert cs3.device.schedulers(cs3.model, cs3.layout) == 1
+
+
 def test_energy_per_token_falls_with_batching() -> None:
     dep = perf.deploy("llama-3.1-8b", "h100")
     op_small = steady.at_user_speed(dep, 500, 500, 150.0)

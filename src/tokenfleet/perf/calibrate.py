@@ -71,11 +71,13 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "layer_latency_s": (5e-7, 3e-4),
     "collective_latency_s": (1e-6, 2e-4),
     "hop_latency_s": (1e-7, 2e-5),
+    "token_loop_s": (1e-5, 3e-3),
     "request_overhead_s": (0.0, 1.0),
     "software_gain_per_year": (0.0, 1.0),  # software does not get slower
+    "moe_software_gain_per_year": (0.0, 1.0),
     "speed": (0.25, 1.25),  # a serving engine against the reference (ENGINE_BOUNDS)
 }
-LINEAR = {"software_gain_per_year"}  # fitted as is (may be 0), not in log space
+LINEAR = {"software_gain_per_year", "moe_software_gain_per_year"}  # fitted as is (may be 0), not in log space
 # every fitted parameter is pulled towards its family's physical default (log space): a factor of
 # PRIOR_FACTOR away from it costs as much as one row PRIOR_ROW (in log ratio) off, so a group with few rows
 # cannot wander to a bound to absorb software scatter. Chosen by leave-one-group-out CV on the calibration
@@ -128,7 +130,7 @@ def _names(family: str, rows: list[PublishedResult]) -> list[str]:
         names = [n for n in names if n not in MOE_PARAMS]  # only MoE rows can tell them
     from tokenfleet.perf.params import years_from_reference
     if len({round(years_from_reference(r.date), 2) for r in rows}) < 3:
-        names = [n for n in names if n != "software_gain_per_year"]  # needs rows from 3+ dates to tell it
+        names = [n for n in names if n not in LINEAR]  # a software gain needs rows from 3+ dates to tell it
     if family != "hbm" and any(r.metric == "ttft_ms" for r in rows):
         names.append("request_overhead_s")
     return names
@@ -144,7 +146,7 @@ def _speed(row: PublishedResult, speeds: dict[str, float] | None) -> float:
     return (speeds or {}).get(engine, 1.0) if engine else 1.0
 
 
-MOE_PARAMS = ("expert_m_half",)
+MOE_PARAMS = ("expert_m_half", "moe_software_gain_per_year")
 
 
 def _is_moe(r: PublishedResult) -> bool:

@@ -2,7 +2,9 @@
 
 A *round* over a batch of ``B`` running sequences costs ``k`` draft decode steps plus one target step that
 processes ``B * (k + 1)`` tokens against each sequence's context (the new prompts of the round ride along in
-the first draft step and in the verify step). Each round yields ``(1 - a**(k+1)) / (1 - a)`` tokens per
+the first draft step and in the verify step). The draft steps run inside the round's one engine iteration
+(CUDA graphs, TensorRT-LLM one-model drafting, Neuron fused speculation), so the engine's per-iteration
+host overhead is paid once, by the verify step. Each round yields ``(1 - a**(k+1)) / (1 - a)`` tokens per
 sequence for acceptance ``a`` (Leviathan et al. 2023). Single-stream is the ``B = 1`` case without prompts.
 """
 
@@ -58,10 +60,19 @@ def round_cost(dep: Deployment, spec: SpecDecode, batch: int, context_tokens: fl
     ctx_total = int(batch * context_tokens)
     first = spec.draft.step(new_prompt_tokens, batch, ctx_total, new_prompt_pairs if new_prompt_tokens else -1.0)
     rest = [spec.draft.step(0, batch, ctx_total + batch * i) for i in range(1, k)]
+    shared = spec.draft.coefficients.host_overhead_s  # paid once per round, by the verify iteration
+    if shared > 0.0:
+        first, *rest = (_inside_round(c, shared) for c in (first, *rest))
     # verify: B(k+1) new tokens attend over their context (the step adds the context_tokens term itself)
     pairs = batch * (k + 1) * (context_tokens + k / 2.0) - ctx_total + new_prompt_pairs
     verify = dep.step(batch * (k + 1) + new_prompt_tokens, 0, ctx_total, max(0.0, pairs))
     return RoundCost((first, *rest), verify)
+
+
+def _inside_round(cost: StepCost, shared_s: float) -> StepCost:
+    """A draft step run inside the round's iteration: the host overhead is the verify step's."""
+    cut = min(shared_s, cost.overhead_s)
+    return StepCost(cost.time_s - cut, cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s - cut)
 
 
 class SpeculativeDeployment(Deployment):

@@ -29,7 +29,7 @@ from scipy import special
 from tokenfleet.perf.deployment import Deployment
 from tokenfleet.perf.speculative import RoundCost, SpecDecode, round_cost
 
-MAX_BATCH_SEQS = 2048  # engines cap running sequences per replica (TensorRT-LLM default max_batch_size 2048)
+MAX_BATCH_SEQS = 2048  # engines cap running sequences per scheduler (TensorRT-LLM default max_batch_size 2048)
 KV_FILL = 0.95  # fraction of KV blocks usable before preemption
 
 
@@ -51,14 +51,15 @@ class Operating:
 
 def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None,
               cap: int | None = None) -> int:
-    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), engine cap (or the
-    run's own ``cap``: its max-num-seqs or benchmark concurrency); with speculation the draft's KV must hold
-    them too."""
+    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), the engine's cap per
+    scheduler (attention data-parallel replicas run one per chip) or the run's own ``cap`` (its max-num-seqs
+    or benchmark concurrency); with speculation the draft's KV must hold them too."""
     per_seq = isl + osl / 2.0
     by_kv = int(dep.kv_capacity_tokens * KV_FILL / per_seq)
     if spec is not None:
         by_kv = min(by_kv, int(spec.draft.kv_capacity_tokens * KV_FILL / per_seq))
-    return max(0, min(cap or MAX_BATCH_SEQS, by_kv))
+    engine = MAX_BATCH_SEQS * dep.device.schedulers(dep.model, dep.layout)
+    return max(0, min(cap or engine, by_kv))
 
 
 def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> float:

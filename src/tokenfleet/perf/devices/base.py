@@ -56,6 +56,10 @@ class StepCoefficients:
     latency_floor_s: float  # per step: launches / sync (HBM) or the pipeline's traversal latency (dataflow)
     seq_overhead_s: float  # per running sequence per step (scheduling, sampling)
     overlap: bool
+    # the part of latency_floor_s an engine pays once per iteration (host scheduling, graph launch): a
+    # speculative round runs its draft steps inside the verify iteration and pays it once (HBM); 0 where the
+    # floor is the hardware's own traversal latency (dataflow pipelines)
+    host_overhead_s: float = 0.0
 
 
 class DeviceFamily(Protocol):
@@ -80,6 +84,10 @@ class DeviceFamily(Protocol):
     def next_sizes(self, hw: HardwareSpec, first: int, limit: int | None) -> list[int]: ...
 
     def round_up(self, hw: HardwareSpec, num_chips: int) -> int: ...
+
+    def schedulers(self, model: ModelSpec, layout: Layout) -> int:
+        """Engine schedulers a replica runs, each with its own cap on running sequences."""
+        ...
 
     def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
                      params: EfficiencyParams) -> StepCoefficients: ...

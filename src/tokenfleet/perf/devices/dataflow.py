@@ -44,6 +44,9 @@ class PipelinedSRAM:
     def round_up(self, hw: HardwareSpec, num_chips: int) -> int:
         return num_chips
 
+    def schedulers(self, model: ModelSpec, layout: Layout) -> int:
+        return 1
+
     def shape(self, hw: HardwareSpec, num_chips: int, weight_precision: str, kv_precision: str,
               tp: int | None = None, pp: int | None = None) -> Layout:
         from tokenfleet.perf.layout import Layout

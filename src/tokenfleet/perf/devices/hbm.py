@@ -52,7 +52,8 @@ class HBMDevice:
     unit: str = "chips"
     draft_has_own_units: bool = False
     fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half",
-                                   "seq_overhead_s", "software_gain_per_year")
+                                   "seq_overhead_s", "software_gain_per_year",
+                                   "moe_software_gain_per_year")
 
     def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float:
         return num_chips * hw.memory_gb * 1e9 * HBM_USABLE_FRAC
@@ -62,6 +63,11 @@ class HBMDevice:
 
     def extra_resident_bytes(self, model: ModelSpec, layout: Layout) -> float:
         return attention_dp_extra_bytes(model, layout)
+
+    def schedulers(self, model: ModelSpec, layout: Layout) -> int:
+        """Attention data parallelism (MLA models) runs one scheduler per chip, each with its own batch cap
+        (TensorRT-LLM's ``max_batch_size`` is per rank under ``enable_attention_dp``); else one per replica."""
+        return layout.num_chips if model.is_mla else 1
 
     def default_kv_precision(self, weight_precision: str) -> str:
         return "fp8" if weight_precision in ("fp8", "fp4") else weight_precision
@@ -108,7 +114,8 @@ class HBMDevice:
             dense_bytes=dense_bytes, expert_bytes=expert_bytes, kv_bytes=kv_bytes,
             inv_bw=1.0 / (n * hw.memory_bw_tbps * 1e12 * p.bw_eff),
             comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok, window_flops=w_flops, window_bytes=w_bytes,
-            latency_floor_s=p.step_overhead_s, seq_overhead_s=p.seq_overhead_s, overlap=True)
+            latency_floor_s=p.step_overhead_s, seq_overhead_s=p.seq_overhead_s, overlap=True,
+            host_overhead_s=p.step_overhead_s)
 
 
 def _collectives(model: ModelSpec, hw: HardwareSpec, lay: Layout, p: EfficiencyParams) -> tuple[float, float]:

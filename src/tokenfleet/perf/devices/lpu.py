@@ -2,9 +2,15 @@
 (a 70B model in int8 ~320), layers pipelined chip to chip over C2C links.
 
 A token's time through the pipeline is ``n_layers x layer_latency_s`` (the compute and synchronisation of
-each layer), plus ``(chips - 1) x hop_latency_s`` (one C2C hop per chip boundary), plus the time each chip
-takes to stream its own weights once (``resident bytes / (SRAM bandwidth x bw_eff)`` summed over chips,
-which run one after the other for a single token). ``layer_latency_s`` and ``hop_latency_s`` are fitted.
+each layer), plus ``(chips - 1) x hop_latency_s`` (one C2C hop per chip boundary, ~0.1 us), plus the time
+each chip takes to stream its own weights once (``bytes / (SRAM bandwidth x bw_eff)`` summed over chips,
+which run one after the other for a single token), plus ``token_loop_s``: the generated token's way back
+from the last chip to the first (logits out, sampling, the next embedding in), paid once per token
+whatever the depth. A mixture of experts spreads a layer's experts over the chips of one pipeline stage and
+only those holding the token's ``k`` experts stream, side by side: the sum runs over the active bytes
+(dense weights plus ``k / E`` of the routed experts), not all that is resident. ``layer_latency_s`` and
+``token_loop_s`` are fitted (GroqCloud's 8B, 70B and gpt-oss-120b speeds follow the depth plus a constant,
+not the chip count).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tokenfleet.catalog import HardwareSpec, ModelSpec
-from tokenfleet.perf.devices.base import resident_weight_bytes
+from tokenfleet.perf.devices.base import weight_bytes_split
 from tokenfleet.perf.devices.dataflow import PipelinedSRAM
 
 if TYPE_CHECKING:
@@ -23,8 +29,11 @@ if TYPE_CHECKING:
 class LPUDevice(PipelinedSRAM):
     name: str = "lpu"
     unit: str = "chips"
-    fit_params: tuple[str, ...] = ("layer_latency_s", "hop_latency_s")
+    fit_params: tuple[str, ...] = ("layer_latency_s", "token_loop_s")
 
     def latency_floor_s(self, model: ModelSpec, hw: HardwareSpec, layout: Layout, params: EfficiencyParams) -> float:
-        stream = resident_weight_bytes(model, layout.weight_precision) / (hw.memory_bw_tbps * 1e12 * params.bw_eff)
-        return model.n_layers * params.layer_latency_s + (layout.num_chips - 1) * params.hop_latency_s + stream
+        dense, expert = weight_bytes_split(model, layout.weight_precision)
+        active = dense + (expert * model.n_active_experts / model.n_experts if model.is_moe else 0.0)
+        stream = active / (hw.memory_bw_tbps * 1e12 * params.bw_eff)
+        return (model.n_layers * params.layer_latency_s + (layout.num_chips - 1) * params.hop_latency_s + stream
+                + params.token_loop_s)
