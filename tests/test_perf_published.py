@@ -97,3 +97,30 @@ def test_validate_predicts_rows_that_differ_only_in_their_notes_apart() -> None:
     preds = {p.result.row: p.predicted for p in predict_all([ROWS[5], ROWS[7], ROWS[9]])}
     assert preds[9] < preds[5] < preds[7]  # type: ignore[operator]
     assert preds[5] == predict(ROWS[5]).predicted
+
+
+def test_jetstream_runs_one_mesh_over_the_slice_with_weight_only_int8() -> None:
+    """Rows 121 / 122: jetstream-pytorch on a v5e-8, bf16 and int8 (weight-only) Llama 3 8B."""
+    bf16, int8 = ROWS[121], ROWS[122]
+    assert stacks.engine_of(int8.notes) == "jetstream"
+    assert published.run_config(bf16) == published.RunConfig(tp=8, max_batch=128)
+    assert published.run_config(int8) == published.RunConfig(tp=8, max_batch=256, weight_only=True)
+    # another engine's int8 keeps its int8 kernels and leaves the layout to the model
+    other = published.run_config(_row("vLLM", precision="int8"))
+    assert (other.tp, other.weight_only) == (None, False)
+    pred = predict(int8)
+    assert pred.layout.startswith("1x(TP8 int8-w") and pred.predicted is not None
+
+
+def test_weight_only_kernels_read_the_format_and_multiply_at_16_bits() -> None:
+    from tokenfleet import perf
+    from tokenfleet.perf.devices import base
+
+    m, hw = catalog.model("llama-3-8b"), catalog.hardware("tpu-v5e")
+    assert base.compute_precision(m, hw, "int8") == "int8" and hw.tflops("int8") == pytest.approx(2 * 196.5, abs=1)
+    assert base.compute_precision(m, hw, "int8", weight_only=True) == "bf16"
+    w8 = perf.deploy(m, hw, perf.Layout(8, 8, 1, "int8", "int8"))
+    w8a16 = perf.deploy(m, hw, perf.Layout(8, 8, 1, "int8", "int8", weight_only=True))
+    assert w8a16.coefficients.dense_bytes == w8.coefficients.dense_bytes  # the same int8 bytes
+    assert w8a16.coefficients.inv_flops == pytest.approx(393 / 197 * w8.coefficients.inv_flops)  # bf16 rate
+    assert w8a16.layout.describe() == "TP8 int8-w"

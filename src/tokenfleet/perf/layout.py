@@ -34,6 +34,9 @@ class Layout:
     pp: int = 1
     weight_precision: str = "bf16"
     kv_precision: str = "bf16"
+    # weights stored at weight_precision but dequantised to 16 bits for the matmuls (weight-only W8A16 / W4A16
+    # kernels: jetstream-pytorch's int8, AWQ / GPTQ): the bytes of the format at the 16-bit compute rate
+    weight_only: bool = False
 
     def __post_init__(self) -> None:
         if self.num_chips < 1 or self.tp < 1 or self.pp < 1:
@@ -53,7 +56,7 @@ class Layout:
         if self.pp > 1 and self.tp == 1:
             par = f"PP{self.pp}"
         kv = "" if self.kv_precision == self.weight_precision else f"/kv-{self.kv_precision}"
-        return f"{par} {self.weight_precision}{kv}"
+        return f"{par} {self.weight_precision}{'-w' if self.weight_only else ''}{kv}"
 
 
 def weight_bytes(model: ModelSpec, precision: str) -> float:

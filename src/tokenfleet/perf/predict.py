@@ -7,6 +7,7 @@ single-stream metrics the model spans all ``num_chips`` (or the smallest valid l
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -111,6 +112,8 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
             layouts = layouts[:1]
     if run.tp and any(lay.tp == run.tp for lay in layouts):  # the run's published tensor parallelism
         layouts = [lay for lay in layouts if lay.tp == run.tp]
+    if run.weight_only:  # the engine's int8 / int4 kernels dequantise to 16 bits
+        layouts = [dataclasses.replace(lay, weight_only=True) for lay in layouts]
     if not layouts:
         first = min_layout(model, hw, precision)
         raise SkipRow(f"{model.model_id} in {precision} needs {first.num_chips} {hw.hw_id}; the result used {chips}")

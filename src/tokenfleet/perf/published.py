@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from tokenfleet.catalog import HardwareSpec
+from tokenfleet.perf import stacks
 from tokenfleet.perf.results import PublishedResult
 
 _TP = re.compile(r"\bTP ?(\d{1,3})\b")
@@ -34,6 +35,7 @@ class RunConfig:
     tp: int | None = None  # tensor-parallel degree of one replica
     max_batch: int | None = None  # most sequences in flight per replica (engine cap, or the benchmark's concurrency)
     power_cap_w: float | None = None  # per-accelerator power cap in force
+    weight_only: bool = False  # the engine's quantised kernels are weight-only (16-bit matmuls)
 
 
 def _text(res: PublishedResult) -> str:
@@ -44,8 +46,12 @@ def run_config(res: PublishedResult) -> RunConfig:
     text = _text(res)
     tp = [int(m) for m in _TP.findall(text) if int(m) >= 1]
     batch = [int(m) for m in _BATCH.findall(text) if int(m) >= 1]
-    return RunConfig(tp=tp[0] if len(set(tp)) == 1 else None, max_batch=min(batch) if batch else None,
-                     power_cap_w=_power_cap(res, text))
+    one = tp[0] if len(set(tp)) == 1 else None
+    if one is None and res.num_chips and stacks.engine_of(res.notes) in stacks.SINGLE_MESH_ENGINES:
+        one = res.num_chips  # one engine over the whole host: JetStream shards the model over the slice
+    engine = stacks.engine_of(res.notes)
+    return RunConfig(tp=one, max_batch=min(batch) if batch else None, power_cap_w=_power_cap(res, text),
+                     weight_only=engine in stacks.WEIGHT_ONLY_ENGINES and res.precision in ("int8", "int4"))
 
 
 def _power_cap(res: PublishedResult, text: str) -> float | None:

@@ -122,6 +122,15 @@ ENGINES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# engines that serve one model sharded over every chip of the measured host (JetStream, MaxText or
+# jetstream-pytorch: one device mesh over the slice, its batch size the whole engine's): a row of theirs that
+# names no TP ran tensor-parallel over all its chips
+SINGLE_MESH_ENGINES = frozenset({"jetstream"})
+# engines whose int8 / int4 kernels are weight-only: weights dequantised to bf16 for the matmul (jetstream-
+# pytorch's WeightOnlyPerChannelQuantizedLinear / blockwise int8 and int4 layers), so the bytes shrink but
+# the matmuls run at the 16-bit rate
+WEIGHT_ONLY_ENGINES = frozenset({"jetstream"})
+
 # a submission's software list may name several engines ("TensorRT-LLM …, NVIDIA Dynamo …, vLLM …" for a
 # whole MLPerf round): TensorRT(-LLM) named, or a trtllm-bench table ("PyTorch backend"), is the reference
 REFERENCE_MARKS = ("tensorrt", "trtllm", "pytorch backend", "_trt/")

@@ -130,14 +130,17 @@ def read_bytes_per_step(model: ModelSpec, precision: str) -> tuple[float, float]
     return dense - lookup, expert
 
 
-def compute_precision(model: ModelSpec, hw: HardwareSpec, weight_precision: str) -> str:
+def compute_precision(model: ModelSpec, hw: HardwareSpec, weight_precision: str, weight_only: bool = False) -> str:
     """The precision the matmul kernels run at (real kernel rates, not the weight format).
 
     fp4 weights run on fp4 tensor cores only where the hardware has them and activations are quantised
     too (NVFP4 checkpoints, MLPerf Llama 2 70B); a model released in MXFP4 (gpt-oss) runs W4A8 kernels
     (MXFP4 x MXFP8 in TensorRT-LLM) at the fp8 rate; hardware without fp4 units dequantises to 16 bits
     (Marlin / Triton W4A16 kernels on Hopper and CDNA3). fp8 / int8 weights run at their rate where present.
+    Weight-only kernels (``weight_only``) dequantise any format to 16 bits.
     """
+    if weight_only:
+        return "bf16"
     have = hw.dense_tflops
     if weight_precision in ("fp4", "int4"):
         if not have.get("fp4"):
@@ -155,16 +158,17 @@ def matmul_flops_split(model: ModelSpec) -> tuple[float, float]:
     return total - expert, expert
 
 
-def rate_weighted_flops(model: ModelSpec, hw: HardwareSpec, precision: str) -> tuple[float, float, str]:
+def rate_weighted_flops(model: ModelSpec, hw: HardwareSpec, precision: str,
+                        weight_only: bool = False) -> tuple[float, float, str]:
     """(dense, expert) matmul FLOPs per token, each weighted by how much slower its kernels run than the
     experts' kernels, and the experts' compute precision: one ``inv_flops`` then prices both. The output
     head runs in 16 bits; 4-bit MoE checkpoints run their non-expert layers at the release precision."""
     dense, expert = matmul_flops_split(model)
-    cprec = compute_precision(model, hw, precision)
+    cprec = compute_precision(model, hw, precision, weight_only)
     rate = hw.tflops(cprec)
     head = 2.0 * model.vocab * model.hidden
     body = dense - head
-    body_prec = compute_precision(model, hw, non_expert_precision(model, precision))
+    body_prec = compute_precision(model, hw, non_expert_precision(model, precision), weight_only)
     weighted = body * rate / hw.tflops(body_prec) + head * rate / hw.tflops("bf16")
     return weighted, expert, cprec
 

@@ -63,7 +63,7 @@ class PipelinedSRAM:
     def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
                      params: EfficiencyParams) -> StepCoefficients:
         p, n = params, layout.num_chips
-        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision)
+        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision, layout.weight_only)
         dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
         w_flops, w_bytes = window_terms(model, layout.kv_precision)
         inv_flops = 1.0 / (n * hw.tflops(cprec) * 1e12 * p.flops_eff)

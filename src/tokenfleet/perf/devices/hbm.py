@@ -96,7 +96,7 @@ class HBMDevice:
     def coefficients(self, model: ModelSpec, hw: HardwareSpec, layout: Layout,
                      params: EfficiencyParams) -> StepCoefficients:
         p, n = params, layout.num_chips
-        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision)
+        dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision, layout.weight_only)
         dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
         dense_bytes += attention_dp_extra_bytes(model, layout)
         k = model.n_active_experts
