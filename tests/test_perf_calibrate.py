@@ -174,17 +174,18 @@ def test_power_runs_are_left_out_with_their_group_in_cross_validation(rows: list
     assert fitted != calibrate.fit(sub).groups()["nvidia-blackwell"]
 
 
-def test_moe_software_gain_shrinks_the_experts_under_fill_before_the_reference_only() -> None:
+def test_moe_software_gain_raises_the_experts_efficiency_before_the_reference_only() -> None:
     import math
 
     from tokenfleet.perf.params import EfficiencyParams, years_from_reference
 
-    p = EfficiencyParams(expert_m_half=500.0, moe_software_gain_per_year=0.6, software_gain_per_year=0.0)
+    p = EfficiencyParams(expert_eff=0.2, moe_software_gain_per_year=0.6, software_gain_per_year=0.0)
     assert p.at_date("") == p and p.at_date("2026-04 (v6.0)") == p and p.at_date("2027-01") == p
     years = years_from_reference("2025-09 (v5.1)")
     assert years == pytest.approx(-7 / 12)
     old = p.at_date("2025-09 (v5.1)")
-    assert old.expert_m_half == pytest.approx(500.0 * math.exp(0.6 * 7 / 12))
+    assert old.expert_eff == pytest.approx(0.2 * math.exp(-0.6 * 7 / 12))
     assert (old.flops_eff, old.step_overhead_s) == (p.flops_eff, p.step_overhead_s)  # dense software unchanged
     # the dense stage never fits it: it is one of the MoE parameters, fitted on MoE rows from 3+ dates
     assert "moe_software_gain_per_year" in calibrate.MOE_PARAMS and "moe_software_gain_per_year" in calibrate.LINEAR
+    assert "expert_eff" in calibrate.MOE_PARAMS and calibrate.BOUNDS["expert_m_half"][1] <= 8.0

@@ -6,9 +6,10 @@ changed its speed, ``group@stack`` (``cerebras@2024-08``, ``cerebras@2024-10``; 
 Each key fits only what its device family declares (``DeviceFamily.fit_params``) and its rows can identify:
 
 * HBM: achieved fraction of peak in large GEMMs (``flops_eff``), the GEMM rows at half of it
-  (``gemm_m_half``), the same for grouped expert GEMMs (``expert_m_half``, only where MoE rows exist), the
-  per-step and per-sequence overheads, a software-gain rate (rows from 3+ dates). HBM bandwidth stays at a
-  physical 80 %, collectives at their physical latency.
+  (``gemm_m_half``), the per-step and per-sequence overheads, a software-gain rate (rows from 3+ dates);
+  where MoE rows exist, the routed experts' per-token efficiency (``expert_eff``), their padding
+  (``expert_m_half``, at most 8 rows) and a MoE software-gain rate. HBM bandwidth stays at a physical 80 %,
+  collectives at their physical latency.
 * wafer: the fixed per-layer latency of the software (``layer_latency_s``) and the per-core SRAM streaming
   efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
 * LPU: per-layer latency and chip-to-chip hop. Three-tier (SN40L): per-layer latency and HBM efficiency.
@@ -19,11 +20,11 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
   the reference (there the reference rows set the physics); keys whose rows all ran other engines are then
   refitted with it, so a generation's fit keeps its own physics and the engine carries its software.
 
-A key with dense and MoE rows is fitted in two stages: its dense parameters on its dense rows, then
-``expert_m_half`` on its MoE rows with those fixed, so a MoE layer's extra costs cannot bend the physics every
-model uses. The throughput of the official Offline runs of ``published_power.csv`` (:mod:`power_runs`) is
-calibration data too, at the power cap they ran under; a row's own published configuration (TP, batch cap,
-power cap: :mod:`published`) is predicted as run.
+A key with dense and MoE rows is fitted in two stages: its dense parameters on its dense rows, then the
+MoE parameters (``MOE_PARAMS``) on its MoE rows with those fixed, so a MoE layer's extra costs cannot bend
+the physics every model uses. The throughput of the official Offline runs of ``published_power.csv``
+(:mod:`power_runs`) is calibration data too, at the power cap they ran under; a row's own published
+configuration (TP, batch cap, power cap: :mod:`published`) is predicted as run.
 
 The objective is the log ratio predicted / published per row (a robust soft-L1 loss, so one outlier does not
 drag a group), plus a weak prior pulling each parameter towards its family's physical default, solved with
@@ -66,7 +67,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bw_eff": (0.05, 0.92),
     "step_overhead_s": (1e-3, 8e-3),
     "gemm_m_half": (4.0, 256.0),
-    "expert_m_half": (1.0, 2048.0),
+    # a decode-time grouped GEMM puts an expert's few tokens on the MMA's N side (swap-AB small-M kernels in
+    # TensorRT-LLM / CUTLASS / Triton MoE), padded to its 8-row granularity, not to a 64-128-row M tile
+    "expert_m_half": (1.0, 8.0),
+    "expert_eff": (0.02, 1.0),
     "seq_overhead_s": (1e-8, 2e-5),
     "layer_latency_s": (5e-7, 3e-4),
     "collective_latency_s": (1e-6, 2e-4),
@@ -146,7 +150,7 @@ def _speed(row: PublishedResult, speeds: dict[str, float] | None) -> float:
     return (speeds or {}).get(engine, 1.0) if engine else 1.0
 
 
-MOE_PARAMS = ("expert_m_half", "moe_software_gain_per_year")
+MOE_PARAMS = ("expert_m_half", "expert_eff", "moe_software_gain_per_year")
 
 
 def _is_moe(r: PublishedResult) -> bool:

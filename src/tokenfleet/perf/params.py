@@ -29,6 +29,10 @@ class EfficiencyParams:
     flops_eff: float = 0.5  # achieved fraction of dense peak FLOPS in large matmuls
     gemm_m_half: float = 64.0  # rows at which a GEMM reaches half of flops_eff (tile under-fill; wgmma M = 64)
     expert_m_half: float = 64.0  # the same for MoE expert GEMMs (grouped GEMM: per-expert padding, imbalance)
+    # per-token efficiency of the routed experts' work relative to flops_eff: what a MoE layer adds per
+    # (token, expert) pair beyond its matmul FLOPs (routing, permutation, activation quantisation, grouped-GEMM
+    # scheduling and load imbalance across experts and chips)
+    expert_eff: float = 1.0
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)
     step_overhead_s: float = 0.002  # per engine iteration: kernel launches, synchronisation
     seq_overhead_s: float = 2e-6  # per running sequence per iteration: scheduling, sampling, detokenising
@@ -48,7 +52,7 @@ class EfficiencyParams:
     software_gain_per_year: float = 0.0
     # MoE serving software matured faster than dense (grouped FP4 expert GEMMs, attention data parallelism,
     # wide expert parallelism: MLPerf's DeepSeek-R1 on the same 8x B200 went 33k -> 57k tok/s Offline from
-    # v5.1 to v6.0): the experts' under-fill shrinks by exp(moe_software_gain_per_year x years) as well
+    # v5.1 to v6.0): the experts' efficiency grows by exp(moe_software_gain_per_year x years) as well
     moe_software_gain_per_year: float = 0.0
     idle_power_frac: float = 0.3  # chip power at idle as a fraction of TDP
     tpot_p99_over_mean: float = 1.15  # ratio of p99 per-request TPOT to the mean step time under load
@@ -67,7 +71,7 @@ class EfficiencyParams:
         moe = math.exp(self.moe_software_gain_per_year * years)
         return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * f),
                                    step_overhead_s=self.step_overhead_s / f, seq_overhead_s=self.seq_overhead_s / f,
-                                   expert_m_half=self.expert_m_half / moe)
+                                   expert_eff=min(1.0, self.expert_eff * moe))
 
     def at_clock(self, factor: float) -> EfficiencyParams:
         """The parameters with the compute clock ``factor`` times the rated one (a power cap, :mod:`published`):

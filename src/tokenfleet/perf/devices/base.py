@@ -39,8 +39,8 @@ class StepCoefficients:
 
     dense_mm_flops: float  # matmul FLOPs per token on weights every token uses
     m_half: float  # GEMM rows at which dense GEMMs reach half their efficiency
-    expert_mm_flops: float  # matmul FLOPs per token in its k routed experts
-    expert_fill: float  # expert_m_half * n_experts / k: tile under-fill of the touched experts' GEMMs
+    expert_mm_flops: float  # matmul FLOPs per token in its k routed experts, over their efficiency (expert_eff)
+    expert_fill: float  # expert_m_half * n_experts / k: row padding of the touched experts' GEMMs
     miss: float  # probability one token does not route to a given expert (0 for dense models)
     attn_flops: float  # FLOPs per (query token x context token) pair
     inv_flops: float  # seconds per matmul FLOP

@@ -7,7 +7,12 @@ compute or memory traffic: a large decode batch's KV reads do not hide behind it
 * compute: dense GEMMs at ``flops_eff`` of the kernels' real rate (:func:`base.compute_precision`), with tile
   under-fill ``m / (m + gemm_m_half)`` for ``m`` rows; routed experts as a grouped GEMM over the experts
   the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows each,
-  so a batch of one pays one expert's under-fill per routed expert, not ``E / k`` of them.
+  padded by ``expert_m_half`` (at most the 8-row granularity of the small-M kernels decode uses), so a batch
+  of one pays one expert's padding per routed expert, not ``E / k`` of them; every (token, expert) pair runs
+  at ``expert_eff`` of the dense kernels' efficiency (routing, permutation, activation quantisation,
+  imbalance). A MoE decode step at tens of users is thus bound by the touched experts' weight reads, not by
+  a fixed compute cost (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token at 4 users,
+  14.3 ms at 128).
 * memory: weights read once per step (routed experts in proportion to those touched), KV of every context
   token, sliding-window layers' fixed window.
 * collectives over the scale-up link: two all-reduces per layer under tensor parallelism, dispatch and
@@ -51,7 +56,7 @@ class HBMDevice:
     name: str = "hbm"
     unit: str = "chips"
     draft_has_own_units: bool = False
-    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half",
+    fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "expert_eff",
                                    "seq_overhead_s", "software_gain_per_year",
                                    "moe_software_gain_per_year")
 
@@ -105,7 +110,7 @@ class HBMDevice:
         attn_prec = "bf16" if layout.kv_precision in ("fp4", "int4") else layout.kv_precision
         comm_fixed, comm_tok = _collectives(model, hw, layout, p)
         return StepCoefficients(
-            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_flops,
+            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_flops / p.expert_eff,
             expert_fill=p.expert_m_half * model.n_experts / k if model.is_moe else 0.0,
             miss=1.0 - k / model.n_experts if model.is_moe else 0.0,
             attn_flops=model.attn_flops_per_context_token(),
