@@ -74,3 +74,16 @@ def test_moe_at_batch_one_is_never_zero_capacity(capsys: pytest.CaptureFixture[s
 def test_bad_input_exits_2(capsys: pytest.CaptureFixture[str], args: tuple[str, ...], needle: str) -> None:
     code, out, err = _main(capsys, "perf", *args)
     assert code == 2 and needle in err and "Traceback" not in out + err
+
+
+def test_weight_only_keeps_the_bytes_and_multiplies_at_16_bits(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("perf", "llama-3-8b", "tpu-v5e", "--precision", "int8", "--chips", "8", "--json")
+    _, w8a8, _ = _main(capsys, *args)
+    code, w8a16, _ = _main(capsys, *args, "--weight-only")
+    assert code == 0
+    a, b = json.loads(w8a8)["rows"][0], json.loads(w8a16)["rows"][0]
+    assert b["layout"] == "TP8 int8-w" and b["kv_capacity_tokens"] == a["kv_capacity_tokens"]
+    # prefill is compute-bound: at half the int8 rate the first token takes longer; offline throughput falls
+    assert b["ttft_ms"] > a["ttft_ms"] and b["offline_tok_s_per_chip"] < a["offline_tok_s_per_chip"]
+    code, _, err = _main(capsys, "perf", "llama-3-8b", "tpu-v5e", "--weight-only")
+    assert code == 2 and "--weight-only needs quantised weights" in err

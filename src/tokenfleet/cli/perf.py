@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -55,6 +56,8 @@ def perf_cmd(
     draft_tokens: int = typer.Option(4, "--spec-k", help="Tokens drafted per round."),
     acceptance: float = typer.Option(0.8, "--spec-acceptance", help="Per-token acceptance probability."),
     pue: float = typer.Option(perf.power.DEFAULT_PUE, "--pue", help="Facility PUE for energy per token."),
+    weight_only: bool = typer.Option(False, "--weight-only", help="Weight-only quantised kernels (W8A16 / W4A16: "
+                                     "AWQ, GPTQ, jetstream-pytorch int8): the format's bytes, 16-bit matmuls."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Per layout: KV capacity, TTFT, per-user speed, offline and SLO-bound throughput, power, energy."""
@@ -86,7 +89,13 @@ def perf_cmd(
         draft = perf.stacks.DRAFT_FOR.get(model_id)
         if draft is not None:
             draft_tokens, acceptance = production.draft_tokens, production.acceptance
-    for lay in _layouts(model, hw, precision, chips):
+    layouts = _layouts(model, hw, precision, chips)
+    if weight_only:
+        if any(catalog.BYTES_PER_PARAM[lay.weight_precision] >= 2.0 for lay in layouts):
+            raise InputError("--weight-only needs quantised weights: give --precision int8, fp8, int4 or fp4",
+                             where="--weight-only")
+        layouts = [dataclasses.replace(lay, weight_only=True) for lay in layouts]
+    for lay in layouts:
         dep = perf.deploy(model, hw, lay)
         spec = SpecDecode(perf.deploy(draft, hw, weight_precision=_draft_precision(draft, lay.weight_precision)),
                           draft_tokens, acceptance) if draft else None
