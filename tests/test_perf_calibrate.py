@@ -146,15 +146,30 @@ def test_one_engine_speed_is_shared_by_generations_and_helps_its_rows(rows: list
 
 def test_moe_rows_fit_only_the_expert_parameters_of_their_key(rows: list[PublishedResult]) -> None:
     """Two-stage fit: a key's dense parameters come from its dense rows alone, so adding (or leaving out)
-    its MoE rows moves only ``expert_m_half``."""
-    hopper = [r for r in rows if catalog.hardware(r.hw_id).calibration_group == "nvidia-hopper"]
+    its MoE rows (gpt-oss, and Mixtral's power run) moves only the MoE parameters."""
+    from tokenfleet.perf.power_runs import power_throughput_rows
+    hopper = [r for r in rows + power_throughput_rows(rows)
+              if catalog.hardware(r.hw_id).calibration_group == "nvidia-hopper"]
     dense = [r for r in hopper if not catalog.model(r.model_id).is_moe]
     assert dense and len(dense) < len(hopper)
+    assert len({r.model_id for r in hopper if catalog.model(r.model_id).is_moe}) >= calibrate.MIN_MOE_MODELS
     both = calibrate._fit_key("nvidia-hopper", "hbm", hopper)
     alone = calibrate._fit_key("nvidia-hopper", "hbm", dense)
     assert "expert_m_half" in both.params and "expert_m_half" not in alone.params
     for name, v in alone.params.items():
         assert both.params[name] == pytest.approx(v, rel=1e-12), name
+
+
+def test_moe_parameters_need_rows_of_two_moe_models(rows: list[PublishedResult]) -> None:
+    """A key fits its own MoE parameters only from rows of 2+ MoE models; with one model's rows (H200: gpt-oss
+    held out leaves Mixtral's power run) it takes the family's, so one model's quirks are not the generation's."""
+    hopper = [r for r in rows if catalog.hardware(r.hw_id).calibration_group == "nvidia-hopper"]
+    one = [r for r in hopper if r.model_id != "gpt-oss-120b"]
+    gpt = [r for r in hopper if r.model_id == "gpt-oss-120b"]
+    assert gpt and all(not catalog.model(r.model_id).is_moe for r in one)
+    assert not set(calibrate.MOE_PARAMS) & set(calibrate._names("hbm", gpt))
+    mixtral = [r for r in rows if r.model_id == "mixtral-8x7b"][:1]
+    assert set(calibrate.MOE_PARAMS) - {"moe_software_gain_per_year"} <= set(calibrate._names("hbm", gpt + mixtral))
 
 
 def test_power_runs_are_left_out_with_their_group_in_cross_validation(rows: list[PublishedResult]) -> None:
@@ -174,18 +189,20 @@ def test_power_runs_are_left_out_with_their_group_in_cross_validation(rows: list
     assert fitted != calibrate.fit(sub).groups()["nvidia-blackwell"]
 
 
-def test_moe_software_gain_raises_the_experts_efficiency_before_the_reference_only() -> None:
+def test_moe_software_gain_acts_on_the_experts_before_the_reference_only() -> None:
     import math
 
     from tokenfleet.perf.params import EfficiencyParams, years_from_reference
 
-    p = EfficiencyParams(expert_eff=0.2, moe_software_gain_per_year=0.6, software_gain_per_year=0.0)
+    p = EfficiencyParams(expert_eff=0.9, expert_pair_flops=3e8, moe_software_gain_per_year=0.6,
+                         software_gain_per_year=0.0)
     assert p.at_date("") == p and p.at_date("2026-04 (v6.0)") == p and p.at_date("2027-01") == p
     years = years_from_reference("2025-09 (v5.1)")
     assert years == pytest.approx(-7 / 12)
     old = p.at_date("2025-09 (v5.1)")
-    assert old.expert_eff == pytest.approx(0.2 * math.exp(-0.6 * 7 / 12))
+    assert old.expert_pair_flops == pytest.approx(3e8 * math.exp(0.6 * 7 / 12))
+    assert old.expert_eff == pytest.approx(0.9 * math.exp(-0.6 * 7 / 12))
     assert (old.flops_eff, old.step_overhead_s) == (p.flops_eff, p.step_overhead_s)  # dense software unchanged
     # the dense stage never fits it: it is one of the MoE parameters, fitted on MoE rows from 3+ dates
     assert "moe_software_gain_per_year" in calibrate.MOE_PARAMS and "moe_software_gain_per_year" in calibrate.LINEAR
-    assert "expert_eff" in calibrate.MOE_PARAMS and calibrate.BOUNDS["expert_m_half"][1] <= 8.0
+    assert "expert_pair_flops" in calibrate.MOE_PARAMS and calibrate.BOUNDS["expert_m_half"][1] <= 8.0

@@ -28,12 +28,40 @@ def test_moe_batch_one_pays_one_expert_fill_per_routed_expert_not_e_over_k() -> 
     dep = perf.deploy("deepseek-r1", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"))
     c, p = dep.coefficients, dep.params
     cost = dep.step(0, 1, 1500)
-    # compute of one token: dense GEMMs padded to m_half rows, each of its 8 experts padded to expert_m_half
-    expected = (c.dense_mm_flops * (1 + p.gemm_m_half) + c.expert_mm_flops * (1 + p.expert_m_half * 8 / 8)
+    # compute of one token: dense GEMMs padded to m_half rows; its 8 (token, expert) pairs, each with its
+    # matmul FLOPs and the per-pair overhead; each of its 8 experts' GEMMs padded to expert_m_half rows
+    m = dep.model
+    gemm = 2.0 * m.n_moe_layers * 8 * m.expert_params / p.expert_eff
+    pairs = 8 * m.n_moe_layers * p.expert_pair_flops
+    assert c.expert_mm_flops == pytest.approx(gemm + pairs, rel=1e-9)
+    expected = (c.dense_mm_flops * (1 + p.gemm_m_half) + gemm + pairs + gemm * p.expert_m_half
                 ) * c.inv_flops + c.attn_flops * 1500 * c.inv_attn_flops
     assert cost.compute_s == pytest.approx(expected, rel=1e-9)
     assert cost.memory_s > cost.compute_s  # a decode step of one user is bound by the bytes it reads
     assert 1 / cost.time_s > 100  # hundreds of tok/s per user on one 8-GPU node, not 12-23
+
+
+def test_per_pair_overhead_weighs_on_fine_grained_experts_and_adds_no_padding() -> None:
+    """Each routed (token, expert) pair adds ``expert_pair_flops`` to its matmul FLOPs: a model of small experts
+    (Qwen3: 38 MFLOP a pair) pays a larger share of its expert work in overhead than one of large experts
+    (Mixtral: 350 MFLOP a pair). Padding rows are empty rows of the GEMM and carry no pair overhead."""
+    p = perf.EfficiencyParams(expert_eff=1.0, expert_pair_flops=2e8, expert_m_half=8.0)
+    share = {}
+    for model_id in ("qwen3-235b-a22b", "mixtral-8x7b"):
+        dep = perf.deploy(model_id, "b200", perf.Layout(8, 8, 1, "fp4", "fp8"), params=p)
+        m, c = dep.model, dep.coefficients
+        gemm = 2.0 * m.n_moe_layers * m.n_active_experts * m.expert_params
+        assert c.expert_mm_flops == pytest.approx(gemm + m.n_moe_layers * m.n_active_experts * 2e8, rel=1e-9)
+        # padding of the touched experts: expert_m_half rows of one expert's GEMM each
+        assert c.expert_mm_flops * c.expert_fill == pytest.approx(gemm * 8.0 * m.n_experts / m.n_active_experts,
+                                                                  rel=1e-9)
+        share[model_id] = 1 - gemm / c.expert_mm_flops
+    assert share["qwen3-235b-a22b"] > 0.8 > 0.5 > share["mixtral-8x7b"] > 0.3
+    # with no overhead the expert FLOPs are the matmuls' alone
+    dep0 = perf.deploy("mixtral-8x7b", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"),
+                       params=p.replace(expert_pair_flops=0.0))
+    assert dep0.coefficients.expert_mm_flops == pytest.approx(
+        2.0 * dep0.model.n_moe_layers * 2 * dep0.model.expert_params, rel=1e-9)
 
 
 def test_touched_experts_follow_the_occupancy_formula() -> None:

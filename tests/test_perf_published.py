@@ -124,3 +124,30 @@ def test_weight_only_kernels_read_the_format_and_multiply_at_16_bits() -> None:
     assert w8a16.coefficients.dense_bytes == w8.coefficients.dense_bytes  # the same int8 bytes
     assert w8a16.coefficients.inv_flops == pytest.approx(393 / 197 * w8.coefficients.inv_flops)  # bf16 rate
     assert w8a16.layout.describe() == "TP8 int8-w"
+
+
+def test_attention_dp_of_a_moe_run_gives_each_chip_its_scheduler_and_attention_copy() -> None:
+    """Row 107: TensorRT-LLM's perf table runs its MoE models with attention DP ("MoE models use
+    attention-DP/EP"); Qwen3-235B (GQA, not MLA) then has one scheduler and batch cap per chip and a full copy of
+    the attention weights on each. The same note on a dense row changes nothing."""
+    from tokenfleet import perf
+    from tokenfleet.perf.devices import hbm
+    from tokenfleet.perf.steady import MAX_BATCH_SEQS
+
+    qwen = ROWS[107]
+    assert "attention-DP" in qwen.notes and published.run_config(qwen).attention_dp
+    assert not published.run_config(ROWS[105]).attention_dp  # Llama 3.3 70B from the same table
+    assert published.run_config(_row("SGLang --enable-dp-attention", model_id="deepseek-r1")).attention_dp
+    m, hw = catalog.model("qwen3-235b-a22b"), catalog.hardware("b200")
+    tp, adp = perf.Layout(8, 8, 1, "fp4", "fp8"), perf.Layout(8, 8, 1, "fp4", "fp8", attention_dp=True)
+    dev = perf.devices.device_for(hw)
+    assert (dev.schedulers(m, tp), dev.schedulers(m, adp)) == (1, 8)
+    copy = m.n_layers * m.attn_params_per_layer  # fp8 attention weights of a 4-bit MoE checkpoint: 1 byte each
+    assert hbm.attention_dp_extra_bytes(m, adp) == pytest.approx(7 * copy)
+    assert hbm.attention_dp_extra_bytes(m, tp) == 0.0
+    assert perf.deploy(m, hw, adp).coefficients.dense_bytes == pytest.approx(
+        perf.deploy(m, hw, tp).coefficients.dense_bytes + 7 * copy)
+    assert adp.describe() == "TP8 fp4/kv-fp8 attn-DP"
+    pred = predict(qwen)
+    assert "attn-DP" in pred.layout and pred.predicted is not None
+    assert MAX_BATCH_SEQS < int(pred.layout.rsplit("B=", 1)[1]) <= 8 * MAX_BATCH_SEQS

@@ -7,8 +7,9 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
 
 * HBM: achieved fraction of peak in large GEMMs (``flops_eff``), the GEMM rows at half of it
   (``gemm_m_half``), the per-step and per-sequence overheads, a software-gain rate (rows from 3+ dates);
-  where MoE rows exist, the routed experts' per-token efficiency (``expert_eff``), their padding
-  (``expert_m_half``, at most 8 rows) and a MoE software-gain rate. HBM bandwidth stays at a physical 80 %,
+  where MoE rows of 2+ models exist, the routed experts' GEMM efficiency (``expert_eff``), the FLOP-equivalent
+  overhead of each routed (token, expert) pair (``expert_pair_flops``), the experts' padding (``expert_m_half``,
+  at most 8 rows) and a MoE software-gain rate. HBM bandwidth stays at a physical 80 %,
   collectives at their physical latency.
 * wafer: the fixed per-layer latency of the software (``layer_latency_s``) and the per-core SRAM streaming
   efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
@@ -71,6 +72,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     # TensorRT-LLM / CUTLASS / Triton MoE), padded to its 8-row granularity, not to a 64-128-row M tile
     "expert_m_half": (1.0, 8.0),
     "expert_eff": (0.02, 1.0),
+    "expert_pair_flops": (1e6, 2e9),
     "seq_overhead_s": (1e-8, 2e-5),
     "layer_latency_s": (5e-7, 3e-4),
     "collective_latency_s": (1e-6, 2e-4),
@@ -130,8 +132,9 @@ class Calibration:
 
 def _names(family: str, rows: list[PublishedResult]) -> list[str]:
     names = list(device_for_family(family).fit_params)
-    if not any(catalog.model(r.model_id).is_moe for r in rows):
-        names = [n for n in names if n not in MOE_PARAMS]  # only MoE rows can tell them
+    if len({r.model_id for r in rows if catalog.model(r.model_id).is_moe}) < MIN_MOE_MODELS:
+        # only MoE rows can tell them, and rows of one model alone would take its quirks for the generation's
+        names = [n for n in names if n not in MOE_PARAMS]
     from tokenfleet.perf.params import years_from_reference
     if len({round(years_from_reference(r.date), 2) for r in rows}) < 3:
         names = [n for n in names if n not in LINEAR]  # a software gain needs rows from 3+ dates to tell it
@@ -150,7 +153,8 @@ def _speed(row: PublishedResult, speeds: dict[str, float] | None) -> float:
     return (speeds or {}).get(engine, 1.0) if engine else 1.0
 
 
-MOE_PARAMS = ("expert_m_half", "expert_eff", "moe_software_gain_per_year")
+MIN_MOE_MODELS = 2  # MoE models a key needs before its own MoE parameters are fitted
+MOE_PARAMS = ("expert_m_half", "expert_eff", "expert_pair_flops", "moe_software_gain_per_year")
 
 
 def _is_moe(r: PublishedResult) -> bool:

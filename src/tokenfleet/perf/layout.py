@@ -37,6 +37,10 @@ class Layout:
     # weights stored at weight_precision but dequantised to 16 bits for the matmuls (weight-only W8A16 / W4A16
     # kernels: jetstream-pytorch's int8, AWQ / GPTQ): the bytes of the format at the 16-bit compute rate
     weight_only: bool = False
+    # attention data-parallel across the replica's chips (TensorRT-LLM ``enable_attention_dp``, SGLang
+    # ``--enable-dp-attention``): each chip runs attention for its own sequences with a full copy of the
+    # attention weights and its own scheduler; MLA models always run so on HBM devices
+    attention_dp: bool = False
 
     def __post_init__(self) -> None:
         if self.num_chips < 1 or self.tp < 1 or self.pp < 1:
@@ -56,7 +60,8 @@ class Layout:
         if self.pp > 1 and self.tp == 1:
             par = f"PP{self.pp}"
         kv = "" if self.kv_precision == self.weight_precision else f"/kv-{self.kv_precision}"
-        return f"{par} {self.weight_precision}{'-w' if self.weight_only else ''}{kv}"
+        adp = " attn-DP" if self.attention_dp else ""
+        return f"{par} {self.weight_precision}{'-w' if self.weight_only else ''}{kv}{adp}"
 
 
 def weight_bytes(model: ModelSpec, precision: str) -> float:

@@ -29,10 +29,14 @@ class EfficiencyParams:
     flops_eff: float = 0.5  # achieved fraction of dense peak FLOPS in large matmuls
     gemm_m_half: float = 64.0  # rows at which a GEMM reaches half of flops_eff (tile under-fill; wgmma M = 64)
     expert_m_half: float = 64.0  # the same for MoE expert GEMMs (grouped GEMM: per-expert padding, imbalance)
-    # per-token efficiency of the routed experts' work relative to flops_eff: what a MoE layer adds per
-    # (token, expert) pair beyond its matmul FLOPs (routing, permutation, activation quantisation, grouped-GEMM
-    # scheduling and load imbalance across experts and chips)
+    # the routed experts' grouped GEMMs relative to flops_eff (the fit keeps them at the dense kernels' 1.0
+    # once the per-pair overhead below is priced)
     expert_eff: float = 1.0
+    # per routed (token, expert) pair per MoE layer, the MoE layer's work outside the expert GEMMs' FLOPs
+    # (routing, permutation to and from expert order, activation quantisation, grouped-GEMM tile scheduling),
+    # as FLOPs at the expert kernels' rate: it weighs most on fine-grained experts (gpt-oss, DeepSeek: 50-90
+    # MFLOP a pair) and least on large ones (Mixtral: 350 MFLOP a pair)
+    expert_pair_flops: float = 1e8
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)
     step_overhead_s: float = 0.002  # per engine iteration: kernel launches, synchronisation
     seq_overhead_s: float = 2e-6  # per running sequence per iteration: scheduling, sampling, detokenising
@@ -52,7 +56,8 @@ class EfficiencyParams:
     software_gain_per_year: float = 0.0
     # MoE serving software matured faster than dense (grouped FP4 expert GEMMs, attention data parallelism,
     # wide expert parallelism: MLPerf's DeepSeek-R1 on the same 8x B200 went 33k -> 57k tok/s Offline from
-    # v5.1 to v6.0): the experts' efficiency grows by exp(moe_software_gain_per_year x years) as well
+    # v5.1 to v6.0): the experts' GEMM efficiency grows and their per-pair overhead shrinks by
+    # exp(moe_software_gain_per_year x years) as well
     moe_software_gain_per_year: float = 0.0
     idle_power_frac: float = 0.3  # chip power at idle as a fraction of TDP
     tpot_p99_over_mean: float = 1.15  # ratio of p99 per-request TPOT to the mean step time under load
@@ -71,6 +76,7 @@ class EfficiencyParams:
         moe = math.exp(self.moe_software_gain_per_year * years)
         return dataclasses.replace(self, flops_eff=min(0.95, self.flops_eff * f),
                                    step_overhead_s=self.step_overhead_s / f, seq_overhead_s=self.seq_overhead_s / f,
+                                   expert_pair_flops=self.expert_pair_flops / moe,
                                    expert_eff=min(1.0, self.expert_eff * moe))
 
     def at_clock(self, factor: float) -> EfficiencyParams:
@@ -94,13 +100,24 @@ class EfficiencyParams:
 SOFTWARE_REFERENCE = (2026, 4)  # MLPerf Inference v6.0, the latest round in the calibration file
 
 
+# MLPerf Inference rounds by their publication month, for a date given only as the round ("MLPerf v5.1")
+MLPERF_ROUNDS: dict[str, tuple[int, int]] = {"4.0": (2024, 3), "4.1": (2024, 8), "5.0": (2025, 4),
+                                             "5.1": (2025, 9), "6.0": (2026, 4)}
+
+
 def years_from_reference(date: str) -> float:
-    """Years from :data:`SOFTWARE_REFERENCE` to a published date (its month; mid-year for a bare year);
-    0 for an undated result or one after the reference (no extrapolation into the future)."""
+    """Years from :data:`SOFTWARE_REFERENCE` to a published date (its month; mid-year for a bare year; an
+    MLPerf round's publication month for "MLPerf v5.1"); 0 for an undated result or one after the reference
+    (no extrapolation into the future)."""
     m = re.search(r"(20\d\d)(?:-(\d\d)(?!\d))?", date or "")
-    if not m:
+    if m:
+        year, month = int(m.group(1)), int(m.group(2) or 6)
+    elif r := re.search(r"\bv(\d\.\d)\b", date or ""):
+        if r.group(1) not in MLPERF_ROUNDS:
+            return 0.0
+        year, month = MLPERF_ROUNDS[r.group(1)]
+    else:
         return 0.0
-    year, month = int(m.group(1)), int(m.group(2) or 6)
     years = (year - SOFTWARE_REFERENCE[0]) + (month - SOFTWARE_REFERENCE[1]) / 12.0
     return min(0.0, years)
 

@@ -114,6 +114,8 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
         layouts = [lay for lay in layouts if lay.tp == run.tp]
     if run.weight_only:  # the engine's int8 / int4 kernels dequantise to 16 bits
         layouts = [dataclasses.replace(lay, weight_only=True) for lay in layouts]
+    if run.attention_dp and hw.family == "hbm":  # the run's attention data parallelism
+        layouts = [dataclasses.replace(lay, attention_dp=True) for lay in layouts]
     if not layouts:
         first = min_layout(model, hw, precision)
         raise SkipRow(f"{model.model_id} in {precision} needs {first.num_chips} {hw.hw_id}; the result used {chips}")

@@ -17,12 +17,15 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from tokenfleet import catalog
 from tokenfleet.catalog import HardwareSpec
 from tokenfleet.perf import stacks
 from tokenfleet.perf.results import PublishedResult
 
 _TP = re.compile(r"\bTP ?(\d{1,3})\b")
 _BATCH = re.compile(r"\b(?:batch size|max-num-seqs|max_num_seqs|concurrency|max batch size) ?=? ?(\d{1,6})\b", re.I)
+# TensorRT-LLM ``enable_attention_dp`` / "attention-DP", SGLang ``--enable-dp-attention`` / "DP attention"
+_ADP = re.compile(r"\battention[-_ ]?DP\b|\bdp[-_ ]attention\b", re.I)
 _CAP = re.compile(r"\b(?:TGP|TDP|power cap(?: of)?) ?(\d{3,4}) ?W\b|\b(\d{3,4}) ?W (?:cap|TGP|MaxQ)\b", re.I)
 # dynamic power ~ f V^2 with V ~ f across the DVFS range: the clock a cap allows ~ (cap / rated) ** (1/3)
 CLOCK_POWER_EXPONENT = 1.0 / 3.0
@@ -36,6 +39,7 @@ class RunConfig:
     max_batch: int | None = None  # most sequences in flight per replica (engine cap, or the benchmark's concurrency)
     power_cap_w: float | None = None  # per-accelerator power cap in force
     weight_only: bool = False  # the engine's quantised kernels are weight-only (16-bit matmuls)
+    attention_dp: bool = False  # a MoE model's attention ran data-parallel across the replica's chips
 
 
 def _text(res: PublishedResult) -> str:
@@ -50,8 +54,11 @@ def run_config(res: PublishedResult) -> RunConfig:
     if one is None and res.num_chips and stacks.engine_of(res.notes) in stacks.SINGLE_MESH_ENGINES:
         one = res.num_chips  # one engine over the whole host: JetStream shards the model over the slice
     engine = stacks.engine_of(res.notes)
+    # a perf table's "MoE models use attention-DP/EP" is about its MoE rows: only a MoE model's run takes it
+    adp = bool(_ADP.search(text)) and catalog.model(res.model_id).is_moe
     return RunConfig(tp=one, max_batch=min(batch) if batch else None, power_cap_w=_power_cap(res, text),
-                     weight_only=engine in stacks.WEIGHT_ONLY_ENGINES and res.precision in ("int8", "int4"))
+                     weight_only=engine in stacks.WEIGHT_ONLY_ENGINES and res.precision in ("int8", "int4"),
+                     attention_dp=adp)
 
 
 def _power_cap(res: PublishedResult, text: str) -> float | None:

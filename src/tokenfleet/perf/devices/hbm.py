@@ -8,11 +8,14 @@ compute or memory traffic: a large decode batch's KV reads do not hide behind it
   under-fill ``m / (m + gemm_m_half)`` for ``m`` rows; routed experts as a grouped GEMM over the experts
   the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows each,
   padded by ``expert_m_half`` (at most the 8-row granularity of the small-M kernels decode uses), so a batch
-  of one pays one expert's padding per routed expert, not ``E / k`` of them; every (token, expert) pair runs
-  at ``expert_eff`` of the dense kernels' efficiency (routing, permutation, activation quantisation,
-  imbalance). A MoE decode step at tens of users is thus bound by the touched experts' weight reads, not by
-  a fixed compute cost (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token at 4 users,
-  14.3 ms at 128).
+  of one pays one expert's padding per routed expert, not ``E / k`` of them. Every (token, expert) pair adds
+  ``expert_pair_flops`` at the experts' kernel rate to its matmul FLOPs (routing, permutation to and from
+  expert order, activation quantisation, grouped-GEMM tile scheduling): fine-grained experts pay it on little
+  work (gpt-oss 50 MFLOP a pair, DeepSeek 90, Qwen3 38) and large ones on much (Mixtral 350), which one
+  per-FLOP efficiency could not tell apart. Fitted, it is 330 MFLOP on Blackwell and 410 on Hopper: the same
+  work at each generation's rate. A MoE decode step at tens of users is bound by the touched experts' weight
+  reads, not by a fixed compute cost (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token
+  at 4 users, 14.3 ms at 128).
 * memory: weights read once per step (routed experts in proportion to those touched), KV of every context
   token, sliding-window layers' fixed window.
 * collectives over the scale-up link: two all-reduces per layer under tensor parallelism, dispatch and
@@ -44,9 +47,15 @@ HBM_USABLE_FRAC = 0.90  # of HBM left for weights + KV after the runtime, activa
 INTER_NODE_GBPS = 50.0  # per-GPU scale-out bandwidth (400 Gb/s NIC) when a layout leaves its scale-up domain
 
 
+def attention_dp(model: ModelSpec, layout: Layout) -> bool:
+    """Attention runs data-parallel: MLA models always (their latent KV is not split by heads), others where
+    the run enables it (``Layout.attention_dp``)."""
+    return model.is_mla or layout.attention_dp
+
+
 def attention_dp_extra_bytes(model: ModelSpec, layout: Layout) -> float:
     """Extra resident bytes when attention runs data-parallel: n - 1 more copies of the attention weights."""
-    if not model.is_mla or layout.num_chips == 1:
+    if not attention_dp(model, layout) or layout.num_chips == 1:
         return 0.0
     attn_prec = "fp8" if layout.weight_precision in ("fp4", "int4") else layout.weight_precision
     return (layout.num_chips - 1) * model.n_layers * model.attn_params_per_layer * BYTES_PER_PARAM[attn_prec]
@@ -57,7 +66,7 @@ class HBMDevice:
     unit: str = "chips"
     draft_has_own_units: bool = False
     fit_params: tuple[str, ...] = ("flops_eff", "step_overhead_s", "gemm_m_half", "expert_m_half", "expert_eff",
-                                   "seq_overhead_s", "software_gain_per_year",
+                                   "expert_pair_flops", "seq_overhead_s", "software_gain_per_year",
                                    "moe_software_gain_per_year")
 
     def usable_bytes(self, hw: HardwareSpec, num_chips: int) -> float:
@@ -70,9 +79,10 @@ class HBMDevice:
         return attention_dp_extra_bytes(model, layout)
 
     def schedulers(self, model: ModelSpec, layout: Layout) -> int:
-        """Attention data parallelism (MLA models) runs one scheduler per chip, each with its own batch cap
-        (TensorRT-LLM's ``max_batch_size`` is per rank under ``enable_attention_dp``); else one per replica."""
-        return layout.num_chips if model.is_mla else 1
+        """Attention data parallelism (MLA models, or a run that enables it) runs one scheduler per chip, each
+        with its own batch cap (TensorRT-LLM's ``max_batch_size`` is per rank under ``enable_attention_dp``);
+        else one per replica."""
+        return layout.num_chips if attention_dp(model, layout) else 1
 
     def default_kv_precision(self, weight_precision: str) -> str:
         return "fp8" if weight_precision in ("fp8", "fp4") else weight_precision
@@ -109,12 +119,17 @@ class HBMDevice:
         w_flops, w_bytes = window_terms(model, layout.kv_precision)
         attn_prec = "bf16" if layout.kv_precision in ("fp4", "int4") else layout.kv_precision
         comm_fixed, comm_tok = _collectives(model, hw, layout, p)
+        rate = hw.tflops(cprec) * 1e12 * p.flops_eff
+        expert_gemm = expert_flops / p.expert_eff
+        # the per-pair overhead is paid per routed token, not per padded row
+        expert_token = expert_gemm + (k * model.n_moe_layers * p.expert_pair_flops if model.is_moe else 0.0)
         return StepCoefficients(
-            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_flops / p.expert_eff,
-            expert_fill=p.expert_m_half * model.n_experts / k if model.is_moe else 0.0,
+            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_token,
+            expert_fill=(p.expert_m_half * model.n_experts / k * expert_gemm / expert_token if model.is_moe
+                         else 0.0),
             miss=1.0 - k / model.n_experts if model.is_moe else 0.0,
             attn_flops=model.attn_flops_per_context_token(),
-            inv_flops=1.0 / (n * hw.tflops(cprec) * 1e12 * p.flops_eff),
+            inv_flops=1.0 / (n * rate),
             inv_attn_flops=1.0 / (n * hw.tflops(attn_prec) * 1e12 * p.flops_eff),
             dense_bytes=dense_bytes, expert_bytes=expert_bytes, kv_bytes=kv_bytes,
             inv_bw=1.0 / (n * hw.memory_bw_tbps * 1e12 * p.bw_eff),
