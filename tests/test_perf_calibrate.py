@@ -206,3 +206,15 @@ def test_moe_software_gain_acts_on_the_experts_before_the_reference_only() -> No
     # the dense stage never fits it: it is one of the MoE parameters, fitted on MoE rows from 3+ dates
     assert "moe_software_gain_per_year" in calibrate.MOE_PARAMS and "moe_software_gain_per_year" in calibrate.LINEAR
     assert "expert_pair_flops" in calibrate.MOE_PARAMS and calibrate.BOUNDS["expert_m_half"][1] <= 8.0
+
+
+def test_a_date_given_as_an_mlperf_round_is_read_as_its_publication_month() -> None:
+    """``examples/results-heldout-mlperf.csv`` dates rows "MLPerf v5.1": that is September 2025's software,
+    not an undated (today's) result."""
+    from tokenfleet.perf.params import MLPERF_ROUNDS, years_from_reference
+
+    assert years_from_reference("MLPerf v5.1") == pytest.approx(years_from_reference("2025-09 (v5.1)"))
+    assert years_from_reference("MLPerf v4.1") == pytest.approx(-20 / 12)
+    assert years_from_reference("MLPerf v6.0") == 0.0
+    assert years_from_reference("v9.9") == 0.0 and years_from_reference("") == 0.0  # unknown round: undated
+    assert set(MLPERF_ROUNDS) >= {"4.1", "5.0", "5.1", "6.0"}

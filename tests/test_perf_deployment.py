@@ -102,7 +102,13 @@ def test_more_chips_never_slower_per_step(model_id: str, hw_id: str, prec: str) 
     assert len(layouts) >= 2
     for batch in ((0, 1, 2000), (0, 64, 64 * 1500), (4096, 32, 32 * 1000)):
         times = [perf.deploy(m, hw, lay).step_time(*batch) for lay in layouts]
-        assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(times)), (layouts, times)
+        for (la, a), (lb, b) in itertools.pairwise(zip(layouts, times, strict=True)):
+            if batch[1] == 1 and lb.pp > la.pp:
+                # one sequence crosses every pipeline stage in turn: a deeper pipeline neither speeds it up nor
+                # slows it beyond its stage-to-stage hops and fewer tensor-parallel bytes (within 1 %)
+                assert a * 0.99 <= b <= a * 1.01, (la, lb, a, b)
+            else:
+                assert b <= a * (1 + 1e-9), (la, lb, a, b)
 
 
 @pytest.mark.parametrize("model_id,hw_id", [("llama-3.1-8b", "h100"), ("llama-3.3-70b", "cs3"),

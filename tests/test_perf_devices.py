@@ -208,3 +208,31 @@ def test_vidur_h100_gemm_profile_is_an_independent_check_of_kernel_efficiency() 
     i = int(np.argmax(tokens))
     achieved = 2 * kernel_check.layer_gemm_params() * tokens[i] / seconds[i] / 1e12
     assert 700 < achieved < 800
+
+
+def test_a_pipeline_parallel_step_is_its_micro_batches_trips() -> None:
+    """TP8 x PP2: the batch runs as 2 micro-batches of half the sequences, each crossing both stages, so a step
+    is 2 x a half-batch trip on the n-chip coefficients (weights read once per micro-batch), launch and
+    collective latency once. A decode step at small batch is then weight-bound twice over: pipelining does not
+    speed a token, while at a large compute-bound batch it costs little."""
+    import pickle
+
+    from tokenfleet.perf.deployment import PipelinedDeployment
+
+    m, hw = catalog.model("llama-3.1-405b"), catalog.hardware("h100")
+    pp = perf.deploy(m, hw, perf.Layout(16, 8, 2, "fp8", "fp8"))
+    flat = perf.deploy(m, hw, perf.Layout(16, 8, 2, "fp8", "fp8"))
+    assert isinstance(pp, PipelinedDeployment) and pp.coefficients.micro_batches == 2
+    assert type(perf.deploy(m, hw, perf.Layout(8, 8, 1, "fp8", "fp8"))) is perf.Deployment
+    fixed = pp.coefficients.comm_fixed_s + pp.coefficients.latency_floor_s
+    for decode, ctx in ((8, 8 * 2000), (512, 512 * 2000)):
+        trip = perf.Deployment.step_time(flat, 0, decode // 2, ctx // 2)
+        assert pp.step_time(0, decode, ctx) == pytest.approx(2 * (trip - fixed) + fixed, rel=1e-12)
+    one_stage = perf.Deployment.step_time(flat, 0, 8, 8 * 2000)
+    assert pp.step_time(0, 8, 8 * 2000) > 1.6 * one_stage  # small batch: weight-bound, read twice
+    assert pp.step_time(0, 512, 512 * 2000) < 1.3 * perf.Deployment.step_time(flat, 0, 512, 512 * 2000)
+    assert pp.step_time(0, 0, 0) == 0.0
+    again = pickle.loads(pickle.dumps(pp))
+    assert isinstance(again, PipelinedDeployment) and again.step_time(0, 8, 16000) == pp.step_time(0, 8, 16000)
+    # dataflow pipelines price a token's trip in their own coefficients: no micro-batching on top
+    assert perf.deploy("llama-3.3-70b", "cs3", perf.Layout(4, 1, 4, "bf16", "bf16")).coefficients.micro_batches == 1

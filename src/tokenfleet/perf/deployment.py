@@ -64,6 +64,7 @@ class Deployment:
         "_if",
         "_kv",
         "_kvi",
+        "_mb",
         "_mh",
         "_miss",
         "_overlap",
@@ -101,6 +102,9 @@ class Deployment:
                                                      c.seq_overhead_s)
         self._overlap = c.overlap
         self._fixed = c.comm_fixed_s + c.latency_floor_s
+        self._mb = c.micro_batches
+        if self._mb > 1 and type(self) is Deployment:
+            self.__class__ = PipelinedDeployment  # its own step_time; the one-stage hot path stays as is
         # the same terms pre-multiplied, for step_time: compute = c0 + ctok * tokens (+ experts), memory likewise
         self._c0 = self._dm * self._mh * self._if
         self._ctok = self._dm * self._if + (self._em * self._if if self._miss else 0.0)
@@ -187,6 +191,26 @@ class Deployment:
 
     def describe(self) -> str:
         return f"{self.model.model_id} on {self.num_chips}x {self.hw.hw_id} ({self.layout.describe()})"
+
+
+class PipelinedDeployment(Deployment):
+    """A pipeline-parallel HBM replica (``StepCoefficients.micro_batches`` > 1): its batch runs as micro-batches
+    of ``batch / micro_batches`` sequences, each crossing every stage in turn. A stage reads its weights once
+    per micro-batch and a token waits for all stages, so a step is ``micro_batches`` times a micro-batch's trip
+    (the per-step launch and collective latency paid once): pipelining adds chips' compute, not a token's speed."""
+
+    __slots__ = ()
+
+    def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
+                  prefill_attn_pairs: float = -1.0) -> float:
+        if prefill_tokens + decode_seqs <= 0:
+            return 0.0
+        if prefill_attn_pairs < 0:
+            prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
+        mb = self._mb
+        trip = Deployment.step_time(self, prefill_tokens / mb, decode_seqs / mb,  # type: ignore[arg-type]
+                                    context_tokens / mb, prefill_attn_pairs / mb)  # type: ignore[arg-type]
+        return mb * (trip - self._fixed) + self._fixed
 
 
 def deploy(model: str | ModelSpec, hw: str | HardwareSpec, layout: Layout | None = None,

@@ -60,6 +60,11 @@ class StepCoefficients:
     # speculative round runs its draft steps inside the verify iteration and pays it once (HBM); 0 where the
     # floor is the hardware's own traversal latency (dataflow pipelines)
     host_overhead_s: float = 0.0
+    # micro-batches of a pipeline-parallel replica (HBM: PP stages; 1 for one stage, and for dataflow devices,
+    # whose coefficients already price a token's trip through the pipeline): each micro-batch of
+    # batch / micro_batches sequences crosses every stage in turn, so a stage reads its weights once per
+    # micro-batch and a token waits for all stages; a step is micro_batches x the micro-batch's time
+    micro_batches: int = 1
 
 
 class DeviceFamily(Protocol):

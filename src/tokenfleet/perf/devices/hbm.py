@@ -135,7 +135,7 @@ class HBMDevice:
             inv_bw=1.0 / (n * hw.memory_bw_tbps * 1e12 * p.bw_eff),
             comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok, window_flops=w_flops, window_bytes=w_bytes,
             latency_floor_s=p.step_overhead_s, seq_overhead_s=p.seq_overhead_s, overlap=True,
-            host_overhead_s=p.step_overhead_s)
+            host_overhead_s=p.step_overhead_s, micro_batches=layout.pp)
 
 
 def _collectives(model: ModelSpec, hw: HardwareSpec, lay: Layout, p: EfficiencyParams) -> tuple[float, float]:
