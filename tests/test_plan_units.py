@@ -131,6 +131,23 @@ def test_models_plan_in_native_precision_by_default() -> None:
     assert {lay.weight_precision for lay in both} == {"fp4", "bf16"}
 
 
+def test_weight_only_candidates_price_quantised_layouts_at_16_bit_matmuls() -> None:
+    """``weight_only: true`` on a candidate: its int8 layouts read int8 bytes and multiply at the bf16 rate
+    (W8A16), so under a loose SLO (compute-bound batches) an H100 serves fewer requests than with W8A8 int8;
+    its 16-bit layouts are unchanged."""
+    from tokenfleet.plan.capacity import plain_rate
+
+    plain = layouts_for("llama-3.1-8b", CandidateSpec(hardware="h100", precisions=["int8"]))
+    wo = layouts_for("llama-3.1-8b", CandidateSpec(hardware="h100", precisions=["int8"], weight_only=True))
+    assert {(lay.weight_precision, lay.weight_only) for lay in wo} == {("bf16", False), ("int8", True)}
+    assert {(lay.weight_precision, lay.weight_only) for lay in plain} == {("bf16", False), ("int8", False)}
+    a = next(lay for lay in plain if lay.weight_precision == "int8" and lay.num_chips == 1)
+    b = next(lay for lay in wo if lay.weight_precision == "int8" and lay.num_chips == 1)
+    assert b.describe().startswith("1 chip int8-w")
+    fast, slow = (plain_rate("llama-3.1-8b", "h100", lay, 1000, 200, 10.0, 1.0) for lay in (a, b))
+    assert 0 < slow.request_rate < fast.request_rate
+
+
 def test_units_catalog_has_sources_and_rejects_missing_figures() -> None:
     for u in all_units():
         assert u.chips >= 1 and u.price_usd > 0 and u.power_w > 0

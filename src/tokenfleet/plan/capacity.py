@@ -17,6 +17,7 @@ Results are cached per (model, hardware, layout, lengths, SLOs, speculative sett
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from dataclasses import dataclass, replace
 from functools import cache
@@ -98,13 +99,13 @@ def layouts_for(model: str, cand: CandidateSpec) -> tuple[perf.Layout, ...]:
     specs = tuple(cand.layouts) if cand.layouts else None
     precisions = tuple(dict.fromkeys([native_precision(model), *cand.precisions]))
     return _layouts(model, cand.hardware, specs, cand.max_chips_per_replica, precisions,
-                    candidate_unit(cand).chips, cand.speed_factor)
+                    candidate_unit(cand).chips, cand.speed_factor, cand.weight_only)
 
 
 @cache
 def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None, max_chips: int | None,
              precisions: tuple[str | None, ...] = (None,), unit_chips: int | None = None,
-             speed: float = 1.0) -> tuple[perf.Layout, ...]:
+             speed: float = 1.0, weight_only: bool = False) -> tuple[perf.Layout, ...]:
     m, hw = catalog.model(model), catalog.hardware(hw_id)
     lays: list[perf.Layout] = []
     if specs:
@@ -115,6 +116,9 @@ def _layouts(model: str, hw_id: str, specs: tuple[LayoutSpec, ...] | None, max_c
         for wp in precisions:
             with contextlib.suppress(LayoutError, TokenfleetError):
                 lays.extend(perf.candidate_layouts(m, hw, weight_precision=wp, max_chips=max_chips))
+    if weight_only:  # quantised layouts dequantise to 16 bits in the kernels
+        lays = [dataclasses.replace(lay, weight_only=True) if catalog.BYTES_PER_PARAM[lay.weight_precision] < 2.0
+                else lay for lay in lays]
     ok = []
     for lay in dict.fromkeys(lays):
         if unit_chips is not None and not hw.is_sram and lay.tp > unit_chips:

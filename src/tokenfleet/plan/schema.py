@@ -80,6 +80,10 @@ class CandidateSpec(_Finite):
     lead_time_months: NonNegativeFloat | None = None  # default: the unit's (catalog/data/units.yaml)
     layouts: list[LayoutSpec] | None = None  # default: perf.candidate_layouts in the model's native precision
     precisions: list[Literal["bf16", "fp8", "fp4", "int8"]] = Field(default_factory=list)  # more weight precisions
+    # the candidate's quantised layouts (fp8 / int8 / fp4, incl. a model released so) run weight-only kernels
+    # (W8A16 / W4A16, jetstream-pytorch's int8, AWQ / GPTQ): the format's bytes, 16-bit matmuls; 16-bit
+    # layouts are unchanged
+    weight_only: bool = False
     speed_factor: float = Field(default=1.0, gt=0.0, le=100.0)  # x peak FLOPS and memory / link bandwidth
     max_chips_per_replica: PositiveInt | None = None
     speculative: SpecDecodeSpec | None = None
