@@ -164,7 +164,7 @@ def test_lpu_spans_hundreds_of_chips() -> None:
     assert dep.coefficients.latency_floor_s > floor
 
 
-def test_lpu_token_streams_its_active_bytes_and_pays_one_token_loop() -> None:
+def test_lpu_token_streams_its_active_bytes_and_pays_one_token_loop_and_moe_layers_two_stages() -> None:
     gb = 1e9
     hw = catalog.hardware("groq-lpu")
     dense = perf.deploy("llama-3.3-70b", "groq-lpu")
@@ -175,11 +175,12 @@ def test_lpu_token_streams_its_active_bytes_and_pays_one_token_loop() -> None:
     dense_bytes = base.resident_weight_bytes(dense.model, "int8")
     assert dense.coefficients.latency_floor_s == pytest.approx(by_hand + dense_bytes / bw, rel=1e-6)
     # gpt-oss-120b: ~60 GB resident (MXFP4 experts) on ~280 chips, but a token streams only ~6 GB: the bf16
-    # weights and 4 of 128 experts per layer (the chips holding the others sit that token out)
+    # weights and 4 of 128 experts per layer (the chips holding the others sit that token out); each of its 36
+    # MoE layers is two pipeline stages (attention and router, then the experts' chips and back)
     moe = perf.deploy("gpt-oss-120b", "groq-lpu")
     d, e = base.weight_bytes_split(moe.model, moe.layout.weight_precision)
     assert d + e > 50 * gb and d + e * 4 / 128 < 7 * gb
-    by_hand = (moe.model.n_layers * p.layer_latency_s + (moe.layout.num_chips - 1) * p.hop_latency_s
+    by_hand = (2 * 36 * p.layer_latency_s + (moe.layout.num_chips - 1) * p.hop_latency_s
                + p.token_loop_s + (d + e * 4 / 128) / bw)
     assert moe.coefficients.latency_floor_s == pytest.approx(by_hand, rel=1e-6)
 

@@ -8,7 +8,11 @@ which run one after the other for a single token), plus ``token_loop_s``: the ge
 from the last chip to the first (logits out, sampling, the next embedding in), paid once per token
 whatever the depth. A mixture of experts spreads a layer's experts over the chips of one pipeline stage and
 only those holding the token's ``k`` experts stream, side by side: the sum runs over the active bytes
-(dense weights plus ``k / E`` of the routed experts), not all that is resident. ``layer_latency_s`` and
+(dense weights plus ``k / E`` of the routed experts), not all that is resident. The experts sit on other
+chips than the layer's attention and router, so a MoE layer is two pipeline stages, not one: the token goes
+out to the chips holding its experts and its combined output comes back before the next layer starts (the
+dispatch and combine that an expert-parallel GPU does with an all-to-all), which costs a second
+``layer_latency_s`` per MoE layer. ``layer_latency_s`` and
 ``token_loop_s`` are fitted (GroqCloud's 8B, 70B and gpt-oss-120b speeds follow the depth plus a constant,
 not the chip count).
 """
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
     from tokenfleet.perf.layout import Layout
     from tokenfleet.perf.params import EfficiencyParams
 
+# pipeline stages a MoE layer takes: attention and router, then the routed experts on their own chips
+MOE_STAGES_PER_LAYER = 2
+
 
 class LPUDevice(PipelinedSRAM):
     name: str = "lpu"
@@ -35,5 +42,6 @@ class LPUDevice(PipelinedSRAM):
         dense, expert = weight_bytes_split(model, layout.weight_precision)
         active = dense + (expert * model.n_active_experts / model.n_experts if model.is_moe else 0.0)
         stream = active / (hw.memory_bw_tbps * 1e12 * params.bw_eff)
-        return (model.n_layers * params.layer_latency_s + (layout.num_chips - 1) * params.hop_latency_s + stream
+        stages = model.n_layers * (MOE_STAGES_PER_LAYER if model.is_moe else 1)
+        return (stages * params.layer_latency_s + (layout.num_chips - 1) * params.hop_latency_s + stream
                 + params.token_loop_s)
