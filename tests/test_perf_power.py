@@ -95,3 +95,20 @@ def test_perf_command_counts_the_draft_systems_power(capsys: pytest.CaptureFixtu
     assert row["chips"] == 5  # four systems for the target, one for the draft
     assert row["idle_kw"] * 1e3 == pytest.approx(power_model.idle_w(cs3, 5))
     assert row["peak_kw"] * 1e3 == pytest.approx(power_model.peak_w(cs3, 5))
+
+
+def test_gemm_row_padding_counts_as_memory_bound_time() -> None:
+    """A small batch's under-filled GEMM tiles (m_half rows of padding) take time but do not draw compute-bound
+    power: the step reports them as ``padding_s`` and its activity weighs them as memory-bound time."""
+    dep = perf.deploy("llama-3.1-8b", "b200")
+    c = dep.coefficients
+    one = dep.step(0, 1, 1000)
+    assert one.padding_s == pytest.approx(c.dense_mm_flops * c.m_half * c.inv_flops, rel=1e-9)
+    assert 0 < one.padding_s <= one.compute_s
+    useful = one.compute_s - one.padding_s
+    busy = max(one.compute_s, one.memory_s)
+    want = (useful + power_model.MEMORY_BOUND_WEIGHT * (busy - useful)) / one.time_s
+    assert power._act(one) == pytest.approx(min(1.0, want), rel=1e-9)
+    assert power._act(one) < power_model.activity(one.compute_s, one.memory_s, one.time_s)
+    big = dep.step(4096, 256, 256 * 1500)
+    assert big.padding_s / big.compute_s < 0.1 < one.padding_s / one.compute_s

@@ -7,9 +7,10 @@ Each key fits only what its device family declares (``DeviceFamily.fit_params``)
 
 * HBM: achieved fraction of peak in large GEMMs (``flops_eff``), the GEMM rows at half of it
   (``gemm_m_half``), the per-step and per-sequence overheads, a software-gain rate (rows from 3+ dates);
-  where MoE rows of 2+ models exist, the routed experts' GEMM efficiency (``expert_eff``), the FLOP-equivalent
-  overhead of each routed (token, expert) pair (``expert_pair_flops``), the experts' padding (``expert_m_half``,
-  at most 8 rows) and a MoE software-gain rate. HBM bandwidth stays at a physical 80 %,
+  where MoE rows of 2+ models exist, the FLOP-equivalent overhead of each routed (token, expert) pair
+  (``expert_pair_flops``), the experts' padding (``expert_m_half``, at most 8 rows) and a MoE software-gain
+  rate (the experts' GEMMs run at the dense kernels' rate). The per-step overhead is profiled on all of a
+  key's rows where it has MoE rows (``_fit_key``). HBM bandwidth stays at a physical 80 %,
   collectives at their physical latency.
 * wafer: the fixed per-layer latency of the software (``layer_latency_s``) and the per-core SRAM streaming
   efficiency (``bw_eff``); the mesh and the system-to-system hop are physical, not fitted.
@@ -158,7 +159,7 @@ MIN_MOE_MODELS = 2  # MoE models a key needs before its own MoE parameters are f
 # CUDA-graph decode step (~1 ms) to eager launches (several ms)
 PROFILED: dict[str, tuple[float, ...]] = {"step_overhead_s": (1.0e-3, 1.5e-3, 2.5e-3, 4.0e-3)}
 LOSS_SCALE = 0.2  # soft-L1 scale of a fit's log misses (about a 20 % miss)
-MOE_PARAMS = ("expert_m_half", "expert_eff", "expert_pair_flops", "moe_software_gain_per_year")
+MOE_PARAMS = ("expert_m_half", "expert_pair_flops", "moe_software_gain_per_year")
 
 
 def _is_moe(r: PublishedResult) -> bool:

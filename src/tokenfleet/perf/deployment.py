@@ -32,6 +32,9 @@ class StepCost:
     memory_s: float
     comm_s: float
     overhead_s: float
+    # the part of compute_s the GEMMs spend on row padding (the tiles a small batch under-fills, m_half): the
+    # tensor cores work on zeros, so power counts it as memory-bound time, not compute
+    padding_s: float = 0.0
 
     @property
     def utilisation(self) -> float:
@@ -168,7 +171,10 @@ class Deployment:
             return StepCost(total, comp + acomp, mem + amem, 0.0, self._floor)
         comm = self._cf + self._ct * tokens
         busy = max(comp, mem) + max(acomp, amem)
-        return StepCost(total, comp + acomp, mem + amem, comm, total - busy - comm)
+        pad = self._dm * self._mh * self._if
+        if self._miss:
+            pad += self._em * self._ef * (1.0 - self._miss ** tokens) * self._if
+        return StepCost(total, comp + acomp, mem + amem, comm, total - busy - comm, min(pad, comp))
 
     # ---- power ---------------------------------------------------------------------------------------
     @property

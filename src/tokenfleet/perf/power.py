@@ -38,7 +38,8 @@ def draft_has_own_units(dep: Deployment) -> bool:
 
 
 def _act(c: StepCost) -> float:
-    return power_model.activity(c.compute_s, c.memory_s, c.time_s)
+    """Activity of a step: its GEMMs' row padding counts as memory-bound time (``StepCost.padding_s``)."""
+    return power_model.activity(c.compute_s - c.padding_s, max(c.memory_s, c.compute_s), c.time_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,8 @@ def round_cost(dep: Deployment, spec: SpecDecode, batch: int, context_tokens: fl
 def _inside_round(cost: StepCost, shared_s: float) -> StepCost:
     """A draft step run inside the round's iteration: the host overhead is the verify step's."""
     cut = min(shared_s, cost.overhead_s)
-    return StepCost(cost.time_s - cut, cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s - cut)
+    return StepCost(cost.time_s - cut, cost.compute_s, cost.memory_s, cost.comm_s, cost.overhead_s - cut,
+                    cost.padding_s)
 
 
 class SpeculativeDeployment(Deployment):
@@ -112,7 +113,7 @@ class SpeculativeDeployment(Deployment):
             a = self.target.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)
             b = self.draft.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)
             return StepCost(a.time_s + b.time_s, a.compute_s + b.compute_s, a.memory_s + b.memory_s,
-                            a.comm_s + b.comm_s, a.overhead_s + b.overhead_s)
+                            a.comm_s + b.comm_s, a.overhead_s + b.overhead_s, a.padding_s + b.padding_s)
         rnd = round_cost(self.target, self.spec, decode_seqs, context_tokens / decode_seqs, prefill_tokens,
                          max(0.0, prefill_attn_pairs) if prefill_tokens else 0.0)
         t = rnd.time_s / self._tpr
