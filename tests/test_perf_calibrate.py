@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -163,13 +164,32 @@ def test_moe_rows_fit_only_the_expert_parameters_and_the_profiled_overhead(rows:
     assert "expert_m_half" in both.params and "expert_m_half" not in alone.params
     for name, v in alone.params.items():
         assert both.params[name] == pytest.approx(v, rel=1e-12), name
-    # the kept overhead's fit misses the key's rows no more than a fit at any other profiled value
-    loss = calibrate._loss(hopper, FAMILY_DEFAULTS["hbm"].replace(**both.params), None)
-    for v in calibrate.PROFILED["step_overhead_s"]:
-        other = calibrate.two_stage("nvidia-hopper", "hbm", hopper, FAMILY_DEFAULTS["hbm"].replace(step_overhead_s=v),
-                                    ("step_overhead_s",))
-        assert other["step_overhead_s"] == v
-        assert loss <= calibrate._loss(hopper, FAMILY_DEFAULTS["hbm"].replace(**other), None) + 1e-9
+    # the kept fit is the candidate (free fit, or one per profiled value) that misses the key's rows least
+    free = calibrate.two_stage("nvidia-hopper", "hbm", hopper, FAMILY_DEFAULTS["hbm"])
+    profiled = [calibrate.two_stage("nvidia-hopper", "hbm", hopper, FAMILY_DEFAULTS["hbm"].replace(step_overhead_s=v),
+                                    ("step_overhead_s",)) for v in calibrate.PROFILED["step_overhead_s"]]
+    assert [c["step_overhead_s"] for c in profiled] == list(calibrate.PROFILED["step_overhead_s"])
+    candidates = [free, *profiled]
+    kept = candidates[calibrate.profile_choice("hbm", hopper, candidates)]
+    assert kept == pytest.approx(both.params, rel=1e-12)
+    def loss(c: dict[str, float], rows_: list[PublishedResult]) -> float:
+        p = FAMILY_DEFAULTS["hbm"].replace(**c)
+        return sum(calibrate._soft_l1(m) for m in calibrate._misses(rows_, p, None))
+    assert all(loss(kept, hopper) <= loss(c, hopper) + 1e-9 for c in candidates)  # Hopper has no outlier row
+
+
+def test_a_row_no_candidate_explains_does_not_choose_the_overhead(rows: list[PublishedResult]) -> None:
+    """A row that every profiled candidate misses by more than OUTLIER_FACTOR (here a copy of a row at a tenth
+    of its published value) is left out of the choice: the choice with it equals the choice without it."""
+    from tokenfleet.perf.params import FAMILY_DEFAULTS
+    hopper = [r for r in rows if catalog.hardware(r.hw_id).calibration_group == "nvidia-hopper"]
+    cands = [{"step_overhead_s": v} for v in (1e-3, 2.5e-3, 8e-3)]
+    base = [FAMILY_DEFAULTS["hbm"].replace(**c) for c in cands]
+    low = dataclasses.replace(hopper[0], value=hopper[0].value / 10)
+    assert all(abs(calibrate._misses([low], p, None)[0]) > math.log(calibrate.OUTLIER_FACTOR) for p in base)
+    assert calibrate.profile_choice("hbm", [*hopper, low], cands) == calibrate.profile_choice("hbm", hopper, cands)
+    # a row the candidates can explain does count: the same copy at its published value is kept in the choice
+    assert min(abs(calibrate._misses([hopper[0]], p, None)[0]) for p in base) <= math.log(calibrate.OUTLIER_FACTOR)
 
 
 def test_moe_parameters_need_rows_of_two_moe_models(rows: list[PublishedResult]) -> None:

@@ -175,8 +175,9 @@ def _fit_key(key: str, family: str, rows: list[PublishedResult], start: Efficien
 
     The engine's per-iteration overhead is the exception: dense throughput rows barely tell it (their cost
     is flat in it within the solver's noise), while a MoE model's small-batch rows do. It is profiled over
-    ``PROFILED`` values, each with both stages refitted, and the value whose fit misses all the key's rows
-    least (the fit's own loss) is kept, or the free fit where that misses less."""
+    ``PROFILED`` values, each with both stages refitted, and the value whose fit misses the key's rows least
+    (the fit's own loss) is kept, or the free fit where that misses less; rows no candidate predicts within
+    ``OUTLIER_FACTOR`` are left out of that choice."""
     dense = [r for r in rows if not _is_moe(r)]
     moe = [r for r in rows if _is_moe(r)]
     if not dense or not moe or not set(MOE_PARAMS) & set(device_for_family(family).fit_params):
@@ -186,7 +187,7 @@ def _fit_key(key: str, family: str, rows: list[PublishedResult], start: Efficien
     for name, values in PROFILED.items():
         if name in candidates[0]:
             candidates += [two_stage(key, family, rows, base.replace(**{name: v}), (name,), speeds) for v in values]
-    params = min(candidates, key=lambda c: _loss(rows, FAMILY_DEFAULTS[family].replace(**c), speeds))
+    params = candidates[profile_choice(family, rows, candidates, speeds)]
     p = FAMILY_DEFAULTS[family].replace(**params)
     errs = [abs(e) for e in (_pct(r, p, speeds) for r in rows) if e is not None]
     return GroupFit(key, params, [r.row for r in rows], [r.label() for r in rows],
@@ -203,15 +204,32 @@ def two_stage(key: str, family: str, rows: list[PublishedResult], at: Efficiency
     return {**first.params, **second.params, **{n: float(getattr(at, n)) for n in fixed}}
 
 
-def _loss(rows: list[PublishedResult], p: EfficiencyParams, speeds: dict[str, float] | None) -> float:
-    """The fit's robust loss over rows (soft-L1 of log misses at scale ``LOSS_SCALE``, as ``least_squares``)."""
-    total = 0.0
+# a row that no profiled candidate predicts within this factor (an outlier of the file, e.g. a submission 5x
+# below its peers) is left out of the choice between candidates: it cannot tell them apart, only pull
+OUTLIER_FACTOR = 2.0
+
+
+def _misses(rows: list[PublishedResult], p: EfficiencyParams, speeds: dict[str, float] | None) -> list[float]:
+    """Log of predicted over published, per row (0 where the row cannot be predicted)."""
+    out = []
     for r in rows:
         pred = predict(r, p, _speed(r, speeds)).predicted
-        if pred is not None:
-            z = (math.log(max(pred, 1e-9) / r.value) / LOSS_SCALE) ** 2
-            total += 2.0 * (math.sqrt(1.0 + z) - 1.0)
-    return total
+        out.append(math.log(max(pred, 1e-9) / r.value) if pred is not None else 0.0)
+    return out
+
+
+def _soft_l1(miss: float) -> float:
+    """The fit's robust loss of one log miss (soft-L1 at ``LOSS_SCALE``, as ``least_squares``)."""
+    return 2.0 * (math.sqrt(1.0 + (miss / LOSS_SCALE) ** 2) - 1.0)
+
+
+def profile_choice(family: str, rows: list[PublishedResult], candidates: list[dict[str, float]],
+                   speeds: dict[str, float] | None = None) -> int:
+    """Index of the candidate fit whose soft-L1 loss over ``rows`` is least, rows that no candidate predicts
+    within ``OUTLIER_FACTOR`` left out."""
+    misses = [_misses(rows, FAMILY_DEFAULTS[family].replace(**c), speeds) for c in candidates]
+    keep = [i for i in range(len(rows)) if min(abs(m[i]) for m in misses) <= math.log(OUTLIER_FACTOR)]
+    return min(range(len(candidates)), key=lambda k: sum(_soft_l1(misses[k][i]) for i in keep))
 
 
 def _pct(r: PublishedResult, p: EfficiencyParams, speeds: dict[str, float] | None) -> float | None:
