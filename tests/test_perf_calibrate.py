@@ -122,6 +122,34 @@ def test_serving_engine_is_read_from_the_notes() -> None:
     assert stacks.engine_of("vllm/vllm-tpu docker, --async-scheduling") == "vllm"
     assert stacks.engine_of("jetstream-pytorch engine") == "jetstream"
     assert stacks.engine_of("") == stacks.REFERENCE_ENGINE  # MLPerf closed NVIDIA rows name no engine
+    assert stacks.engine_of("", "NVIDIA") == stacks.REFERENCE_ENGINE
+
+
+def test_a_row_on_amd_that_names_no_engine_ran_vllm(rows: list[PublishedResult]) -> None:
+    # TensorRT-LLM does not run on AMD GPUs: AMD's MLPerf v6.0 MI355X rows and InferenceX's, naming no engine,
+    # take vLLM, the engine AMD's earlier MLPerf rows in the file name; an engine a row names still wins
+    assert stacks.engine_of("AMD claims ~B200 parity offline", "AMD") == "vllm"
+    assert stacks.engine_of("SGLang 0.5", "AMD") == "sglang"
+    amd = [r for r in rows if catalog.hardware(r.hw_id).vendor == "AMD"]
+    assert amd and all(row_engine(r) in ("vllm", "sglang") for r in amd)
+    nvidia_mlperf = [r for r in rows if r.hw_id == "b200" and "inference_results" in r.source_url and not r.notes]
+    assert nvidia_mlperf and all(row_engine(r) == stacks.REFERENCE_ENGINE for r in nvidia_mlperf)
+
+
+def test_planning_runs_each_vendors_own_engine() -> None:
+    # an HBM generation's fit is the reference engine's physics: a plan on AMD runs it at vLLM's fitted speed,
+    # on NVIDIA at the reference's; dataflow systems run their vendor's own stack
+    from tokenfleet.perf.params import engine_speed, params_for, params_for_hardware
+    mi355x, b200, cs3 = (catalog.hardware(h) for h in ("mi355x", "b200", "cs3"))
+    speed = engine_speed("vllm")
+    assert 0.25 <= speed < 1.0
+    raw = params_for(mi355x.calibration_group, mi355x.family)
+    amd = params_for_hardware(mi355x)
+    assert amd.flops_eff == pytest.approx(raw.flops_eff * speed)
+    assert amd.step_overhead_s == pytest.approx(raw.step_overhead_s / speed)
+    assert perf.deploy("llama-3.1-8b", mi355x).params == amd
+    assert params_for_hardware(b200) == params_for(b200.calibration_group, b200.family)
+    assert params_for_hardware(cs3) == params_for(cs3.calibration_group, cs3.family)
 
 
 def test_one_engine_speed_is_shared_by_generations_and_helps_its_rows(rows: list[PublishedResult],
@@ -139,6 +167,7 @@ def test_one_engine_speed_is_shared_by_generations_and_helps_its_rows(rows: list
     with_engines = _errors([calibrate.predict_row(r, cal) for r in sub])
     # the same rows fitted without engines (every row at the reference engine) fit worse
     monkeypatch.setattr(stacks, "ENGINES", ())
+    monkeypatch.setattr(stacks, "OTHER_VENDORS_ENGINE", stacks.REFERENCE_ENGINE)
     plain = calibrate.fit(sub)
     assert plain.engine_speeds() == {}
     without = _errors([calibrate.predict_row(r, plain) for r in sub])

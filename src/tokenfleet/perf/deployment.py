@@ -20,7 +20,7 @@ from tokenfleet.catalog import HardwareSpec, ModelSpec
 from tokenfleet.perf import power_model
 from tokenfleet.perf.devices import DeviceFamily, StepCoefficients, device_for
 from tokenfleet.perf.layout import Layout, check_fits, kv_capacity_tokens, min_layout
-from tokenfleet.perf.params import EfficiencyParams, params_for
+from tokenfleet.perf.params import EfficiencyParams, params_for_hardware
 
 ACT_BYTES = 2.0  # kept for callers; the families use devices.base.ACT_BYTES
 
@@ -88,7 +88,7 @@ class Deployment:
                  params: EfficiencyParams | None = None) -> None:
         check_fits(model, hw, layout)
         self.model, self.hw, self.layout = model, hw, layout
-        self.params = p = params or params_for(hw.calibration_group, hw.family)
+        self.params = p = params or params_for_hardware(hw)
         self.device: DeviceFamily = device_for(hw)
         self.kv_capacity_tokens = kv_capacity_tokens(model, hw, layout)
         c = self.coefficients = self.device.coefficients(model, hw, layout, p)

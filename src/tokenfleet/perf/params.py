@@ -17,9 +17,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tokenfleet.catalog import HardwareSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +166,16 @@ def params_for(calibration_group: str, family: str) -> EfficiencyParams:
     """Packaged (calibration.yaml) parameters of a calibration group or ``group@stack``; see :func:`resolve`."""
     stored = _stored().get("groups", {})
     return resolve({k: v["params"] for k, v in stored.items()}, calibration_group, family)
+
+
+def params_for_hardware(hw: HardwareSpec) -> EfficiencyParams:
+    """Planning parameters of a hardware entry: its latest calibration under the serving engine its vendor
+    ships (``stacks.default_engine``: TensorRT-LLM, the reference, on NVIDIA; vLLM on AMD, TPU, Trainium),
+    since an HBM generation's fit is the reference engine's physics."""
+    from tokenfleet.perf import stacks
+    p = params_for(hw.calibration_group, hw.family)
+    engine = stacks.default_engine(hw.vendor)
+    return p if hw.family != "hbm" or engine == stacks.REFERENCE_ENGINE else p.at_engine(engine_speed(engine))
 
 
 def engine_speed(engine: str) -> float:

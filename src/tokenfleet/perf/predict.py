@@ -161,7 +161,8 @@ def _usd_per_mtok(hw: HardwareSpec, tok_s_per_chip: float) -> float:
 
 def row_engine(res: PublishedResult) -> str | None:
     """The serving engine of an HBM row (perf.stacks.engine_of); None for dataflow rows (vendor stacks)."""
-    return stacks.engine_of(res.notes) if catalog.hardware(res.hw_id).family == "hbm" else None
+    hw = catalog.hardware(res.hw_id)
+    return stacks.engine_of(res.notes, hw.vendor) if hw.family == "hbm" else None
 
 
 def predict(res: PublishedResult, params: EfficiencyParams | None = None,

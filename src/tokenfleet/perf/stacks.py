@@ -136,12 +136,24 @@ WEIGHT_ONLY_ENGINES = frozenset({"jetstream"})
 REFERENCE_MARKS = ("tensorrt", "trtllm", "pytorch backend", "_trt/")
 
 
-def engine_of(notes: str) -> str:
-    """The serving engine a row's notes name (``vllm``, ``sglang``, ``jetstream``), else the reference."""
+# the engine a row that names none ran: TensorRT-LLM runs on NVIDIA GPUs only (MLPerf closed submissions of
+# NVIDIA and its partners); other vendors' chips ship vLLM as their serving engine (AMD's MLPerf submissions in
+# the calibration file name vLLM 0.4.3 / 0.6.5 on ROCm; vllm-tpu on TPU, NxD Inference through vLLM on Trainium)
+OTHER_VENDORS_ENGINE = "vllm"
+
+
+def default_engine(vendor: str = "") -> str:
+    """The serving engine of a vendor's chips where nothing else is said (no vendor: the reference)."""
+    return REFERENCE_ENGINE if vendor in ("", "NVIDIA") else OTHER_VENDORS_ENGINE
+
+
+def engine_of(notes: str, vendor: str = "") -> str:
+    """The serving engine a row's notes name (``vllm``, ``sglang``, ``jetstream``), else its vendor's default
+    (:func:`default_engine`)."""
     text = (notes or "").lower()
     if any(m in text for m in REFERENCE_MARKS):
         return REFERENCE_ENGINE
     for name, marks in ENGINES:
         if any(m in text for m in marks):
             return name
-    return REFERENCE_ENGINE
+    return default_engine(vendor)
