@@ -74,6 +74,10 @@ def test_caps_published_by_mlcommons() -> None:
     assert catalog.workload("mlperf-gpt-oss-120b").output_tokens_max == 10240  # performance generation config
     ds = catalog.workload("mlperf-deepseek-r1")
     assert ds.output_tokens_max == 32768 and ds.output_tokens_max > ds.output_tokens_mean
+    # NVIDIA's v5.0 submission builds its 405B engines for max_input_len 20000; every sample must run
+    big = catalog.workload("mlperf-llama3.1-405b")
+    assert big.input_tokens_max == 20000 and big.input_tokens_max > 2 * big.input_tokens_mean
+    assert "UPPER BOUND" in big.notes
 
 
 def test_estimates_are_flagged() -> None:
