@@ -102,3 +102,27 @@ def test_prefill_queue_load_matches_a_simulated_md1_queue() -> None:
         assert 0.004 < tail < 0.02, (budget, rho, tail)
     assert _md1_max_load(10.0) > _md1_max_load(3.0)  # more budget, more load
     assert max_rate_for_prefill(0.5, 5.0) == pytest.approx(_md1_max_load(10.0) / 0.5, rel=0.02)
+
+
+def test_moe_prompts_arrive_in_chunks_not_spread_over_every_step() -> None:
+    # gpt-oss-120b on one B200, 8 sequences, 8k prompts / 1k outputs: 64 prompt tokens a step on average, but an
+    # engine prefills whole chunks, so one step in 128 carries a prompt and the other 127 decode only. Spread
+    # thinly, the 64 tokens would make every step touch 1 - (1 - 4/128)**72 ~ 90 % of the experts instead of
+    # the decode batch's 22 %: the mean step over one such cycle is the steady step
+    dep = perf.deploy("gpt-oss-120b", "b200", perf.Layout(1, 1, 1, "fp4", "fp8"))
+    b, isl, osl = 8, 8192, 1024
+    ctx = int(b * (isl + osl / 2))
+    cycle = round(isl / (b * isl / osl))  # steps between two prompts
+    assert cycle == 128
+    times = [dep.step_time(isl, b, ctx, 0.5 * isl * isl)] + [dep.step_time(0, b, ctx)] * (cycle - 1)
+    assert steady.steady_step_s(dep, b, isl, osl) == pytest.approx(sum(times) / cycle, rel=1e-9)
+    spread = dep.step_time(64, b, ctx, (b / osl) * 0.5 * isl * isl)
+    assert dep.step_time(0, b, ctx) < steady.steady_step_s(dep, b, isl, osl) < 0.8 * spread
+    # prompts of more than a chunk a step ride in every step, spread as before
+    big = 512
+    assert steady.steady_step_s(dep, big, 1000, 50) == pytest.approx(
+        dep.step_time(round(big * 1000 / 50), big, int(big * 1025), (big / 50) * 0.5 * 1000 * 1000))
+    # a dense model keeps the spread steady state: every step reads all its weights, whatever tokens it carries
+    dense = perf.deploy("llama-3.1-8b", "b200", perf.Layout(1, 1, 1, "fp8", "fp8"))
+    assert steady.steady_step_s(dense, b, isl, osl) == pytest.approx(
+        dense.step_time(64, b, ctx, (b / osl) * 0.5 * isl * isl))

@@ -31,6 +31,7 @@ from tokenfleet.perf.speculative import RoundCost, SpecDecode, round_cost
 
 MAX_BATCH_SEQS = 2048  # engines cap running sequences per scheduler (TensorRT-LLM default max_batch_size 2048)
 KV_FILL = 0.95  # fraction of KV blocks usable before preemption
+PREFILL_CHUNK = 8192  # prompt tokens an engine prefills in one step (TensorRT-LLM / vLLM max_num_tokens default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,22 @@ def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None =
 
 
 def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> float:
-    """Mean step time with ``batch`` running sequences in steady state."""
+    """Mean step time with ``batch`` running sequences in steady state.
+
+    A mixture of experts is the exception to spreading the prompts evenly over every step: a step's routed
+    tokens touch ``1 - miss ** tokens`` of the experts, concave in the tokens, so a prompt spread thinly over
+    many decode steps would make each of them read most experts. An engine prefills a prompt in chunks of up
+    to ``PREFILL_CHUNK`` tokens: where the prompts are fewer than a chunk a step, a fraction of the steps
+    carries one chunk and the rest only decode."""
     prefill = batch * isl / osl
     pairs = (batch / osl) * 0.5 * isl * isl
-    return dep.step_time(round(prefill), round(batch), int(batch * (isl + osl / 2.0)), pairs)
+    ctx = int(batch * (isl + osl / 2.0))
+    chunk = min(isl, PREFILL_CHUNK)
+    if dep.model.is_moe and 0 < prefill < chunk:
+        share = prefill / chunk  # of the steps that carry a chunk
+        with_chunk = dep.step_time(round(chunk), round(batch), ctx, pairs / share)
+        return (1.0 - share) * dep.step_time(0, round(batch), ctx) + share * with_chunk
+    return dep.step_time(round(prefill), round(batch), ctx, pairs)
 
 
 def steady_round(dep: Deployment, spec: SpecDecode, batch: int, isl: float, osl: float) -> RoundCost:
