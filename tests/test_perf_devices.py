@@ -156,6 +156,32 @@ def test_tiered_streams_weights_from_hbm_on_whole_nodes() -> None:
     assert c.inv_bw == pytest.approx(1 / (16 * 1.6e12 * dep.params.bw_eff))
 
 
+def test_tiered_runs_mla_attention_tensor_parallel_and_gpus_data_parallel() -> None:
+    r1 = catalog.model("deepseek-r1")
+    sn40l, h200 = catalog.hardware("sn40l"), catalog.hardware("h200")
+    tiered, gpu = devices.device_for(sn40l), devices.device_for(h200)
+    lay16 = tiered.shape(sn40l, 16, "fp8", "fp8")
+    lay8 = gpu.shape(h200, 8, "fp8", "fp8")
+    # SN40L: one copy of the attention weights, the latent KV on every socket, one scheduler per replica
+    assert tiered.extra_resident_bytes(r1, lay16) == 0.0
+    assert tiered.kv_replication(r1, lay16) == 16 and tiered.schedulers(r1, lay16) == 1
+    # GPUs: attention data-parallel, a copy of the attention weights per GPU, KV not replicated
+    copies = 7 * r1.n_layers * r1.attn_params_per_layer  # fp8: one byte a parameter
+    assert gpu.extra_resident_bytes(r1, lay8) == pytest.approx(copies)
+    assert gpu.kv_replication(r1, lay8) == 1 and gpu.schedulers(r1, lay8) == 8
+    # a batch of one on the SN40L reads the weights once (its 8 of 256 experts) and 16 copies of its latent KV
+    dep = perf.Deployment(r1, sn40l, lay16)
+    c = dep.coefficients
+    dense, expert = base.read_bytes_per_step(r1, "fp8")
+    assert c.dense_bytes == pytest.approx(dense) and c.expert_bytes == pytest.approx(expert)
+    assert c.kv_bytes == pytest.approx(16 * r1.kv_elements_per_token())
+    assert dep.step(0, 1, 1000).memory_s == pytest.approx(
+        (dense + expert * 8 / 256 + 1000 * c.kv_bytes) * c.inv_bw, rel=1e-9)
+    # and its KV capacity is a sixteenth of what one copy per token would leave
+    free = 16 * sn40l.memory_gb * 1e9 * hbm.HBM_USABLE_FRAC - base.resident_weight_bytes(r1, "fp8")
+    assert dep.kv_capacity_tokens == int(free / (16 * r1.kv_elements_per_token()))
+
+
 def test_lpu_spans_hundreds_of_chips() -> None:
     dep = perf.deploy("llama-3.3-70b", "groq-lpu")
     assert dep.layout.weight_precision == "int8" and 300 < dep.layout.num_chips < 400

@@ -47,15 +47,15 @@ HBM_USABLE_FRAC = 0.90  # of HBM left for weights + KV after the runtime, activa
 INTER_NODE_GBPS = 50.0  # per-GPU scale-out bandwidth (400 Gb/s NIC) when a layout leaves its scale-up domain
 
 
-def attention_dp(model: ModelSpec, layout: Layout) -> bool:
-    """Attention runs data-parallel: MLA models always (their latent KV is not split by heads), others where
-    the run enables it (``Layout.attention_dp``)."""
-    return model.is_mla or layout.attention_dp
+def attention_dp(model: ModelSpec, layout: Layout, mla: bool = True) -> bool:
+    """Attention runs data-parallel: MLA models always where the family serves them so (``mla``: their latent
+    KV is not split by heads), others where the run enables it (``Layout.attention_dp``)."""
+    return (mla and model.is_mla) or layout.attention_dp
 
 
-def attention_dp_extra_bytes(model: ModelSpec, layout: Layout) -> float:
+def attention_dp_extra_bytes(model: ModelSpec, layout: Layout, mla: bool = True) -> float:
     """Extra resident bytes when attention runs data-parallel: n - 1 more copies of the attention weights."""
-    if not attention_dp(model, layout) or layout.num_chips == 1:
+    if not attention_dp(model, layout, mla) or layout.num_chips == 1:
         return 0.0
     attn_prec = "fp8" if layout.weight_precision in ("fp4", "int4") else layout.weight_precision
     return (layout.num_chips - 1) * model.n_layers * model.attn_params_per_layer * BYTES_PER_PARAM[attn_prec]
@@ -65,6 +65,10 @@ class HBMDevice:
     name: str = "hbm"
     unit: str = "chips"
     draft_has_own_units: bool = False
+    # MLA models run attention data-parallel (throughput serving: DeepSeek's own, SGLang, TensorRT-LLM); a
+    # family that runs them tensor-parallel keeps one copy of the attention weights and a copy of the latent
+    # KV per rank
+    mla_attention_dp: bool = True
     # expert_eff is not fitted: where every MoE model's rows are in, the fit puts it at 1.0 (the experts'
     # GEMMs at the dense kernels' rate; the per-pair overhead carries their extra cost), and without a
     # large-expert model (Mixtral left out) it trades against expert_pair_flops and mispredicts that model
@@ -76,16 +80,17 @@ class HBMDevice:
         return num_chips * hw.memory_gb * 1e9 * HBM_USABLE_FRAC
 
     def kv_replication(self, model: ModelSpec, layout: Layout) -> int:
-        return 1
+        """Tensor-parallel MLA attention keeps the whole latent KV on every rank (it is not split by heads)."""
+        return layout.tp if model.is_mla and not attention_dp(model, layout, self.mla_attention_dp) else 1
 
     def extra_resident_bytes(self, model: ModelSpec, layout: Layout) -> float:
-        return attention_dp_extra_bytes(model, layout)
+        return attention_dp_extra_bytes(model, layout, self.mla_attention_dp)
 
     def schedulers(self, model: ModelSpec, layout: Layout) -> int:
         """Attention data parallelism (MLA models, or a run that enables it) runs one scheduler per chip, each
         with its own batch cap (TensorRT-LLM's ``max_batch_size`` is per rank under ``enable_attention_dp``);
         else one per replica."""
-        return layout.num_chips if attention_dp(model, layout) else 1
+        return layout.num_chips if attention_dp(model, layout, self.mla_attention_dp) else 1
 
     def default_kv_precision(self, weight_precision: str) -> str:
         return "fp8" if weight_precision in ("fp8", "fp4") else weight_precision
@@ -116,9 +121,10 @@ class HBMDevice:
         p, n = params, layout.num_chips
         dense_flops, expert_flops, cprec = rate_weighted_flops(model, hw, layout.weight_precision, layout.weight_only)
         dense_bytes, expert_bytes = read_bytes_per_step(model, layout.weight_precision)
-        dense_bytes += attention_dp_extra_bytes(model, layout)
+        dense_bytes += attention_dp_extra_bytes(model, layout, self.mla_attention_dp)
         k = model.n_active_experts
-        kv_bytes = model.kv_elements_per_token() * BYTES_PER_PARAM[layout.kv_precision]
+        kv_bytes = (model.kv_elements_per_token() * BYTES_PER_PARAM[layout.kv_precision]
+                    * self.kv_replication(model, layout))
         w_flops, w_bytes = window_terms(model, layout.kv_precision)
         attn_prec = "bf16" if layout.kv_precision in ("fp4", "int4") else layout.kv_precision
         comm_fixed, comm_tok = _collectives(model, hw, layout, p)

@@ -5,7 +5,10 @@ Weights and KV live in HBM and stream through the SRAM, where the dataflow pipel
 DDR holds further models (switched in within milliseconds) and is not read per token. A step therefore is
 an HBM roofline across the tensor-parallel sockets — ``max(compute, bytes / (HBM bandwidth x bw_eff))`` —
 plus the pipeline's per-layer latency ``n_layers x layer_latency_s`` and the sockets' collectives. A
-speculative draft shares the sockets (it sits in the same HBM), so it has no units of its own.
+speculative draft shares the sockets (it sits in the same HBM), so it has no units of its own. A fused
+decoder block spans the tensor-parallel sockets attention included, so MLA models (DeepSeek) run
+tensor-parallel attention with the latent KV on every socket, not a data-parallel copy of the attention
+weights per socket that a batch of one would read from a single socket's HBM.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ class TieredDevice(HBMDevice):
     name: str = "tiered"
     unit: str = "chips"
     draft_has_own_units: bool = False
+    # one fused decoder-block kernel runs across the sockets of the tensor-parallel group (Prabhakar et al.,
+    # DAC 2025: "entire decoder blocks can be automatically fused into a single kernel call"), attention
+    # included: MLA models run tensor-parallel attention, not a data-parallel copy per socket
+    mla_attention_dp: bool = False
     fit_params: tuple[str, ...] = ("layer_latency_s", "bw_eff")
 
     def shape(self, hw: HardwareSpec, num_chips: int, weight_precision: str, kv_precision: str,
