@@ -208,3 +208,12 @@ def test_unknown_id_names_the_closest() -> None:
     with pytest.raises(UnknownIdError) as err:
         catalog.hardware("gb200nvl72")
     assert err.value.closest[0] == "gb200-nvl72"
+
+
+def test_matmul_units_tensor_cores_on_gpus_systolic_arrays_on_tpus_and_trainium() -> None:
+    units = {h.hw_id: h.matmul_unit for h in catalog.all_hardware() if h.family == "hbm"}
+    systolic = {h for h, u in units.items() if u == "systolic"}
+    assert systolic == {"tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu7x", "trn2", "trn2-ultraserver"}
+    assert all(units[h] == "tensor-core" for h in ("h100", "h200", "b200", "gb200-nvl72", "mi300x", "mi355x"))
+    for h in systolic:
+        assert "systolic" in catalog.hardware(h).sources["matmul_unit"]

@@ -103,10 +103,13 @@ def test_more_chips_never_slower_per_step(model_id: str, hw_id: str, prec: str) 
     for batch in ((0, 1, 2000), (0, 64, 64 * 1500), (4096, 32, 32 * 1000)):
         times = [perf.deploy(m, hw, lay).step_time(*batch) for lay in layouts]
         for (la, a), (lb, b) in itertools.pairwise(zip(layouts, times, strict=True)):
-            if batch[1] == 1 and lb.pp > la.pp:
-                # one sequence crosses every pipeline stage in turn: a deeper pipeline neither speeds it up nor
-                # slows it beyond its stage-to-stage hops and fewer tensor-parallel bytes (within 1 %)
-                assert a * 0.99 <= b <= a * 1.01, (la, lb, a, b)
+            if batch[0] == 0 and lb.pp > la.pp:
+                # a decode step's micro-batches cross every pipeline stage in turn: a deeper pipeline slows it by
+                # no more than its stage-to-stage hops (1 %); one sequence it does not speed up either (a larger
+                # batch's compute-bound GEMMs it may: more chips)
+                assert b <= a * 1.01, (la, lb, a, b)
+                if batch[1] == 1:
+                    assert a * 0.99 <= b, (la, lb, a, b)
             else:
                 assert b <= a * (1 + 1e-9), (la, lb, a, b)
 

@@ -28,17 +28,42 @@ def test_moe_batch_one_pays_one_expert_fill_per_routed_expert_not_e_over_k() -> 
     dep = perf.deploy("deepseek-r1", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"))
     c, p = dep.coefficients, dep.params
     cost = dep.step(0, 1, 1500)
-    # compute of one token: dense GEMMs padded to m_half rows; its 8 (token, expert) pairs, each with its
-    # matmul FLOPs and the per-pair overhead; each of its 8 experts' GEMMs padded to expert_m_half rows
+    # compute of one token: dense GEMMs with a 64th of m_half's padding rows (one row of a 64-row MMA tile:
+    # small-M kernels on tensor cores); its 8 (token, expert) pairs, each with its matmul FLOPs and the
+    # per-pair overhead; each of its 8 experts' GEMMs padded to expert_m_half rows
     m = dep.model
     gemm = 2.0 * m.n_moe_layers * 8 * m.expert_params / p.expert_eff
     pairs = 8 * m.n_moe_layers * p.expert_pair_flops
     assert c.expert_mm_flops == pytest.approx(gemm + pairs, rel=1e-9)
-    expected = (c.dense_mm_flops * (1 + p.gemm_m_half) + gemm + pairs + gemm * p.expert_m_half
+    assert c.small_m_rows == hbm.MMA_TILE_ROWS == 64
+    expected = (c.dense_mm_flops * (1 + p.gemm_m_half / 64) + gemm + pairs + gemm * p.expert_m_half
                 ) * c.inv_flops + c.attn_flops * 1500 * c.inv_attn_flops
     assert cost.compute_s == pytest.approx(expected, rel=1e-9)
     assert cost.memory_s > cost.compute_s  # a decode step of one user is bound by the bytes it reads
     assert 1 / cost.time_s > 100  # hundreds of tok/s per user on one 8-GPU node, not 12-23
+
+
+def test_tensor_cores_run_small_batches_memory_bound_and_systolic_arrays_pay_a_whole_tile() -> None:
+    """Below one 64-row MMA tile a GPU GEMM's m_half rows of tile inefficiency shrink with its rows (small-M
+    kernels: Vidur's H100 profile is flat at the weight reads from 1 to 64 tokens); a systolic array (Trainium,
+    TPU) loads a whole weight tile whatever the rows and pays them in full."""
+    b200, h200 = catalog.hardware("b200"), catalog.hardware("h200")
+    lay = perf.Layout(1, 1, 1, "fp8", "fp8")
+    on_b200 = perf.deploy("llama-3.3-70b", b200, lay)
+    c = on_b200.coefficients
+    for rows, pad_rows in ((1, 1 / 64), (32, 0.5), (64, 1.0), (512, 1.0)):
+        step = on_b200.step(0, rows, rows * 1000)
+        assert step.padding_s == pytest.approx(c.dense_mm_flops * c.m_half * pad_rows * c.inv_flops, rel=1e-9)
+    one = on_b200.step(0, 1, 1000)
+    assert one.memory_s > one.compute_s  # a decode step of one user reads its weights, it does not pad tiles
+    # so at batch 1 the B200 is faster than the H200 by about its HBM bandwidth (8.0 against 4.8 TB/s)
+    on_h200 = perf.deploy("llama-3.3-70b", h200, lay)
+    ratio = on_h200.step_time(0, 1, 1000) / on_b200.step_time(0, 1, 1000)
+    assert 1.4 < ratio < b200.memory_bw_tbps / h200.memory_bw_tbps * 1.05
+    trn2 = perf.deploy("llama-3.1-8b", "trn2")
+    t = trn2.coefficients
+    assert catalog.hardware("trn2").matmul_unit == "systolic" and t.small_m_rows == 0.0
+    assert trn2.step(0, 1, 1000).padding_s == pytest.approx(t.dense_mm_flops * t.m_half * t.inv_flops, rel=1e-9)
 
 
 def test_per_pair_overhead_weighs_on_fine_grained_experts_and_adds_no_padding() -> None:

@@ -74,8 +74,9 @@ def test_cli_writes_table_and_report(plan_file: Path, tmp_path: Path) -> None:
     assert [r["point"] for r in t] == [0, 1, 2, 3]
     assert [(r["plan.power_budget_mw"], r["share.ultra-low-latency"]) for r in t] == [
         (0.5, 0.1), (0.5, 0.3), (1.0, 0.1), (1.0, 0.3)]
-    # more of the traffic on the 300 tok/s tier needs more CS-3 systems
-    assert t[1]["plan.chips.cs3"] > t[0]["plan.chips.cs3"]
+    # more of the traffic on the 300 tok/s tier needs more CS-3 systems (at 10 % GB200 racks at a few users
+    # each may serve it instead: a tensor-core GPU decodes a small batch at its HBM bandwidth)
+    assert t[1]["plan.chips.cs3"] > (t[0]["plan.chips.cs3"] or 0)
     assert (out / "sweep.csv").read_text().count("\n") == 5
     html = (out / "report.html").read_text()
     assert "Fleet mix" in html and "<script src=\"http" not in html and "Plotly.newPlot" in html

@@ -50,6 +50,10 @@ class HardwareSpec:
     cores: int = 0  # wafer: processing elements on the 2-D mesh (each with its own SRAM)
     sram_gb: float = 0.0  # tiered: on-chip SRAM per unit (weights stream through it from HBM)
     ddr_gb: float = 0.0  # tiered: DDR per unit (third tier: holds further models, not read per token)
+    # hbm: what runs the matmuls. GPU tensor cores run a GEMM of a few rows (a small decode batch) as a
+    # memory-bound small-M kernel; a systolic array (TPU MXU, Trainium tensor engine) loads a whole weight tile
+    # into the array whatever the rows, so a few-row matmul costs what an array's height of rows does
+    matmul_unit: Literal["tensor-core", "systolic"] = "tensor-core"
     notes: str = ""
 
     def tflops(self, precision: str) -> float:

@@ -70,6 +70,7 @@ class Deployment:
         "_mb",
         "_mh",
         "_miss",
+        "_mt",
         "_overlap",
         "_so",
         "_wb",
@@ -106,6 +107,7 @@ class Deployment:
         self._overlap = c.overlap
         self._fixed = c.comm_fixed_s + c.latency_floor_s
         self._mb = c.micro_batches
+        self._mt = c.small_m_rows
         if self._mb > 1 and type(self) is Deployment:
             self.__class__ = PipelinedDeployment  # its own step_time; the one-stage hot path stays as is
         # the same terms pre-multiplied, for step_time: compute = c0 + ctok * tokens (+ experts), memory likewise
@@ -116,15 +118,20 @@ class Deployment:
         self._dbi, self._ebi, self._kvi, self._wbi = (self._db * self._ib, self._eb * self._ib, self._kv * self._ib,
                                                       self._wb * self._ib)
     # ---- the hot path ------------------------------------------------------------------------------
+    def _pad_rows(self, tokens: float) -> float:
+        """Rows of tile inefficiency the dense GEMMs of a ``tokens``-row step pay (``small_m_rows``)."""
+        return self._mh if tokens >= self._mt else self._mh * tokens / self._mt
+
     def _parts(self, tokens: int, decode_seqs: int, context_tokens: int, prefill_tokens: int,
                pairs: float) -> tuple[float, float, float, float]:
         """(GEMM compute, weight reads, attention compute, KV reads) of a step, in seconds."""
+        pad = self._pad_rows(tokens)
         if self._miss:
             touched = 1.0 - self._miss ** tokens
-            comp = (self._dm * (tokens + self._mh) + self._em * (tokens + self._ef * touched)) * self._if
+            comp = (self._dm * (tokens + pad) + self._em * (tokens + self._ef * touched)) * self._if
             wbytes = self._db + self._eb * touched
         else:
-            comp = self._dm * (tokens + self._mh) * self._if
+            comp = self._dm * (tokens + pad) * self._if
             wbytes = self._db
         attn = self._attn * pairs + self._wf * tokens
         kv = (self._kv * (context_tokens + prefill_tokens) + self._wb * decode_seqs) * self._ib
@@ -140,7 +147,7 @@ class Deployment:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
         # _parts with its products precomputed: this is the simulator's innermost call. The weight GEMMs and
         # attention are separate kernels: each is bound by its own compute or memory traffic, one after the other
-        comp = self._c0 + self._ctok * tokens
+        comp = (self._c0 if tokens >= self._mt else self._c0 * tokens / self._mt) + self._ctok * tokens
         mem = self._dbi
         if self._miss:
             touched = 1.0 - self._miss ** tokens
@@ -171,7 +178,7 @@ class Deployment:
             return StepCost(total, comp + acomp, mem + amem, 0.0, self._floor)
         comm = self._cf + self._ct * tokens
         busy = max(comp, mem) + max(acomp, amem)
-        pad = self._dm * self._mh * self._if
+        pad = self._dm * self._pad_rows(tokens) * self._if
         if self._miss:
             pad += self._em * self._ef * (1.0 - self._miss ** tokens) * self._if
         return StepCost(total, comp + acomp, mem + amem, comm, total - busy - comm, min(pad, comp))

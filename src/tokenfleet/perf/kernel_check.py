@@ -5,8 +5,9 @@ Llama-2-7B layer on one H100 (qkv, attention out, gate+up, down; bf16, no tensor
 Vidur's operator profiles (microsoft/vidur ``data/profiling/compute/h100/meta-llama/Llama-2-7b-hf/mlp.csv``,
 commit 7d47513, MIT licence; Agrawal et al., "Vidur", MLSys 2024). :func:`fit_gemm_profile` fits the same
 roofline the HBM family uses — ``max(FLOPs (m + m_half) / m / (peak x flops_eff), bytes / (bandwidth x
-bw_eff))`` — to those kernel times, so the kernel-level efficiency can be set beside the end-to-end values
-fitted on MLPerf rows (which also absorb attention, element-wise kernels and engine overheads).
+bw_eff))``, the ``m_half`` rows shrinking with ``m`` below one 64-row MMA tile — to those kernel times, so the
+kernel-level efficiency can be set beside the end-to-end values fitted on MLPerf rows (which also absorb
+attention, element-wise kernels and engine overheads).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from tokenfleet import catalog
+from tokenfleet.perf.devices.hbm import MMA_TILE_ROWS
 
 SOURCE = ("microsoft/vidur data/profiling/compute/h100/meta-llama/Llama-2-7b-hf/mlp.csv @ 7d47513 (MIT): "
           "median of attn_pre_proj + attn_post_proj + mlp_up_proj + mlp_down_proj, tp = 1")
@@ -56,7 +58,8 @@ def fit_gemm_profile() -> GemmFit:
 
     def predict(x: np.ndarray) -> np.ndarray:
         eff, m_half, bw_eff = x
-        return np.maximum(2 * params * (tokens + m_half) / (peak * eff), 2 * params / (bw * bw_eff))
+        pad = m_half * np.minimum(1.0, tokens / MMA_TILE_ROWS)  # a tensor core's small-M kernels: see hbm.py
+        return np.maximum(2 * params * (tokens + pad) / (peak * eff), 2 * params / (bw * bw_eff))
 
     sol = least_squares(lambda x: np.log(predict(x) / seconds), [0.6, 64.0, 0.8],
                         bounds=([0.1, 0.0, 0.1], [1.0, 2048.0, 1.0]))

@@ -65,6 +65,10 @@ class StepCoefficients:
     # batch / micro_batches sequences crosses every stage in turn, so a stage reads its weights once per
     # micro-batch and a token waits for all stages; a step is micro_batches x the micro-batch's time
     micro_batches: int = 1
+    # a dense GEMM of fewer rows than this runs memory-bound: its ``m_half`` rows of tile inefficiency shrink
+    # in proportion to its rows (GPU small-M kernels: Vidur's H100 GEMM profile is flat at the weight reads
+    # from 1 to 64 tokens); 0: every GEMM pays them in full (a systolic array loads a whole weight tile)
+    small_m_rows: float = 0.0
 
 
 class DeviceFamily(Protocol):

@@ -5,17 +5,18 @@ overhead + per-sequence overhead`` (the weight GEMMs and attention are separate 
 compute or memory traffic: a large decode batch's KV reads do not hide behind its compute-bound GEMMs):
 
 * compute: dense GEMMs at ``flops_eff`` of the kernels' real rate (:func:`base.compute_precision`), with tile
-  under-fill ``m / (m + gemm_m_half)`` for ``m`` rows; routed experts as a grouped GEMM over the experts
-  the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows each,
-  padded by ``expert_m_half`` (at most the 8-row granularity of the small-M kernels decode uses), so a batch
+  under-fill ``m / (m + gemm_m_half)`` for ``m`` rows — on tensor cores (``matmul_unit``) a GEMM of fewer rows than
+  one 64-row MMA tile pays that share of the ``gemm_m_half`` rows (small-M kernels run at the weight reads), on a
+  systolic array all of them (it loads a whole weight tile whatever the rows); routed experts as a grouped GEMM over
+  the experts the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows
+  each, padded by ``expert_m_half`` (at most the 8-row granularity of the small-M kernels decode uses), so a batch
   of one pays one expert's padding per routed expert, not ``E / k`` of them. Every (token, expert) pair adds
-  ``expert_pair_flops`` at the experts' kernel rate to its matmul FLOPs (routing, permutation to and from
-  expert order, activation quantisation, grouped-GEMM tile scheduling): fine-grained experts pay it on little
-  work (gpt-oss 50 MFLOP a pair, DeepSeek 90, Qwen3 38) and large ones on much (Mixtral 350), which one
-  per-FLOP efficiency could not tell apart. Fitted, it is 330 MFLOP on Blackwell and 410 on Hopper: the same
-  work at each generation's rate. A MoE decode step at tens of users is bound by the touched experts' weight
-  reads, not by a fixed compute cost (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token
-  at 4 users, 14.3 ms at 128).
+  ``expert_pair_flops`` at the experts' kernel rate to its matmul FLOPs (routing, permutation to and from expert
+  order, activation quantisation, grouped-GEMM tile scheduling): fine-grained experts pay it on little work (gpt-oss
+  50 MFLOP a pair, DeepSeek 90, Qwen3 38) and large ones on much (Mixtral 350), which one per-FLOP efficiency could
+  not tell apart. Fitted, it is 330 MFLOP on Blackwell and 410 on Hopper: the same work at each generation's rate. A
+  MoE decode step at tens of users is bound by the touched experts' weight reads, not by a fixed compute cost
+  (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token at 4 users, 14.3 ms at 128).
 * memory: weights read once per step (routed experts in proportion to those touched), KV of every context
   token, sliding-window layers' fixed window.
 * collectives over the scale-up link: two all-reduces per layer under tensor parallelism, dispatch and
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from tokenfleet.perf.layout import Layout
     from tokenfleet.perf.params import EfficiencyParams
 
+# below one tensor-core MMA tile of rows a GEMM runs as a memory-bound small-M kernel (swap-AB, GEMV): the
+# tile inefficiency gemm_m_half describes full tiles (StepCoefficients.small_m_rows)
+MMA_TILE_ROWS = 64.0
 HBM_USABLE_FRAC = 0.90  # of HBM left for weights + KV after the runtime, activations and fragmentation
 INTER_NODE_GBPS = 50.0  # per-GPU scale-out bandwidth (400 Gb/s NIC) when a layout leaves its scale-up domain
 
@@ -144,7 +148,8 @@ class HBMDevice:
             inv_bw=1.0 / (n * hw.memory_bw_tbps * 1e12 * p.bw_eff),
             comm_fixed_s=comm_fixed, comm_per_token_s=comm_tok, window_flops=w_flops, window_bytes=w_bytes,
             latency_floor_s=p.step_overhead_s, seq_overhead_s=p.seq_overhead_s, overlap=True,
-            host_overhead_s=p.step_overhead_s, micro_batches=layout.pp)
+            host_overhead_s=p.step_overhead_s, micro_batches=layout.pp,
+            small_m_rows=MMA_TILE_ROWS if hw.matmul_unit == "tensor-core" else 0.0)
 
 
 def _collectives(model: ModelSpec, hw: HardwareSpec, lay: Layout, p: EfficiencyParams) -> tuple[float, float]:
