@@ -135,3 +135,36 @@ def test_calibrate_power_writes_the_power_fit(tmp_path: Path, capsys: pytest.Cap
     stored = yaml.safe_load((packaged_power_path().parent / "power_calibration.yaml").read_text())
     assert fam["params"] == pytest.approx(stored["families"]["hbm"]["params"], rel=0.02)
     assert fam["max_abs_pct_error"] <= 15.0  # idle floors: 15 %, loaded runs 10 % (checked by validate --power)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.mark.parametrize("name", ["results-heldout-mlperf.csv", "results-heldout-vendors.csv"])
+def test_held_out_examples_are_outside_the_calibration_file_sourced_and_predicted(
+        name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The example result files check the model on results no fit saw: none of their rows is in the calibration
+    file, each names its source, and every one is predicted (a skip would hide a generalisation failure)."""
+    def key(r: dict[str, str]) -> tuple[str, str, str, str]:
+        return r["hw_id"], r["model_id"], r["metric_id"], f"{float(r['value'] or 'nan'):g}"
+
+    held = list(csv.DictReader((EXAMPLES / name).open()))
+    fitted = {key(r) for r in csv.DictReader(packaged_results_path().open())}
+    assert held and not [r for r in held if key(r) in fitted]
+    assert all(r["source_url"].startswith("https://") for r in held)
+    code, out, _ = run_cli(capsys, "validate", "--results", str(EXAMPLES / name), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["summary"]["n_skipped"] == 0 and doc["summary"]["n_predicted"] == len(held)
+    assert all(r["predicted"] > 0 for r in doc["rows"])
+
+
+def test_a_deeper_pipeline_of_wafers_is_slower_per_user(capsys: pytest.CaptureFixture[str]) -> None:
+    """Held-out Cerebras figures: Llama 3.1 405B (126 layers over ~20 CS-3) runs slower per user than the 70B (80
+    layers over 4) on the same stack, and Maverick's 48 MoE layers faster than the 405B's."""
+    code, out, _ = run_cli(capsys, "validate", "--results", str(EXAMPLES / "results-heldout-vendors.csv"), "--json")
+    speed = {r["model_id"]: r["predicted"] for r in json.loads(out)["rows"]
+             if r["hw_id"] == "cs3" and r["metric_id"] == "per_user_tok_s"}
+    fitted = json.loads(run_cli(capsys, "validate", "--json")[1])["rows"]
+    llama70 = next(r["predicted"] for r in fitted if r["row"] == 37)  # 4x CS-3, 2024-10 stack
+    assert code == 0 and speed["llama-3.1-405b"] < llama70 < speed["llama-4-maverick"]
