@@ -34,13 +34,38 @@ def test_moe_batch_one_pays_one_expert_fill_per_routed_expert_not_e_over_k() -> 
     m = dep.model
     gemm = 2.0 * m.n_moe_layers * 8 * m.expert_params / p.expert_eff
     pairs = 8 * m.n_moe_layers * p.expert_pair_flops
-    assert c.expert_mm_flops == pytest.approx(gemm + pairs, rel=1e-9)
+    assert c.expert_mm_flops == pytest.approx(gemm, rel=1e-9)
+    assert c.expert_pair_flops == pytest.approx(pairs, rel=1e-9)  # paid by decoding tokens
     assert c.small_m_rows == hbm.MMA_TILE_ROWS == 64
     expected = (c.dense_mm_flops * (1 + p.gemm_m_half / 64) + gemm + pairs + gemm * p.expert_m_half
                 ) * c.inv_flops + c.attn_flops * 1500 * c.inv_attn_flops
     assert cost.compute_s == pytest.approx(expected, rel=1e-9)
     assert cost.memory_s > cost.compute_s  # a decode step of one user is bound by the bytes it reads
     assert 1 / cost.time_s > 100  # hundreds of tok/s per user on one 8-GPU node, not 12-23
+
+
+def test_moe_per_pair_overhead_is_paid_by_decoding_tokens_not_by_a_prefill_chunk() -> None:
+    """A decode step routes each expert a few rows (small-M grouped GEMMs: the per-pair overhead); a prefill
+    chunk of thousands of tokens gives each expert hundreds of rows at the experts' rate. InferenceMAX's 8k-token
+    prompts on gpt-oss-120b were predicted 43-58 % low with the overhead on every prompt token."""
+    dep = perf.deploy("gpt-oss-120b", "b200", perf.Layout(2, 2, 1, "fp4", "fp8"))
+    c = dep.coefficients
+    assert c.expert_pair_flops > 0
+    pair_s = c.expert_pair_flops * c.inv_flops  # seconds per decoding token
+    chunk = dep.step(8192, 0, 0)
+    # a prompt's GEMMs: its FLOPs at the kernels' rate (and padding), no per-pair term
+    gemm_s = (c.dense_mm_flops * (8192 + c.m_half) + c.expert_mm_flops * (8192 + c.expert_fill)) * c.inv_flops
+    assert chunk.compute_s - c.attn_flops * 0.5 * 8192 ** 2 * c.inv_attn_flops == pytest.approx(
+        gemm_s + c.window_flops * 8192 * c.inv_attn_flops, rel=1e-6)
+    assert chunk.time_s < 0.1  # ~84 TFLOP of prompt on two B200s: tens of ms, not the ~250 ms it once cost
+    # decoding tokens pay it: 64 decodes cost their GEMMs plus 64 x the per-pair term
+    d64, d64_free = dep.step(0, 64, 64 * 1500), dep.step(0, 64, 64 * 1500, decoding=0)
+    assert d64.compute_s - d64_free.compute_s == pytest.approx(64 * pair_s, rel=1e-9)
+    # and so do a speculative round's verified tokens (decoding tokens checked in one pass)
+    spec = perf.SpecDecode(perf.deploy("gpt-oss-20b", "b200", perf.Layout(1, 1, 1, "fp4", "fp8")), 3, 0.7)
+    verify = perf.speculative.round_cost(dep, spec, 8, 1500).verify
+    as_prompt = dep.step(8 * 4, 0, 8 * 1500, 8 * 4 * (1500 + 1.5) - 8 * 1500)
+    assert verify.compute_s - as_prompt.compute_s == pytest.approx(8 * 4 * pair_s, rel=1e-9)
 
 
 def test_tensor_cores_run_small_batches_memory_bound_and_systolic_arrays_pay_a_whole_tile() -> None:
@@ -67,26 +92,28 @@ def test_tensor_cores_run_small_batches_memory_bound_and_systolic_arrays_pay_a_w
 
 
 def test_per_pair_overhead_weighs_on_fine_grained_experts_and_adds_no_padding() -> None:
-    """Each routed (token, expert) pair adds ``expert_pair_flops`` to its matmul FLOPs: a model of small experts
-    (Qwen3: 38 MFLOP a pair) pays a larger share of its expert work in overhead than one of large experts
-    (Mixtral: 350 MFLOP a pair). Padding rows are empty rows of the GEMM and carry no pair overhead."""
+    """Each routed (token, expert) pair of a decoding token adds ``expert_pair_flops`` to its matmul FLOPs: a
+    model of small experts (Qwen3: 38 MFLOP a pair) pays a larger share of its decode expert work in overhead than
+    one of large experts (Mixtral: 350 MFLOP a pair). Padding rows are empty rows of the GEMM and carry none."""
     p = perf.EfficiencyParams(expert_eff=1.0, expert_pair_flops=2e8, expert_m_half=8.0)
     share = {}
     for model_id in ("qwen3-235b-a22b", "mixtral-8x7b"):
         dep = perf.deploy(model_id, "b200", perf.Layout(8, 8, 1, "fp4", "fp8"), params=p)
         m, c = dep.model, dep.coefficients
         gemm = 2.0 * m.n_moe_layers * m.n_active_experts * m.expert_params
-        assert c.expert_mm_flops == pytest.approx(gemm + m.n_moe_layers * m.n_active_experts * 2e8, rel=1e-9)
+        assert c.expert_mm_flops == pytest.approx(gemm, rel=1e-9)
+        assert c.expert_pair_flops == pytest.approx(m.n_moe_layers * m.n_active_experts * 2e8, rel=1e-9)
         # padding of the touched experts: expert_m_half rows of one expert's GEMM each
         assert c.expert_mm_flops * c.expert_fill == pytest.approx(gemm * 8.0 * m.n_experts / m.n_active_experts,
                                                                   rel=1e-9)
-        share[model_id] = 1 - gemm / c.expert_mm_flops
+        share[model_id] = c.expert_pair_flops / (gemm + c.expert_pair_flops)
     assert share["qwen3-235b-a22b"] > 0.8 > 0.5 > share["mixtral-8x7b"] > 0.3
     # with no overhead the expert FLOPs are the matmuls' alone
     dep0 = perf.deploy("mixtral-8x7b", "b200", perf.Layout(8, 8, 1, "fp4", "fp8"),
                        params=p.replace(expert_pair_flops=0.0))
     assert dep0.coefficients.expert_mm_flops == pytest.approx(
         2.0 * dep0.model.n_moe_layers * 2 * dep0.model.expert_params, rel=1e-9)
+    assert dep0.coefficients.expert_pair_flops == 0.0
 
 
 def test_touched_experts_follow_the_occupancy_formula() -> None:

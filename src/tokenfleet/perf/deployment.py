@@ -61,6 +61,7 @@ class Deployment:
         "_em",
         "_emf",
         "_emfe",
+        "_ep",
         "_fixed",
         "_floor",
         "_ib",
@@ -108,6 +109,7 @@ class Deployment:
         self._fixed = c.comm_fixed_s + c.latency_floor_s
         self._mb = c.micro_batches
         self._mt = c.small_m_rows
+        self._ep = c.expert_pair_flops * c.inv_flops  # per decoding token (MoE per-pair overhead)
         if self._mb > 1 and type(self) is Deployment:
             self.__class__ = PipelinedDeployment  # its own step_time; the one-stage hot path stays as is
         # the same terms pre-multiplied, for step_time: compute = c0 + ctok * tokens (+ experts), memory likewise
@@ -123,12 +125,13 @@ class Deployment:
         return self._mh if tokens >= self._mt else self._mh * tokens / self._mt
 
     def _parts(self, tokens: int, decode_seqs: int, context_tokens: int, prefill_tokens: int,
-               pairs: float) -> tuple[float, float, float, float]:
+               pairs: float, decoding: float) -> tuple[float, float, float, float]:
         """(GEMM compute, weight reads, attention compute, KV reads) of a step, in seconds."""
         pad = self._pad_rows(tokens)
         if self._miss:
             touched = 1.0 - self._miss ** tokens
-            comp = (self._dm * (tokens + pad) + self._em * (tokens + self._ef * touched)) * self._if
+            comp = ((self._dm * (tokens + pad) + self._em * (tokens + self._ef * touched)) * self._if
+                    + self._ep * decoding)
             wbytes = self._db + self._eb * touched
         else:
             comp = self._dm * (tokens + pad) * self._if
@@ -138,8 +141,9 @@ class Deployment:
         return comp, wbytes * self._ib, attn, kv
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
-                  prefill_attn_pairs: float = -1.0) -> float:
-        """Seconds for one iteration over the batch (0 for an empty batch)."""
+                  prefill_attn_pairs: float = -1.0, decoding: float = -1.0) -> float:
+        """Seconds for one iteration over the batch (0 for an empty batch). ``decoding``: the tokens that pay a
+        MoE layer's per-pair overhead (default ``decode_seqs``; a speculative verify passes its tokens)."""
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return 0.0
@@ -151,7 +155,7 @@ class Deployment:
         mem = self._dbi
         if self._miss:
             touched = 1.0 - self._miss ** tokens
-            comp += self._emfe * touched
+            comp += self._emfe * touched + self._ep * (decode_seqs if decoding < 0 else decoding)
             mem += self._ebi * touched
         acomp = self._attn * (prefill_attn_pairs + context_tokens) + self._wf * tokens
         amem = self._kvi * (context_tokens + prefill_tokens) + self._wbi * decode_seqs
@@ -164,16 +168,17 @@ class Deployment:
         return comp + acomp + self._fixed + self._ct * tokens + self._so * (decode_seqs + (1 if prefill_tokens else 0))
 
     def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
-             prefill_attn_pairs: float = -1.0) -> StepCost:
+             prefill_attn_pairs: float = -1.0, decoding: float = -1.0) -> StepCost:
         """The step time broken down (for utilisation, power and reports)."""
-        total = self.step_time(prefill_tokens, decode_seqs, context_tokens, prefill_attn_pairs)
+        total = self.step_time(prefill_tokens, decode_seqs, context_tokens, prefill_attn_pairs, decoding)
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return StepCost(0.0, 0.0, 0.0, 0.0, 0.0)
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
         comp, mem, acomp, amem = self._parts(tokens, decode_seqs, context_tokens, prefill_tokens,
-                                             prefill_attn_pairs + context_tokens)
+                                             prefill_attn_pairs + context_tokens,
+                                             decode_seqs if decoding < 0 else decoding)
         if not self._overlap:
             return StepCost(total, comp + acomp, mem + amem, 0.0, self._floor)
         comm = self._cf + self._ct * tokens
@@ -215,14 +220,15 @@ class PipelinedDeployment(Deployment):
     __slots__ = ()
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
-                  prefill_attn_pairs: float = -1.0) -> float:
+                  prefill_attn_pairs: float = -1.0, decoding: float = -1.0) -> float:
         if prefill_tokens + decode_seqs <= 0:
             return 0.0
         if prefill_attn_pairs < 0:
             prefill_attn_pairs = 0.5 * prefill_tokens * prefill_tokens
         mb = self._mb
         trip = Deployment.step_time(self, prefill_tokens / mb, decode_seqs / mb,  # type: ignore[arg-type]
-                                    context_tokens / mb, prefill_attn_pairs / mb)  # type: ignore[arg-type]
+                                    context_tokens / mb, prefill_attn_pairs / mb,  # type: ignore[arg-type]
+                                    (decode_seqs if decoding < 0 else decoding) / mb)
         return mb * (trip - self._fixed) + self._fixed
 
 

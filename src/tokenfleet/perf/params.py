@@ -35,9 +35,9 @@ class EfficiencyParams:
     # the routed experts' grouped GEMMs relative to flops_eff (the fit keeps them at the dense kernels' 1.0
     # once the per-pair overhead below is priced)
     expert_eff: float = 1.0
-    # per routed (token, expert) pair per MoE layer, the MoE layer's work outside the expert GEMMs' FLOPs
-    # (routing, permutation to and from expert order, activation quantisation, grouped-GEMM tile scheduling),
-    # as FLOPs at the expert kernels' rate: it weighs most on fine-grained experts (gpt-oss, DeepSeek: 50-90
+    # per routed (token, expert) pair of a decoding token per MoE layer, the MoE layer's work outside the expert
+    # GEMMs' FLOPs (routing, permutation to and from expert order, activation quantisation, the small-M grouped
+    # GEMM's tile scheduling; a prefill chunk's rows do not pay it), as FLOPs at the expert kernels' rate: it weighs most on fine-grained experts (gpt-oss, DeepSeek: 50-90
     # MFLOP a pair) and least on large ones (Mixtral: 350 MFLOP a pair)
     expert_pair_flops: float = 1e8
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)

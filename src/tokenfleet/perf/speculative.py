@@ -65,7 +65,8 @@ def round_cost(dep: Deployment, spec: SpecDecode, batch: int, context_tokens: fl
         first, *rest = (_inside_round(c, shared) for c in (first, *rest))
     # verify: B(k+1) new tokens attend over their context (the step adds the context_tokens term itself)
     pairs = batch * (k + 1) * (context_tokens + k / 2.0) - ctx_total + new_prompt_pairs
-    verify = dep.step(batch * (k + 1) + new_prompt_tokens, 0, ctx_total, max(0.0, pairs))
+    # the verified tokens are decoding tokens: a MoE layer routes each expert a few of them (per-pair overhead)
+    verify = dep.step(batch * (k + 1) + new_prompt_tokens, 0, ctx_total, max(0.0, pairs), batch * (k + 1))
     return RoundCost((first, *rest), verify)
 
 
@@ -104,11 +105,12 @@ class SpeculativeDeployment(Deployment):
         return self.target.num_chips + (self.draft.num_chips if self.target.device.draft_has_own_units else 0)
 
     def step_time(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
-                  prefill_attn_pairs: float = -1.0) -> float:
+                  prefill_attn_pairs: float = -1.0, decoding: float = -1.0) -> float:
         return self.step(prefill_tokens, decode_seqs, context_tokens, prefill_attn_pairs).time_s
 
     def step(self, prefill_tokens: int, decode_seqs: int, context_tokens: int,
-             prefill_attn_pairs: float = -1.0) -> StepCost:
+             prefill_attn_pairs: float = -1.0, decoding: float = -1.0) -> StepCost:
+        """A round's cost per yielded token (``decoding`` is the round's own: its drafts and verified tokens)."""
         if decode_seqs <= 0:  # prompts only: both models prefill them
             a = self.target.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)
             b = self.draft.step(prefill_tokens, 0, context_tokens, prefill_attn_pairs)

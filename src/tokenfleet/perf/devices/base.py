@@ -26,7 +26,8 @@ class StepCoefficients:
     """Per-step cost of a replica as coefficients of the batch totals (see ``Deployment.step_time``).
 
     gemm_compute_s = (dense_mm_flops * (tokens + m_half)
-                      + expert_mm_flops * (tokens + expert_fill * touched_fraction)) * inv_flops
+                      + expert_mm_flops * (tokens + expert_fill * touched_fraction)
+                      + expert_pair_flops * decoding_tokens) * inv_flops
     gemm_memory_s  = (dense_bytes + expert_bytes * touched_fraction) * inv_bw
     attn_compute_s = (attn_flops * attention_pairs + window_flops * tokens) * inv_attn_flops
     attn_memory_s  = (kv_bytes * context + window_bytes * decode_seqs) * inv_bw
@@ -69,6 +70,11 @@ class StepCoefficients:
     # in proportion to its rows (GPU small-M kernels: Vidur's H100 GEMM profile is flat at the weight reads
     # from 1 to 64 tokens); 0: every GEMM pays them in full (a systolic array loads a whole weight tile)
     small_m_rows: float = 0.0
+    # FLOP-equivalent per decoding token of the MoE layers' per-(token, expert) overhead (k x MoE layers x
+    # ``EfficiencyParams.expert_pair_flops``): a decode step (or a speculative verify) routes each expert a
+    # few rows, run by small-M grouped-GEMM kernels that pay it; a prefill chunk gives each expert hundreds of
+    # rows, whose GEMMs run at the experts' rate (``expert_mm_flops``) without it. 0 for dense models
+    expert_pair_flops: float = 0.0
 
 
 class DeviceFamily(Protocol):

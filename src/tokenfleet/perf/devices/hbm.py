@@ -10,11 +10,16 @@ compute or memory traffic: a large decode batch's KV reads do not hide behind it
   systolic array all of them (it loads a whole weight tile whatever the rows); routed experts as a grouped GEMM over
   the experts the batch *touches*: ``E_t = E (1 - (1 - k/E) ** tokens)`` experts with ``tokens * k / E_t`` rows
   each, padded by ``expert_m_half`` (at most the 8-row granularity of the small-M kernels decode uses), so a batch
-  of one pays one expert's padding per routed expert, not ``E / k`` of them. Every (token, expert) pair adds
-  ``expert_pair_flops`` at the experts' kernel rate to its matmul FLOPs (routing, permutation to and from expert
-  order, activation quantisation, grouped-GEMM tile scheduling): fine-grained experts pay it on little work (gpt-oss
+  of one pays one expert's padding per routed expert, not ``E / k`` of them. Every (token, expert) pair of a
+  *decoding* token (decode steps, speculative verify tokens) adds ``expert_pair_flops`` at the experts' kernel rate
+  to its matmul FLOPs (routing, permutation to and from expert order, activation quantisation, the small-M grouped
+  GEMM's tile scheduling over experts holding a few rows each): fine-grained experts pay it on little work (gpt-oss
   50 MFLOP a pair, DeepSeek 90, Qwen3 38) and large ones on much (Mixtral 350), which one per-FLOP efficiency could
-  not tell apart. Fitted, it is 330 MFLOP on Blackwell and 410 on Hopper: the same work at each generation's rate. A
+  not tell apart. A prefill chunk's tokens do not pay it: a chunk of thousands of tokens gives each expert hundreds
+  of rows, GEMMs at the experts' rate (with the overhead on every prompt token too, InferenceMAX's gpt-oss-120b runs
+  with 8k-token prompts were predicted 43-58 % low and its 1k-token ones 4-29 % high on B200, H100 and H200: a
+  prompt of 8,192 tokens cost ~250 ms on two B200s against ~20 ms of FLOPs). Fitted, it is ~700 MFLOP on
+  Blackwell and ~870 on Hopper: the same work at each generation's rate. A
   MoE decode step at tens of users is bound by the touched experts' weight reads, not by a fixed compute cost
   (SemiAnalysis InferenceMAX: gpt-oss-120b on one B200, 3.8 ms per token at 4 users, 14.3 ms at 128).
 * memory: weights read once per step (routed experts in proportion to those touched), KV of every context
@@ -134,12 +139,11 @@ class HBMDevice:
         comm_fixed, comm_tok = _collectives(model, hw, layout, p)
         rate = hw.tflops(cprec) * 1e12 * p.flops_eff
         expert_gemm = expert_flops / p.expert_eff
-        # the per-pair overhead is paid per routed token, not per padded row
-        expert_token = expert_gemm + (k * model.n_moe_layers * p.expert_pair_flops if model.is_moe else 0.0)
         return StepCoefficients(
-            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_token,
-            expert_fill=(p.expert_m_half * model.n_experts / k * expert_gemm / expert_token if model.is_moe
-                         else 0.0),
+            dense_mm_flops=dense_flops, m_half=p.gemm_m_half, expert_mm_flops=expert_gemm,
+            expert_fill=p.expert_m_half * model.n_experts / k if model.is_moe else 0.0,
+            # the per-pair overhead is paid per routed decoding token, not per padded row nor by prefill chunks
+            expert_pair_flops=k * model.n_moe_layers * p.expert_pair_flops if model.is_moe else 0.0,
             miss=1.0 - k / model.n_experts if model.is_moe else 0.0,
             attn_flops=model.attn_flops_per_context_token(),
             inv_flops=1.0 / (n * rate),
