@@ -37,8 +37,9 @@ class EfficiencyParams:
     expert_eff: float = 1.0
     # per routed (token, expert) pair of a decoding token per MoE layer, the MoE layer's work outside the expert
     # GEMMs' FLOPs (routing, permutation to and from expert order, activation quantisation, the small-M grouped
-    # GEMM's tile scheduling; a prefill chunk's rows do not pay it), as FLOPs at the expert kernels' rate: it weighs most on fine-grained experts (gpt-oss, DeepSeek: 50-90
-    # MFLOP a pair) and least on large ones (Mixtral: 350 MFLOP a pair)
+    # GEMM's tile scheduling; a prefill chunk's rows do not pay it), as FLOPs at the expert kernels' rate: it
+    # weighs most on fine-grained experts (gpt-oss, DeepSeek: 50-90 MFLOP a pair) and least on large ones
+    # (Mixtral: 350 MFLOP a pair)
     expert_pair_flops: float = 1e8
     bw_eff: float = 0.8  # achieved fraction of peak memory bandwidth (HBM decode GEMV kernels reach 75-90%)
     step_overhead_s: float = 0.002  # per engine iteration: kernel launches, synchronisation
