@@ -41,18 +41,19 @@ from typing import Any
 
 import numpy as np
 
-from tokenfleet.scenario import parse_scenario, shared_root
+from tokenfleet.scenario import parse_scenario
 from tokenfleet.sim import Simulation
 from tokenfleet.sim.summary import summarize
 from tokenfleet.workload import load_trace
 from tokenfleet.workload.multiturn import multi_turn
+from tokenfleet.workload.packaged import TRACE_DIR, packaged_trace
 
 MODEL = "llama-3.1-8b"
 POOLS = (("h100", 4), ("mi300x", 4))
 POLICIES = ("round-robin", "least-outstanding", "least-ttft", "prefill-load", "prefix-aware", "prefix-affinity")
 SLO = {"ttft_p99_ms": 2000, "tpot_p99_ms": 50}
 THINK_S = 5.0  # multi-turn: short think times, so a run of a few minutes reaches steady state
-TRACES = shared_root() / "data" / "traces"
+TRACES = TRACE_DIR
 
 
 def capacity_rps(sc: Any, requests: Any = None) -> float:
@@ -113,7 +114,7 @@ def workload_runs(name: str, load: float, max_requests: int, policies: list[str]
         reqs = list(batch.requests("chat"))
         mk = lambda pol: (scenario(f"{name}@{load}", arrivals, len(reqs), pol, lengths), reqs)  # noqa: E731
     else:
-        path = TRACES / ("mooncake_fast25_conversation.jsonl" if name == "mooncake" else "azure2023_conv.csv")
+        path = packaged_trace("mooncake_fast25_conversation.jsonl" if name == "mooncake" else "azure2023_conv.csv")
         b = load_trace(path, seed=1)
         n = min(max_requests, len(b))
         isl, osl = float(b.prompt_tokens[:n].mean()), float(b.output_tokens[:n].mean())

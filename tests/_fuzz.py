@@ -4,7 +4,7 @@ Shared by ``tests/test_fuzz_*.py`` (hypothesis drives the ``random.Random`` each
 ``benchmarks/fuzz.py`` (runs the same generators for minutes and counts outcomes per command).
 
 A *target* is a command plus a seed input: every shipped example (scenarios, deals, gateway configs,
-results CSV), slices of the shared traces (Azure CSV, Mooncake JSONL, a BurstGPT CSV built from Azure rows)
+results CSV), slices of the packaged traces (Azure CSV, Mooncake JSONL, a BurstGPT CSV built from Azure rows)
 and abused flags. A mutant changes types, ranges, deletes keys, duplicates entries, nests deep, breaks the
 encoding or cuts the file. :func:`run` runs ``tokenfleet`` in-process and classifies the result:
 
@@ -22,6 +22,7 @@ import copy
 import csv
 import io
 import json
+import lzma
 import math
 import random
 import re
@@ -36,10 +37,10 @@ from typing import Any
 
 import yaml
 
+from tokenfleet.workload.packaged import packaged_trace
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SHARED = ROOT.parent / "shared" / "data"
-TRACES = SHARED / "traces"
 FAILURES = ("crash", "traceback", "unnamed", "nonsense", "hang", "memory")
 MEMORY_LIMIT_MB = 1500.0
 
@@ -78,28 +79,27 @@ def _trace_scenario(fmt: str) -> Callable[[Path, Path], Path]:
     return wrap
 
 
-def _head(path: Path, lines: int) -> str:
-    with path.open(encoding="utf-8") as fh:
+def _head(name: str, lines: int) -> str:
+    """The first ``lines`` lines of the packaged trace ``name``."""
+    with lzma.open(packaged_trace(name), "rt", encoding="utf-8") as fh:
         return "".join(line for _, line in zip(range(lines), fh, strict=False))
 
 
 def seed_texts(tmp: Path) -> dict[str, Path]:
     """Small seed files that are not shipped as such: trace slices and the shared plan scenario."""
     out: dict[str, Path] = {}
-    if (TRACES / "azure2023_conv.csv").is_file():
-        p = tmp / "azure.csv"
-        p.write_text(_head(TRACES / "azure2023_conv.csv", 120))
-        out["azure"] = p
-        rows = list(csv.reader(io.StringIO(p.read_text())))[1:]
-        b = tmp / "burstgpt.csv"
-        b.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n" + "".join(
-            f"{i * 0.7:.1f},ChatGPT,{r[1]},{r[2]},{int(r[1]) + int(r[2])},Conversation log\n"
-            for i, r in enumerate(rows)))
-        out["burstgpt"] = b
-    if (TRACES / "mooncake_fast25_conversation.jsonl").is_file():
-        p = tmp / "mooncake.jsonl"
-        p.write_text(_head(TRACES / "mooncake_fast25_conversation.jsonl", 120))
-        out["mooncake"] = p
+    p = tmp / "azure.csv"
+    p.write_text(_head("azure2023_conv.csv", 120))
+    out["azure"] = p
+    rows = list(csv.reader(io.StringIO(p.read_text())))[1:]
+    b = tmp / "burstgpt.csv"
+    b.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n" + "".join(
+        f"{i * 0.7:.1f},ChatGPT,{r[1]},{r[2]},{int(r[1]) + int(r[2])},Conversation log\n"
+        for i, r in enumerate(rows)))
+    out["burstgpt"] = b
+    p = tmp / "mooncake.jsonl"
+    p.write_text(_head("mooncake_fast25_conversation.jsonl", 120))
+    out["mooncake"] = p
     sys.path.insert(0, str(Path(__file__).parent))
     from _scenarios import two_class_plan
 

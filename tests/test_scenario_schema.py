@@ -9,6 +9,7 @@ import yaml
 
 from tokenfleet.errors import ScenarioError
 from tokenfleet.scenario import Scenario, load_scenario, parse_scenario, register_section, resolve_data_path
+from tokenfleet.workload.packaged import TRACE_DIR
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BASE = {
@@ -139,9 +140,22 @@ def test_bad_yaml_and_missing_trace_name_the_file(tmp_path: Path) -> None:
 
 
 def test_data_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENFLEET_SHARED", raising=False)
     assert resolve_data_path("t.csv", tmp_path) == tmp_path / "t.csv"
+    packaged = resolve_data_path("shared:traces/azure2023_conv.csv", Path("/x"))
+    assert packaged.is_file() and packaged.name == "azure2023_conv.csv.xz"
+    assert packaged.parent == TRACE_DIR  # the package's copy, wherever the repository sits
     monkeypatch.setenv("TOKENFLEET_SHARED", str(tmp_path))
     assert resolve_data_path("shared:traces/a.csv", Path("/x")) == tmp_path / "data" / "traces" / "a.csv"
+
+
+def test_an_unknown_shared_trace_names_the_packaged_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENFLEET_SHARED", raising=False)
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(with_("traffic.0.arrivals", {"trace": "shared:traces/nope.csv"})))
+    with pytest.raises(ScenarioError, match=r"arrivals\.trace: no packaged trace shared:traces/nope\.csv; packaged: "
+                       r"shared:traces/azure2023_code\.csv, .*TOKENFLEET_SHARED"):
+        load_scenario(p)
 
 
 def test_extension_sections_and_subclassing() -> None:
@@ -173,6 +187,7 @@ def test_examples_validate(path: Path) -> None:
     assert sc.traffic and sc.pools
     for c in sc.traffic:
         if c.arrivals.trace:
+            assert c.arrivals.trace.startswith("shared:traces/")  # packaged data, not a path beside the clone
             assert resolve_data_path(c.arrivals.trace, base).is_file()
 
 

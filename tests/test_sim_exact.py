@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tokenfleet.scenario import parse_scenario, shared_root
+from tokenfleet.scenario import parse_scenario
 from tokenfleet.sim import Simulation
 from tokenfleet.sim.itertime import IterationTimes
-
-TRACES = shared_root() / "data" / "traces"
 
 
 def _run(doc: dict, exact: bool) -> dict[str, np.ndarray]:
@@ -65,7 +63,6 @@ CASES = {
 }
 
 
-@pytest.mark.skipif(not TRACES.is_dir(), reason="shared traces not present")
 @pytest.mark.parametrize("case", list(CASES))
 def test_fast_and_exact_modes_agree(case: str) -> None:
     fast, exact = _run(CASES[case], False), _run(CASES[case], True)

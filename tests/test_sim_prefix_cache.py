@@ -3,14 +3,13 @@ the cached tokens equal the leading 512-token blocks (Mooncake hash ids) seen in
 
 from __future__ import annotations
 
-import pytest
-
 from tokenfleet import perf
-from tokenfleet.scenario import parse_scenario, shared_root
+from tokenfleet.scenario import parse_scenario
 from tokenfleet.sim import Simulation
 from tokenfleet.workload import Request, load_mooncake
+from tokenfleet.workload.packaged import packaged_trace
 
-TRACE = shared_root() / "data" / "traces" / "mooncake_fast25_conversation.jsonl"
+TRACE = packaged_trace("mooncake_fast25_conversation.jsonl")
 BLOCK = 512
 
 
@@ -47,7 +46,6 @@ def expected_hits(reqs: list[Request]) -> list[int]:
     return out
 
 
-@pytest.mark.skipif(not TRACE.is_file(), reason="shared traces not present")
 def test_cached_tokens_match_independent_count_and_lru_evicts_when_small() -> None:
     b = load_mooncake(TRACE)
     cap = perf.deploy("llama-3.1-8b", "h200").kv_capacity_tokens

@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
-from tokenfleet.scenario import parse_scenario, shared_root
+from tokenfleet.scenario import parse_scenario
 from tokenfleet.sim import Simulation
 from tokenfleet.sim.summary import summarize
 from tokenfleet.workload import Request, load_trace
 from tokenfleet.workload.multiturn import multi_turn
+from tokenfleet.workload.packaged import TRACE_DIR, packaged_trace
 from tokenfleet.workload.prefix import chain_hashes
 
-TRACES = shared_root() / "data" / "traces"
+TRACES = TRACE_DIR
 BLOCK = 512
 
 
@@ -91,7 +92,7 @@ def test_prefix_aware_on_a_hot_system_prompt_does_not_pile_onto_one_replica() ->
 
 
 def test_mooncake_prefix_aware_beats_round_robin_near_the_affinity_hit_rate() -> None:
-    path = TRACES / "mooncake_fast25_conversation.jsonl"
+    path = packaged_trace("mooncake_fast25_conversation.jsonl")
     b = load_trace(path, seed=1)
     n = 2500  # the first conversations need this many requests to come back for more turns
     mult = 3.0 / (n / float(b.arrival_s[n - 1]))  # 3 req/s of ~13k-token prompts on 4 H200: heavily loaded
@@ -112,7 +113,7 @@ def test_mooncake_prefix_aware_beats_round_robin_near_the_affinity_hit_rate() ->
 
 def test_prefill_load_is_not_worse_than_round_robin_where_least_outstanding_is() -> None:
     """The issue's case: Llama 2 7B on 4 H100 at 25 QPS of the Azure conversation trace."""
-    path = TRACES / "azure2023_conv.csv"
+    path = packaged_trace("azure2023_conv.csv")
     b = load_trace(path)
     n = 3000
     mult = 25 / (n / float(b.arrival_s[n - 1]))

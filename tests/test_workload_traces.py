@@ -1,4 +1,4 @@
-"""The trace loaders reproduce ../shared/data/traces/trace_stats.json (request counts, lengths, span)."""
+"""The trace loaders reproduce the packaged traces' trace_stats.json (request counts, lengths, span)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,12 @@ import numpy as np
 import pytest
 
 from tokenfleet.errors import InputError
-from tokenfleet.scenario import shared_root
 from tokenfleet.workload import TraceSource, load_burstgpt, load_mooncake, load_trace, merge
-
-TRACES = shared_root() / "data" / "traces"
-pytestmark = pytest.mark.skipif(not (TRACES / "trace_stats.json").is_file(), reason="shared traces not present")
+from tokenfleet.workload.packaged import TRACE_DIR, packaged_trace
 
 
 def _stats() -> dict[str, dict]:
-    return {s["trace"]: s for s in json.loads((TRACES / "trace_stats.json").read_text())}
+    return {s["trace"]: s for s in json.loads((TRACE_DIR / "trace_stats.json").read_text())}
 
 
 @pytest.mark.parametrize(
@@ -31,7 +28,7 @@ def _stats() -> dict[str, dict]:
 )
 def test_counts_and_length_percentiles_match_published_stats(name: str) -> None:
     st = _stats()[name]
-    b = load_trace(TRACES / name)
+    b = load_trace(packaged_trace(name))
     assert len(b) == st["requests"]
     for key, arr in (("input_tokens", b.prompt_tokens), ("output_tokens", b.output_tokens)):
         for q in ("p10", "p25", "p50", "p75", "p90", "p95", "p99"):
@@ -44,8 +41,8 @@ def test_counts_and_length_percentiles_match_published_stats(name: str) -> None:
 
 
 def test_mooncake_spread_stays_inside_buckets_and_keeps_hashes() -> None:
-    raw = load_mooncake(TRACES / "mooncake_fast25_conversation.jsonl", spread=False)
-    sp = load_mooncake(TRACES / "mooncake_fast25_conversation.jsonl", spread=True, seed=3)
+    raw = load_mooncake(packaged_trace("mooncake_fast25_conversation.jsonl"), spread=False)
+    sp = load_mooncake(packaged_trace("mooncake_fast25_conversation.jsonl"), spread=True, seed=3)
     st = _stats()["mooncake_fast25_conversation.jsonl"]
     assert len(np.unique(raw.arrival_s)) == st["distinct_timestamps"]
     assert np.all(sp.arrival_s >= raw.arrival_s) and np.all(sp.arrival_s < raw.arrival_s + 3.0)
@@ -59,7 +56,7 @@ def test_mooncake_spread_stays_inside_buckets_and_keeps_hashes() -> None:
 
 
 def test_rate_multiplier_and_loop() -> None:
-    b = load_trace(TRACES / "azure2023_conv.csv")
+    b = load_trace(packaged_trace("azure2023_conv.csv"))
     reqs = list(merge([("c", TraceSource(b, rate_multiplier=4.0, loop=True))], max_requests=3 * len(b)))
     t = np.array([r.arrival_s for r in reqs])
     assert len(reqs) == 3 * len(b) and np.all(np.diff(t) >= 0)

@@ -9,8 +9,9 @@
 * :mod:`~tokenfleet.scenario.model` — :class:`Scenario`, extensible by subclassing plus
   :func:`register_section` (see that module).
 * :func:`load_scenario` — YAML file -> scenario; bad input raises :class:`~tokenfleet.errors.ScenarioError`
-  naming the file and field path. Trace paths are relative to the scenario file, or ``shared:traces/...``
-  (resolved under ``$TOKENFLEET_SHARED`` or the ``shared`` folder beside the repository).
+  naming the file and field path. Trace paths are relative to the scenario file, or ``shared:traces/NAME``
+  (the packaged trace NAME, :mod:`tokenfleet.workload.packaged`; ``$TOKENFLEET_SHARED/data/traces/NAME`` when
+  that variable is set).
 """
 
 from tokenfleet.scenario.fleet import (
@@ -23,7 +24,7 @@ from tokenfleet.scenario.fleet import (
     SimSpec,
     SpeculativeSpec,
 )
-from tokenfleet.scenario.load import load_scenario, parse_scenario, resolve_data_path, shared_root
+from tokenfleet.scenario.load import load_scenario, parse_scenario, resolve_data_path
 from tokenfleet.scenario.model import Scenario, register_section
 from tokenfleet.scenario.traffic import ArrivalSpec, LengthSpec, SloSpec, TrafficClass
 
@@ -45,5 +46,4 @@ __all__ = [
     "parse_scenario",
     "register_section",
     "resolve_data_path",
-    "shared_root",
 ]

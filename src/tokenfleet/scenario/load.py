@@ -3,7 +3,6 @@ paths resolved, and catalog ids checked."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from tokenfleet import catalog
 from tokenfleet.errors import ScenarioError, TokenfleetError, UnknownIdError
 from tokenfleet.scenario.model import Scenario
+from tokenfleet.workload.packaged import resolve_shared, shared_hint
 from tokenfleet.yamlio import read_mapping
 
 S = TypeVar("S", bound=Scenario)
@@ -22,22 +22,11 @@ def _fmt_loc(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def shared_root() -> Path:
-    """``$TOKENFLEET_SHARED``, else the ``shared`` folder next to the repository root."""
-    env = os.environ.get("TOKENFLEET_SHARED")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file():
-            return parent.parent / "shared"
-    return Path.cwd().parent / "shared"
-
-
 def resolve_data_path(ref: str, base_dir: Path) -> Path:
-    """``shared:traces/x.csv`` -> ``<shared>/data/traces/x.csv``; other paths are relative to ``base_dir``."""
+    """``shared:traces/x.csv`` -> the packaged copy of trace ``x.csv`` (or ``$TOKENFLEET_SHARED/data/traces/x.csv``
+    when that variable is set); other paths are the user's, relative to ``base_dir``."""
     if ref.startswith(SHARED_PREFIX):
-        return shared_root() / "data" / ref[len(SHARED_PREFIX) :]
+        return resolve_shared(ref[len(SHARED_PREFIX) :])
     p = Path(ref).expanduser()
     return p if p.is_absolute() else (base_dir / p).resolve()
 
@@ -114,12 +103,14 @@ def load_scenario(path: str | Path, model: type[S] = Scenario) -> tuple[S, Path]
     base = path.resolve().parent
     for i, c in enumerate(sc.traffic):
         if c.arrivals.trace is not None:
-            p = resolve_data_path(c.arrivals.trace, base)
+            ref = c.arrivals.trace
+            p = resolve_data_path(ref, base)
             if not p.is_file():
-                raise ScenarioError(
-                    f"trace file not found: {p}" if not p.exists() else f"trace is not a regular file: {p}",
-                    where=f"{path}: traffic.{i}.arrivals.trace",
-                )
+                if ref.startswith(SHARED_PREFIX) and not p.exists():
+                    msg = shared_hint(ref[len(SHARED_PREFIX) :])
+                else:
+                    msg = f"trace file not found: {p}" if not p.exists() else f"trace is not a regular file: {p}"
+                raise ScenarioError(msg, where=f"{path}: traffic.{i}.arrivals.trace")
     check_looped_work(sc, base, str(path))
     return sc, base
 
@@ -150,4 +141,4 @@ def check_looped_work(sc: Scenario, base: Path, where: str) -> None:
         )
 
 
-__all__ = ["check_looped_work", "load_scenario", "parse_scenario", "resolve_data_path", "shared_root"]
+__all__ = ["check_looped_work", "load_scenario", "parse_scenario", "resolve_data_path"]

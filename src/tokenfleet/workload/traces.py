@@ -4,8 +4,10 @@ Every loader returns a :class:`RequestBatch` sorted by arrival with the first re
 read once through :func:`tokenfleet.inputs.read_text` (size-limited, UTF-8 or "not UTF-8 text at byte N");
 then every row is checked at the door (:mod:`tokenfleet.workload.tracecheck`): token counts whole numbers
 in [1, :data:`MAX_TOKENS`], timestamps finite and in arrival order, hash ids lists of non-negative
-integers. Errors name the file and the row / line. Nothing is downloaded: files come from
-``../shared/data/traces`` (see its SOURCES.md for provenance and licences) or from the user.
+integers. Errors name the file and the row / line. Files ending ``.xz`` or ``.gz`` are decompressed (the
+decompressed size is limited as the plain file's is). Nothing is downloaded: files come from the package
+(:mod:`tokenfleet.workload.packaged`: Azure 2023 and Mooncake FAST'25, with sources, checksums and licences)
+or from the user.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import lzma
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from tokenfleet.errors import InputError
-from tokenfleet.inputs import MAX_TRACE_BYTES, read_text
+from tokenfleet.inputs import MAX_TRACE_BYTES, decode_utf8, read_bytes, read_text
+from tokenfleet.workload.packaged import uncompressed_name
 from tokenfleet.workload.request import RequestBatch, make_batch
 from tokenfleet.workload.tracecheck import (
     MAX_HASH_ID,
@@ -33,7 +38,27 @@ MOONCAKE_QUANTUM_S = 3.0  # Mooncake FAST'25 traces quantise arrival times to 3-
 
 
 def _read(path: Path) -> str:
-    return read_text(path, "trace", MAX_TRACE_BYTES)
+    if path.suffix not in (".xz", ".gz"):
+        return read_text(path, "trace", MAX_TRACE_BYTES)
+    raw = read_bytes(path, "trace", MAX_TRACE_BYTES)
+    what = path.suffix[1:]
+    try:
+        if what == "xz":
+            xz = lzma.LZMADecompressor()
+            data, done = xz.decompress(raw, MAX_TRACE_BYTES + 1), xz.eof
+        else:
+            gz = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data, done = gz.decompress(raw, MAX_TRACE_BYTES + 1), gz.eof
+    except (lzma.LZMAError, zlib.error, EOFError) as exc:
+        raise InputError(f"not a valid {what} file: {exc}", where=str(path)) from None
+    if len(data) > MAX_TRACE_BYTES:
+        raise InputError(f"trace decompresses to more than {MAX_TRACE_BYTES >> 20} MB", where=str(path))
+    if not done:
+        raise InputError(f"{what} file cut short (truncated)", where=str(path))
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InputError(f"not a text file: NUL byte at offset {nul} after decompression", where=str(path))
+    return decode_utf8(data, str(path))
 
 
 def _csv(path: Path, text: str, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
@@ -217,7 +242,7 @@ def load_trace(path: str | Path, fmt: str = "auto", seed: int = 0) -> RequestBat
     text = _read(path)
     if fmt == "auto":
         head = text[: text.find("\n")] if "\n" in text else text
-        if path.suffix == ".jsonl" or head.lstrip().startswith("{"):
+        if uncompressed_name(path).endswith(".jsonl") or head.lstrip().startswith("{"):
             fmt = "mooncake"
         elif "ContextTokens" in head:
             fmt = "azure"
