@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,9 @@ from tokenfleet import catalog
 from tokenfleet.catalog import WorkloadSpec
 from tokenfleet.cli.catalog import workload_provenance
 from tokenfleet.errors import UnknownIdError
+from tokenfleet.perf.validate import packaged_results_path
 
-RESULTS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "published_results.csv"
+RESULTS_CSV = packaged_results_path()
 REQUIRED = ["mlperf-llama2-70b", "mlperf-llama3.1-405b", "mlperf-llama3.1-8b", "mlperf-deepseek-r1",
             "mlperf-gpt-oss-120b", "mlperf-mixtral-8x7b", "sharegpt", "single-stream"]
 # MLCommons reference mean output lengths (tokens per sample): llama2-70b and llama3.1-405b READMEs,
@@ -28,8 +28,6 @@ def test_required_ids_present() -> None:
 
 
 def test_every_published_result_workload_resolves() -> None:
-    if not RESULTS_CSV.exists():
-        pytest.skip(f"{RESULTS_CSV} not present")
     with RESULTS_CSV.open(newline="", encoding="utf-8") as f:
         ids = {r["workload_id"] for r in csv.DictReader(f) if r["workload_id"]}
     assert ids
