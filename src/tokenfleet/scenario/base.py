@@ -39,6 +39,7 @@ def in_range(lo: float | None = None, hi: float | None = None, unit: str = "", l
         check_range(info.field_name or "value", v, lo, hi, unit, lo_open=lo_open)
         return v
 
+    check.range = (lo, hi, unit, lo_open)  # type: ignore[attr-defined]  # read by the docs' field reference
     return AfterValidator(check)
 
 
