@@ -10,6 +10,7 @@ download come from the planner's own :func:`tokenfleet.plan.output.plan_json`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,8 @@ def _class_check(c: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in getattr(c, "__slots__", ()) or vars(c):
         v = getattr(c, k)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):  # a typed value (the class's Slo)
+            v = dataclasses.asdict(v)
         out[k] = _f(v) if isinstance(v, float | int) and not isinstance(v, bool) else v
     return out
 
