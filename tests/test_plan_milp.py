@@ -13,13 +13,14 @@ from tokenfleet.plan.capacity import Option
 from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.economics import Economics, HardwareEcon
 from tokenfleet.plan.milp import Limits, build, evaluate, solve
+from tokenfleet.scenario import Slo
 
 ECON = Economics(pue=1.2, usd_per_mwh=70.0, depreciation_years=4.0, facility_usd_per_mw=10e6,
                  facility_life_years=15.0, horizon_years=3.0)
 
 
 def _demand(name: str, rps: float) -> Demand:
-    return Demand(name, "m", rps, rps, 1000.0, 200.0, 1.0, 0.05, None)
+    return Demand(name, "m", rps, rps, 1000.0, 200.0, Slo(1000.0, 50.0))
 
 
 def _opt(ci: int, hw: str, vendor: str, chips: int, rate: float, peak_w: float, idle_w: float) -> Option:
@@ -97,7 +98,7 @@ def test_tco_formula_by_hand() -> None:
     """One class, one option, one hardware: TCO and MW from the formulas in economics.py."""
     hw = HardwareEcon("g", "V", 8, 8 * 25_000.0, 0.0, 250.0, None, 0.0)
     o = _opt(0, "g", "V", 2, 1.5, 2 * 250.0 + 1000.0, 2 * 250.0)
-    d = Demand("c0", "m", 4.0, 4.0, 1000.0, 200.0, 1.0, 0.05, None)
+    d = Demand("c0", "m", 4.0, 4.0, 1000.0, 200.0, Slo(1000.0, 50.0))
     p = build([o], [hw], [d], np.array([4.0]), ECON, Limits())
     sol = solve(p, "cost")
     assert sol is not None

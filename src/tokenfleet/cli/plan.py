@@ -84,23 +84,35 @@ def _print(r: PlanResult, out: Console | None = None) -> None:
                 + f" ({q.status})" for q in pts))
     v = r.verification
     if v is not None:
-        sl = (f"a slice of {v.sim_replicas} replicas (fraction {v.slice_fraction:.4f} of the fleet, same load per "
-              "replica)" if v.slice_fraction < 1 else f"all {v.sim_replicas} replicas")
-        c.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.0f} s on {sl}; "
-                f"{len(r.iterations)} iteration(s): " + ", ".join(
-                    f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations))
-        for k in v.classes:
-            if k.simulated:
-                c.print(f"  {k.name}: TTFT p99 {k.ttft_p99_s * 1e3:,.0f} ms, TPOT p99 "
-                        f"{k.tpot_p99_s * 1e3:,.1f} ms, SLO attainment {k.attainment:.2%}"
-                        + ("" if k.met else " [red]MISSED[/]"))
-            else:
-                c.print(f"  {k.name}: {k.note}")
+        _print_verification(r, c)
     tm = r.timings_s
     extra = f", curves {tm['verify_curves_s']:.2f} s" if "verify_curves_s" in tm else ""
     c.print(f"[dim]capacity {tm.get('capacity_s', 0):.2f} s, MILP {tm.get('solve_s', 0):.2f} s, simulation "
             f"{tm.get('verify_s', 0):.2f} s, Pareto {tm.get('pareto_s', 0):.2f} s{extra}, total "
             f"{tm.get('total_s', 0):.2f} s[/]")
+
+
+def _print_verification(r: PlanResult, c: Console) -> None:
+    from tokenfleet.plan.text import num, table
+    from tokenfleet.plan.verify import MET_DEFINITION
+
+    v = r.verification
+    assert v is not None
+    c.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.3g} s on {v.slice_text}; "
+            f"{len(r.iterations)} iteration(s): " + ", ".join(
+                f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations))
+    rows = []
+    for k in v.classes:
+        if not k.simulated:
+            rows.append([k.name, f"{k.replicas:,}", num(k.planned_rps), num(k.simulated_rps), "-", "-", "-", "-"])
+            continue
+        rows.append([k.name, f"{k.replicas:,}", num(k.planned_rps), num(k.simulated_rps),
+                     f"{k.ttft_p99_s * 1e3:,.0f}", f"{k.tpot_p99_s * 1e3:,.3g}",
+                     "yes" if k.met else "MISSED", f"{k.attainment:.2%}"])
+    c.print(table("Verification at the planned load (the slice's replicas)",
+                  ["class", "repl.", "plan rps", "sim rps", "TTFT ms", "TPOT ms", "met", "within"], rows, 1))
+    c.print(f"[dim]p99 latencies; {MET_DEFINITION.replace('attainment', 'within')}; plan rps: the plan's peak "
+            "rate for these replicas (traffic scale applied); sim rps: arrivals in the simulation[/]")
 
 
 def plan_cmd(
@@ -113,6 +125,8 @@ def plan_cmd(
     verify_curves: bool = typer.Option(False, "--verify-curves/--no-verify-curves",
                                        help="Simulate every point of both curves (else they are estimates)."),
     as_json: bool = typer.Option(False, "--json/--no-json", help="Print plan.json to stdout instead of tables."),
+    verify_replicas: int = typer.Option(None, "--verify-replicas", min=1, max=20_000,
+                                        help="Replicas to simulate (default: plan.verify.max_replicas)."),
 ) -> None:
     """Choose the fleet (hardware x count x layout per traffic class) meeting every SLO at least cost."""
     from tokenfleet.errors import InputError
@@ -136,7 +150,8 @@ def plan_cmd(
         upd["power_budget_mw"] = budget_mw
     if upd:
         sc = sc.model_copy(update={"plan": sc.plan.model_copy(update=upd)})
-    kw: dict[str, Any] = {"run_verify": run_verify, "pareto": pareto, "verify_curves": verify_curves}
+    kw: dict[str, Any] = {"run_verify": run_verify, "pareto": pareto, "verify_curves": verify_curves,
+                          "verify_replicas": verify_replicas}
     if as_json:
         r = plan(sc, base, **kw)
     else:

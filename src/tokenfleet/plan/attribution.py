@@ -87,8 +87,7 @@ def _constraint_relaxations(p: Problem, sol: Solution) -> list[tuple[str, str, P
 
 def loosen(d: Demand, factor: float) -> Demand:
     """The class with TTFT / TPOT targets x factor and a per-user speed floor / factor."""
-    return replace(d, ttft_p99_s=d.ttft_p99_s * factor, tpot_p99_s=d.tpot_p99_s * factor,
-                   min_user_tok_s=d.min_user_tok_s / factor if d.min_user_tok_s else None)
+    return replace(d, slo=d.slo.loosened(factor))
 
 
 def shadow_prices(p: Problem, sol: Solution,

@@ -8,14 +8,13 @@ rate.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tokenfleet.plan.schema import PlanScenario
-from tokenfleet.scenario import LengthSpec, TrafficClass, resolve_data_path
+from tokenfleet.scenario import LengthSpec, Slo, TrafficClass, resolve_data_path
 from tokenfleet.workload import load_trace
 
 PEAK_WINDOW_S = 300.0
@@ -29,9 +28,21 @@ class Demand:
     peak_rps: float
     isl: float  # mean prompt tokens
     osl: float  # mean output tokens
-    ttft_p99_s: float  # inf when unset
-    tpot_p99_s: float
-    min_user_tok_s: float | None
+    slo: Slo
+
+    @property
+    def ttft_p99_s(self) -> float:
+        """The TTFT target in seconds (inf when unset)."""
+        return self.slo.ttft_s
+
+    @property
+    def tpot_p99_s(self) -> float:
+        """The TPOT target in seconds (from ``min_user_tok_s`` when that is the target; inf when unset)."""
+        return self.slo.tpot_s
+
+    @property
+    def min_user_tok_s(self) -> float | None:
+        return self.slo.min_user_tok_s
 
     @property
     def output_tok_per_year(self) -> float:
@@ -79,13 +90,7 @@ def class_demands(sc: PlanScenario, base_dir: Path) -> list[Demand]:
         if o is not None:
             mean = o.mean_rps or mean
             peak = o.peak_rps or max(peak, mean)
-        slo = c.slo
-        out.append(Demand(
-            c.name, c.model, mean, peak, max(isl, 1.0), max(osl, 1.0),
-            slo.ttft_p99_ms / 1e3 if slo.ttft_p99_ms else math.inf,
-            slo.tpot_target_ms / 1e3 if slo.tpot_target_ms else math.inf,
-            slo.min_user_tok_s,
-        ))
+        out.append(Demand(c.name, c.model, mean, peak, max(isl, 1.0), max(osl, 1.0), c.slo.to_slo()))
     return out
 
 

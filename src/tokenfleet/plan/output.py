@@ -11,10 +11,17 @@ from typing import Any
 
 from tokenfleet.plan.economics import FORMULAS
 from tokenfleet.plan.planner import PlanResult, PoolPlan
+from tokenfleet.plan.verify import MET_DEFINITION
+from tokenfleet.scenario import Slo
 
 
 def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else float(x)
+
+
+def slo_json(s: Slo) -> dict[str, float | None]:
+    """The SLO as written in the scenario (``ttft_p99_ms``, ``tpot_p99_ms``, ``min_user_tok_s``)."""
+    return {"ttft_p99_ms": s.ttft_p99_ms, "tpot_p99_ms": s.tpot_p99_ms, "min_user_tok_s": s.min_user_tok_s}
 
 
 def pool_row(p: PoolPlan) -> dict[str, Any]:
@@ -55,7 +62,7 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
             "traffic_scale": sol.scale,
         },
         "classes": [{"class": d.name, "model": d.model, "mean_rps": d.mean_rps, "peak_rps": d.peak_rps,
-                     "mean_input_tokens": d.isl, "mean_output_tokens": d.osl,
+                     "mean_input_tokens": d.isl, "mean_output_tokens": d.osl, "slo": slo_json(d.slo),
                      "ttft_p99_ms": _num(d.ttft_p99_s * 1e3), "tpot_p99_ms": _num(d.tpot_p99_s * 1e3)}
                     for d in r.demands],
         "bill_of_materials": r.bill_of_materials,
@@ -68,9 +75,12 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
         "binding": [{"constraint": b.constraint, "detail": b.detail, "gain": b.gain} for b in r.binding],
         "excluded": r.excluded,
         "verification": None if ver is None else {
-            "slice_fraction": ver.slice_fraction, "sim_replicas": ver.sim_replicas, "duration_s": ver.duration_s,
-            "requests": ver.requests, "wall_s": ver.wall_s,
-            "classes": [{"class": c.name, "simulated": c.simulated, "requests": c.requests,
+            "slice_fraction": ver.slice_fraction, "sim_replicas": ver.sim_replicas,
+            "fleet_replicas": ver.fleet_replicas, "slice": ver.slice_text, "duration_s": ver.duration_s,
+            "requests": ver.requests, "wall_s": ver.wall_s, "met_definition": MET_DEFINITION,
+            "classes": [{"class": c.name, "slo": slo_json(c.slo), "simulated": c.simulated,
+                         "requests": c.requests, "planned_rps": c.planned_rps, "simulated_rps": c.simulated_rps,
+                         "replicas": c.replicas, "fleet_replicas": c.fleet_replicas,
                          "ttft_p99_ms": _num(c.ttft_p99_s * 1e3), "tpot_p99_ms": _num(c.tpot_p99_s * 1e3),
                          "slo_attainment": _num(c.attainment), "met": c.met, "note": c.note}
                         for c in ver.classes],
@@ -107,4 +117,4 @@ def write_plan_files(r: PlanResult, out_dir: Path) -> list[Path]:
     return [pj, pc]
 
 
-__all__ = ["plan_json", "pool_row", "write_plan_files"]
+__all__ = ["plan_json", "pool_row", "slo_json", "write_plan_files"]

@@ -21,7 +21,7 @@ from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve, unit_c
 from tokenfleet.plan.pareto import ParetoPoint, cost_vs_mw, cost_vs_slo
 from tokenfleet.plan.schema import PlanScenario
 from tokenfleet.plan.units import lead_time_months
-from tokenfleet.plan.verify import Verification, verify
+from tokenfleet.plan.verify import PoolLoad, Verification, verify
 
 Progress = Callable[[str, float], None]
 DERATE_STEP = 0.85
@@ -184,6 +184,23 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
             for q in out]
 
 
+def pool_loads(p: Problem, sol: Solution) -> list[PoolLoad]:
+    """Per option with replicas: the planned peak rate of each class it serves (traffic scale applied): a
+    class's peak split over its pools by the capacity each gives it."""
+    cap = np.zeros(len(p.demands))
+    for j, o in enumerate(p.options):
+        cap[o.class_idx] += o.rate_rps * float(sol.replicas[j])
+    out = []
+    for j, o in enumerate(p.options):
+        n = int(sol.replicas[j])
+        if n <= 0:
+            continue
+        d = p.demands[o.class_idx]
+        share = o.rate_rps * n / cap[o.class_idx] if cap[o.class_idx] > 0 else 0.0
+        out.append(PoolLoad(o, n, {o.class_idx: d.peak_rps * sol.scale * share}))
+    return out
+
+
 def _solve_or_explain(p: Problem, objective: str) -> Solution:
     sol = solve(p, objective, tie_rel=TIE_REL)
     if sol is None:
@@ -192,7 +209,9 @@ def _solve_or_explain(p: Problem, objective: str) -> Solution:
 
 
 def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, run_verify: bool = True,
-         pareto: bool = True, verify_curves: bool = False, shadow: bool = True) -> PlanResult:
+         pareto: bool = True, verify_curves: bool = False, shadow: bool = True,
+         verify_replicas: int | None = None) -> PlanResult:
+    """Plan ``sc``; ``verify_replicas`` overrides ``plan.verify.max_replicas`` (the simulated slice)."""
     say: Progress = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -216,7 +235,7 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
         if not (run_verify and sc.plan.verify.enabled):
             break
         say("simulate", 0.3 + 0.15 * it)
-        ver = verify(sc, base_dir, demands, options, [int(x) for x in sol.replicas])
+        ver = verify(sc, base_dir, demands, pool_loads(problem, sol), verify_replicas)
         timings["verify_s"] = timings.get("verify_s", 0.0) + ver.wall_s
         missed = [c.name for c in ver.classes if not c.met]
         iterations.append(Iteration(it + 1, sol.tco_usd_per_year, sol.peak_facility_mw,
@@ -250,8 +269,8 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
         if verify_curves and sc.plan.verify.enabled:
             say("curves", 0.95)
             t = time.perf_counter()
-            result.pareto_mw = [_verified(sc, base_dir, q) for q in result.pareto_mw]
-            result.pareto_slo = [_verified(sc, base_dir, q) for q in result.pareto_slo]
+            result.pareto_mw = [_verified(sc, base_dir, q, verify_replicas) for q in result.pareto_mw]
+            result.pareto_slo = [_verified(sc, base_dir, q, verify_replicas) for q in result.pareto_slo]
             timings["verify_curves_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     result.timings_s = timings
@@ -259,12 +278,12 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
     return result
 
 
-def _verified(sc: PlanScenario, base_dir: Path, q: ParetoPoint) -> ParetoPoint:
+def _verified(sc: PlanScenario, base_dir: Path, q: ParetoPoint, max_replicas: int | None) -> ParetoPoint:
     """The point with its fleet simulated (as the plan is: same slice rules and limits)."""
     if q.fleet is None:
         return q
     p, sol = q.fleet
-    ver = verify(sc, base_dir, p.demands, p.options, [int(x) for x in sol.replicas])
+    ver = verify(sc, base_dir, p.demands, pool_loads(p, sol), max_replicas)
     missed = [c.name for c in ver.classes if not c.met]
     return replace(q, status="simulated: " + (f"missed {', '.join(missed)}" if missed else "met"))
 
@@ -287,4 +306,4 @@ def _slo_problem(sc: PlanScenario, demands: list[Demand], derate: dict[int, floa
     return make_problem(sc, scaled, options)
 
 
-__all__ = ["Iteration", "PlanResult", "PoolPlan", "make_problem", "plan", "pools_of"]
+__all__ = ["Iteration", "PlanResult", "PoolPlan", "make_problem", "plan", "pool_loads", "pools_of"]

@@ -8,6 +8,8 @@
   limit, exact mode).
 * :mod:`~tokenfleet.scenario.model` — :class:`Scenario`, extensible by subclassing plus
   :func:`register_section` (see that module).
+* :mod:`~tokenfleet.scenario.slo` — :class:`Slo`, the typed SLO value object every layer passes on
+  (``SloSpec.to_slo()``), with the two definitions of "met" (p99 per class, per request).
 * :func:`load_scenario` — YAML file -> scenario; bad input raises :class:`~tokenfleet.errors.ScenarioError`
   naming the file and field path. Trace paths are relative to the scenario file, or ``shared:traces/NAME``
   (the packaged trace NAME, :mod:`tokenfleet.workload.packaged`; ``$TOKENFLEET_SHARED/data/traces/NAME`` when
@@ -26,6 +28,7 @@ from tokenfleet.scenario.fleet import (
 )
 from tokenfleet.scenario.load import load_scenario, parse_scenario, resolve_data_path
 from tokenfleet.scenario.model import Scenario, register_section
+from tokenfleet.scenario.slo import Slo
 from tokenfleet.scenario.traffic import ArrivalSpec, LengthSpec, SloSpec, TrafficClass
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "Scenario",
     "SchedulerSpec",
     "SimSpec",
+    "Slo",
     "SloSpec",
     "SpeculativeSpec",
     "TrafficClass",

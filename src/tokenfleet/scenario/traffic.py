@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from tokenfleet.scenario.base import MAX_NAME_CHARS, MAX_TOKENS, NOT_BOOL, StrictModel, in_range
+from tokenfleet.scenario.slo import Slo
 
 Tokens = Annotated[int, NOT_BOOL, in_range(1, MAX_TOKENS, "tokens")]
 MeanTokens = Annotated[float, NOT_BOOL, in_range(1, MAX_TOKENS, "tokens")]
@@ -94,6 +95,10 @@ class SloSpec(StrictModel):
         if self.tpot_p99_ms is not None:
             return self.tpot_p99_ms
         return 1e3 / self.min_user_tok_s if self.min_user_tok_s else None
+
+    def to_slo(self) -> Slo:
+        """The typed value object the planner, the simulator's summary and the reports use."""
+        return Slo(self.ttft_p99_ms, self.tpot_p99_ms, self.min_user_tok_s)
 
 
 class TrafficClass(StrictModel):

@@ -1,12 +1,20 @@
-"""Turn a :class:`SimResult` into plain numbers: per class, per pool and fleet latency, SLO attainment,
-goodput, utilisation, energy (IT x PUE), power (average and peak over ``sim.power_bin_s`` windows) and cost
-(hardware amortised over ``facility.depreciation_years`` plus energy at ``facility.usd_per_mwh``)."""
+"""Turn a :class:`SimResult` into numbers: :func:`summarize` gives the plain dict ``simulate --json`` prints
+(per class, per pool and fleet latency, SLO attainment, goodput, utilisation, energy (IT x PUE), power
+(average and peak over ``sim.power_bin_s`` windows) and cost (hardware amortised over
+``facility.depreciation_years`` plus energy at ``facility.usd_per_mwh``)); :func:`typed_summary` gives the
+typed per-class view (:class:`SimSummary` of :class:`ClassSummary`) that checks read, each class with its
+:class:`~tokenfleet.scenario.Slo` and both definitions of "met" (p99 per class, share of requests)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from tokenfleet.scenario import Slo
 from tokenfleet.sim.engine import SimResult
+from tokenfleet.sim.metrics import METRICS, Group
 
 J_PER_KWH = 3.6e6
 
@@ -110,4 +118,93 @@ def summarize(res: SimResult) -> dict[str, Any]:
     }
 
 
-__all__ = ["summarize"]
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Latency in seconds over a class's completed requests (NaN: no sample)."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClassSummary:
+    """One traffic class of a simulation run.
+
+    ``attainment`` is the per-request definition (share of arrived requests, rejected ones counted as misses,
+    each within both targets); :attr:`met_at_p99` is the class-level one (p99 TTFT and TPOT within them)."""
+
+    name: str
+    slo: Slo
+    requests: int  # completed
+    rejected: int  # never served (prompt longer than a replica's KV cache)
+    ttft_s: Percentiles
+    tpot_s: Percentiles
+    e2e_s: Percentiles
+    attainment: float
+    output_tokens: int
+
+    @property
+    def arrivals(self) -> int:
+        return self.requests + self.rejected
+
+    @property
+    def met_at_p99(self) -> bool:
+        return self.requests > 0 and self.rejected == 0 and self.slo.is_met_at_p99(self.ttft_s.p99, self.tpot_s.p99)
+
+
+@dataclass(frozen=True, slots=True)
+class SimSummary:
+    classes: tuple[ClassSummary, ...]
+    period_s: float  # first arrival to last completion
+    requests: int
+    rejected: int
+    replicas: int
+    wall_s: float
+
+    def by_name(self) -> dict[str, ClassSummary]:
+        return {c.name: c for c in self.classes}
+
+
+def _merged(name: str, groups: Sequence[Group]) -> Group:
+    """One group holding several groups' requests (the classes of ``merge`` in :func:`typed_summary`)."""
+    if len(groups) == 1:
+        return groups[0]
+    out = Group(name, groups[0].ttft_slo_s, groups[0].tpot_slo_s)
+    for g in groups:
+        for key in ("count", "slo_ok", "output_tokens", "good_output_tokens", "prompt_tokens", "cached_tokens",
+                    "preemptions", "tpot_count", "rejected"):
+            setattr(out, key, getattr(out, key) + getattr(g, key))
+        for m in METRICS:
+            out.sums[m] += g.sums[m]
+            out.hist[m] = out.hist[m] + g.hist[m]
+            out.kept[m].extend(g.kept[m])
+    return out
+
+
+def _percentiles(g: Group, m: str) -> Percentiles:
+    cnt = g.tpot_count if m == "tpot_s" else g.count
+    mean = g.sums[m] / cnt if cnt else math.nan
+    return Percentiles(mean, g.quantile(m, 50), g.quantile(m, 90), g.quantile(m, 99))
+
+
+def typed_summary(res: SimResult, merge: Mapping[str, Sequence[str]] | None = None) -> SimSummary:
+    """Per class of the run; ``merge`` reports several simulated classes as one (name -> the simulated
+    classes' names, which must share one SLO): e.g. one traffic class split over several pools."""
+    groups = {g.name: g for g in res.collector.classes}
+    slos = {c.name: c.slo.to_slo() for c in res.scenario.traffic}
+    plan = merge if merge is not None else {g.name: [g.name] for g in res.collector.classes}
+    out = []
+    for name, parts in plan.items():
+        gs = [groups[p] for p in parts]
+        if len({slos[p] for p in parts}) > 1:
+            raise ValueError(f"classes merged into {name!r} have different SLOs")
+        g = _merged(name, gs)
+        n = max(g.count + g.rejected, 1)
+        out.append(ClassSummary(name, slos[parts[0]], g.count, g.rejected, _percentiles(g, "ttft_s"),
+                                _percentiles(g, "tpot_s"), _percentiles(g, "e2e_s"), g.slo_ok / n, g.output_tokens))
+    return SimSummary(tuple(out), res.period_s, res.requests, res.rejected, len(res.replicas), res.wall_s)
+
+
+__all__ = ["ClassSummary", "Percentiles", "SimSummary", "summarize", "typed_summary"]
