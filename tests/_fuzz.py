@@ -126,7 +126,7 @@ def targets(tmp: Path, heavy: bool = False) -> list[Target]:
         t.append(Target(f"deal:{p.stem}", "yaml", p, ("deal", "{file}", "--paths", "400", "--json")))
     for p in sorted(EXAMPLES.glob("gateway*.yaml")):
         t.append(Target(f"serve-check:{p.stem}", "yaml", p, ("serve", "{file}", "--check")))
-    t.append(Target("validate:results", "csv", EXAMPLES / "results-heldout-mlperf.csv",
+    t.append(Target("validate:results", "csv", EXAMPLES / "results-heldout-vendors.csv",
                     ("validate", "--results", "{file}", "--json"), ".csv"))
     for fmt, suffix, kind in (("azure", ".csv", "csv"), ("burstgpt", ".csv", "csv"), ("mooncake", ".jsonl", "jsonl")):
         if fmt in seeds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from tokenfleet.errors import UnknownIdError
 
 REQUIRED = ["llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.3-70b", "llama-4-scout",
             "llama-4-maverick", "qwen3-32b", "qwen3-235b-a22b", "deepseek-r1", "gpt-oss-120b", "gpt-oss-20b",
-            "mixtral-8x7b"]
+            "mixtral-8x7b", "qwen3-coder-480b-a35b", "qwen3.5-397b-a17b"]
 
 
 @pytest.mark.parametrize("model_id", REQUIRED)
@@ -39,6 +40,19 @@ def test_kv_bytes_per_token_by_hand() -> None:
     oss = catalog.model("gpt-oss-120b")  # only the 18 full-attention layers grow with context
     assert oss.kv_elements_per_token() == 18 * 2 * 8 * 64
     assert oss.sliding_kv_elements() == 18 * 2 * 8 * 64 * 128
+
+
+def test_linear_attention_layers_hold_a_fixed_state_not_a_growing_kv() -> None:
+    q35 = catalog.model("qwen3.5-397b-a17b")  # 15 gated softmax layers of 2 KV heads x 256, 45 Gated DeltaNet
+    assert q35.softmax_attn_layers == 15 and q35.linear_attn_layers == 45
+    assert q35.kv_elements_per_token() == 15 * 2 * 2 * 256
+    assert q35.linear_state_elements() == 45 * 64 * 128 * 128  # value heads x key dim x value dim per layer
+    assert q35.attn_flops_per_context_token() == 4.0 * 15 * 32 * 256
+    # the output gate doubles the query projection of a softmax layer
+    plain = dataclasses.replace(q35, attn_output_gate=False)
+    assert q35.attn_params_per_layer - plain.attn_params_per_layer == 4096 * 32 * 256
+    coder = catalog.model("qwen3-coder-480b-a35b")
+    assert coder.linear_state_elements() == 0 and coder.softmax_attn_layers == coder.n_layers
 
 
 def test_moe_structure() -> None:

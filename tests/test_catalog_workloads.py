@@ -15,7 +15,7 @@ from tokenfleet.perf.validate import packaged_results_path
 
 RESULTS_CSV = packaged_results_path()
 REQUIRED = ["mlperf-llama2-70b", "mlperf-llama3.1-405b", "mlperf-llama3.1-8b", "mlperf-deepseek-r1",
-            "mlperf-gpt-oss-120b", "mlperf-mixtral-8x7b", "sharegpt", "single-stream"]
+            "mlperf-gpt-oss-120b", "mlperf-mixtral-8x7b", "sharegpt", "single-stream", "isl2000-decode-only"]
 # MLCommons reference mean output lengths (tokens per sample): llama2-70b and llama3.1-405b READMEs,
 # deepseek-r1 TOKENS_PER_SAMPLE in tools/submission/submission_checker.py, gpt-oss-120b TEST09 reference
 MLPERF_OUTPUT_MEAN = {"mlperf-llama2-70b": 294.45, "mlperf-llama3.1-405b": 684.68,
@@ -25,6 +25,13 @@ MLPERF_OUTPUT_MEAN = {"mlperf-llama2-70b": 294.45, "mlperf-llama3.1-405b": 684.6
 
 def test_required_ids_present() -> None:
     assert set(REQUIRED) == {w.workload_id for w in catalog.all_workloads()}
+
+
+def test_decode_only_workload_is_a_decode_node_at_2000_token_prompts() -> None:
+    w = catalog.workload("isl2000-decode-only")
+    assert w.decode_only and w.input_tokens_mean == 2000
+    assert not any(x.decode_only for x in catalog.all_workloads() if x.workload_id != w.workload_id)
+    assert not catalog.workload("isl2000-osl100").decode_only  # a parsed fixed-length shape prefills
 
 
 def test_every_published_result_workload_resolves() -> None:

@@ -11,7 +11,7 @@ from _cli import run_cli
 from tokenfleet.errors import InputError
 from tokenfleet.perf.power_data import packaged_power_path, read_power
 from tokenfleet.perf.results import MAX_ROWS, read_results
-from tokenfleet.perf.validate import packaged_results_path
+from tokenfleet.perf.validate import as_json, packaged_results_path, validate
 
 GOOD = {"hw_id": "h100", "num_chips": "8", "model_id": "llama-2-70b", "precision_id": "fp8",
         "workload_id": "mlperf-llama2-70b", "metric_id": "offline_tok_s", "spec_decode": "no", "value": "100"}
@@ -62,6 +62,29 @@ def test_bad_results_cells_name_file_row_and_column(tmp_path: Path, capsys: pyte
     assert code == 2, err
     assert f"in.csv row 2 (line 3), column '{column}'" in err and says in err
     assert "Traceback" not in out + err and "nan%" not in out + err
+
+
+def test_rows_that_are_not_checks_are_reported_as_skipped_never_dropped(tmp_path: Path) -> None:
+    record = {**GOOD, "metric_id": "", "value": "", "workload_id": ""}  # a record: blank metric, no value
+    no_lengths = {**GOOD, "workload_id": ""}  # a check whose lengths are not published
+    path = _write(tmp_path, [GOOD, record, no_lengths])
+    rows = read_results(path)
+    assert [r.row for r in rows] == [1, 2, 3] and rows[1].is_record and not rows[2].is_record
+    preds, summary = validate(path)
+    assert [p.predicted is not None for p in preds] == [True, False, False]
+    assert "metric_id is blank" in preds[1].skipped and "workload_id is blank" in preds[2].skipped
+    assert (summary.n_predicted, summary.n_skipped) == (1, 2)
+    doc = as_json(preds, summary)
+    assert doc["rows"][1]["published"] is None and doc["rows"][1]["skipped"]  # no NaN in the JSON
+
+
+def test_the_packaged_file_reports_each_record_row_as_skipped() -> None:
+    rows = read_results(packaged_results_path())
+    with packaged_results_path().open(newline="", encoding="utf-8") as fh:
+        assert len(rows) == sum(1 for _ in csv.DictReader(fh))  # every data row is kept
+    preds, _ = validate()
+    blank = {p.result.row for p in preds if not p.result.metric or not p.result.workload_id}
+    assert blank and all(p.skipped.startswith("not a check") for p in preds if p.result.row in blank)
 
 
 def test_unknown_ids_can_be_kept_as_skipped_rows(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ class WorkloadSpec:
     source_url: str
     input_tokens_max: int = 0
     output_tokens_max: int = 0
+    # the measured chips only decode (the decode node of a prefill / decode-disaggregated deployment): prompts
+    # are prefilled elsewhere and arrive as KV, so no step of theirs carries prompt tokens
+    decode_only: bool = False
     notes: str = ""
 
 
@@ -35,4 +38,5 @@ def fixed_length(workload_id: str) -> WorkloadSpec | None:
         return None
     return WorkloadSpec(workload_id, f"Fixed {isl:,} input / {osl:,} output tokens per request", float(isl),
                         float(osl), "https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/performance/"
-                        "perf-overview.md", isl, osl, "Fixed-length shape parsed from the id. Exact by definition.")
+                        "perf-overview.md", isl, osl,
+                        notes="Fixed-length shape parsed from the id. Exact by definition.")

@@ -57,7 +57,7 @@ from tokenfleet.errors import TokenfleetError
 from tokenfleet.perf import stacks
 from tokenfleet.perf.devices.base import DeviceFamily
 from tokenfleet.perf.params import FAMILY_DEFAULTS, EfficiencyParams, resolve
-from tokenfleet.perf.predict import Prediction, predict, row_calibration_key, row_engine
+from tokenfleet.perf.predict import Prediction, not_a_check, predict, row_calibration_key, row_engine
 from tokenfleet.perf.results import PublishedResult, read_results
 
 __all__ = ["BOUNDS", "Calibration", "GroupFit", "calibrate", "cross_validate", "fit", "fittable",
@@ -429,7 +429,7 @@ def packaged_calibration() -> Calibration:
 
 def predict_row(row: PublishedResult, calibration: Calibration | None = None) -> Prediction:
     """Predict one row with a calibration (default: the packaged one)."""
-    if calibration is None:
+    if calibration is None or not_a_check(row):
         return predict(row)
     try:
         params = calibration.params_for_row(row)

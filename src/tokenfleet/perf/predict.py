@@ -23,7 +23,7 @@ from tokenfleet.perf.results import PublishedResult
 from tokenfleet.perf.single import SpecDecode
 from tokenfleet.perf.stacks import DRAFT_FOR
 
-__all__ = ["DRAFT_FOR", "Prediction", "SkipRow", "predict", "row_calibration_key", "row_engine"]
+__all__ = ["DRAFT_FOR", "Prediction", "SkipRow", "not_a_check", "predict", "row_calibration_key", "row_engine"]
 
 # Speculative decoding assumed where a result says it was on but not how (Leviathan et al. 2023 report
 # 0.6-0.9 acceptance for same-family drafts; 4 drafted tokens is the common default in vLLM / TRT-LLM).
@@ -52,6 +52,16 @@ class Prediction:
         if self.predicted is None:
             return None
         return 100.0 * (self.predicted - self.result.value) / self.result.value
+
+
+def not_a_check(res: PublishedResult) -> str:
+    """Why a row is a record rather than a check ("" when it is a check): a blank ``metric_id`` (the file's
+    README: "blank = not usable as a check") or a blank ``workload_id`` (lengths not published)."""
+    if res.is_record:
+        return "not a check: metric_id is blank (a record of the published figure, not usable as a check)"
+    if not res.workload_id:
+        return "not a check: workload_id is blank (input / output lengths not published)"
+    return ""
 
 
 def _resolve(res: PublishedResult) -> tuple[ModelSpec, HardwareSpec, str, float, float]:
@@ -126,18 +136,20 @@ def _best_replicated(res: PublishedResult, model: ModelSpec, hw: HardwareSpec, p
         # a published batch cap is the measured system's (one engine when its TP is published, else the
         # benchmark's concurrency over the whole system): each replica gets its share
         cap = run.max_batch if run.max_batch is None or run.tp else max(1, run.max_batch // replicas)
+        decode_only = catalog.workload(res.workload_id).decode_only
         if res.metric in ("offline_tok_s", "max_aggregate_tok_s"):
-            op = steady.offline(dep, isl, osl, cap=cap)
+            op = steady.offline(dep, isl, osl, cap=cap, decode_only=decode_only)
             value = op.output_tok_s * replicas
         elif res.metric == "server_tok_s":
             if res.ttft_p99_ms is None or res.tpot_p99_ms is None:
                 raise SkipRow("server_tok_s needs ttft_p99_ms and tpot_p99_ms")
             op = steady.server(dep, isl, osl, res.ttft_p99_ms / 1e3, res.tpot_p99_ms / 1e3, cap=cap)
             value = op.output_tok_s * replicas
-        else:  # per_chip_tok_s / usd_per_mtok at a per-user speed
-            if res.user_tok_s is None:
+        else:  # per_chip_tok_s / usd_per_mtok at a per-user speed (none published: the most per chip)
+            if res.user_tok_s is None and res.metric == "usd_per_mtok":
                 raise SkipRow(f"{res.metric} needs user_tok_s")
-            op = steady.at_user_speed(dep, isl, osl, res.user_tok_s, cap=cap)
+            op = (steady.offline(dep, isl, osl, cap=cap, decode_only=decode_only) if res.user_tok_s is None else
+                  steady.at_user_speed(dep, isl, osl, res.user_tok_s, cap=cap, decode_only=decode_only))
             value = op.output_tok_s / lay.num_chips
             if res.metric == "usd_per_mtok":
                 value = _usd_per_mtok(hw, value) if value > 0 else float("inf")
@@ -171,6 +183,8 @@ def predict(res: PublishedResult, params: EfficiencyParams | None = None,
 
     ``engine_speed``: speed of the row's serving engine relative to the reference (default: the packaged
     calibration's figure for the engine its notes name; dataflow rows have none)."""
+    if why := not_a_check(res):
+        return Prediction(res, None, skipped=why)
     try:
         model, hw, precision, isl, osl = _resolve(res)
         if params is None:

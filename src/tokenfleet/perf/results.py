@@ -7,8 +7,10 @@ Every cell is checked at the door and a bad one raises :class:`InputError` namin
 ``spec_decode`` other than yes / no / unknown, an id the catalog does not know (with the closest ids), a file
 that is not UTF-8, a header with no rows, more than :data:`MAX_ROWS` rows.
 
-A row with an empty ``metric_id`` is "not usable as a check" (the file's README) and is kept out; so is a
-row without a ``workload_id`` (its input / output lengths are not published): it is predicted as skipped.
+A row with an empty ``metric_id`` is "not usable as a check" (the file's README): it is kept as a *record*
+(``PublishedResult.is_record``; its value may be blank) and every prediction reports it as skipped with that
+reason, never dropped. A row without a ``workload_id`` (its input / output lengths are not published) is
+kept too and predicted as skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ REQUIRED_COLUMNS = ("hw_id", "num_chips", "model_id", "precision_id", "workload_
 METRICS = ("offline_tok_s", "server_tok_s", "per_user_tok_s", "ttft_ms", "per_chip_tok_s",
            "max_aggregate_tok_s", "usd_per_mtok")
 SPEC_DECODE = ("yes", "no", "unknown")
-MAX_ROWS = 10_000  # far above any published file (123 rows); bounds validate's work (~ms per row)
+MAX_ROWS = 10_000  # far above any published file (242 rows); bounds validate's work (~ms per row)
 MAX_CHIPS = 1_000_000
 
 
@@ -47,11 +49,16 @@ class PublishedResult:
     tpot_p99_ms: float | None
     user_tok_s: float | None
     spec_decode: str  # yes / no / unknown
-    value: float
+    value: float  # NaN only for a record row (blank metric_id) that publishes no value
     source_url: str = ""
     notes: str = ""
     date: str = ""  # as published (YYYY-MM or YYYY-MM-DD): picks the serving stack of its time
     constraints: str = ""  # the run's stated conditions ("batch size 256", "concurrency 64"): perf.published
+
+    @property
+    def is_record(self) -> bool:
+        """A row with a blank ``metric_id``: a record of the result, not usable as a check."""
+        return not self.metric
 
     def label(self) -> str:
         chips = f"{self.num_chips}x" if self.num_chips else "?x"
@@ -158,10 +165,21 @@ def read_rows(path: str | Path, required: tuple[str, ...], what: str, max_rows: 
         raise InputError(f"{what} has a header but no data rows", where=str(path))
 
 
-def _result(r: Row, check_ids: bool) -> PublishedResult | None:
+def _record(r: Row) -> PublishedResult:
+    """A row with a blank ``metric_id`` ("blank = not usable as a check"): kept as it reads, ids unchecked."""
+    value = r.number_or_none("value")
+    return PublishedResult(
+        row=r.number, hw_id=r.text("hw_id"), num_chips=None, model_id=r.text("model_id"),
+        precision=r.text("precision_id") or None, workload_id=r.text("workload_id"), metric="",
+        ttft_p99_ms=None, tpot_p99_ms=None, user_tok_s=None, spec_decode="unknown",
+        value=math.nan if value is None else value, source_url=r.text("source_url"), notes=r.text("notes"),
+        date=r.text("date"), constraints=r.text("constraints"))
+
+
+def _result(r: Row, check_ids: bool) -> PublishedResult:
     metric = r.text("metric_id")
     if not metric:
-        return None  # "blank = not usable as a check"
+        return _record(r)
     if metric not in METRICS and check_ids:
         raise InputError(f"unknown metric {metric!r} (known: {', '.join(METRICS)}); pass --skip-unknown to "
                          "predict the other rows", where=r.where("metric_id"))
@@ -189,12 +207,11 @@ def _result(r: Row, check_ids: bool) -> PublishedResult | None:
 
 
 def read_results(path: str | Path, skip_unknown: bool = False) -> list[PublishedResult]:
-    """Parse a published-results CSV. Rows with an empty ``metric_id`` are kept out. An unknown hardware,
+    """Parse a published-results CSV. Rows with an empty ``metric_id`` are kept as records
+    (:attr:`PublishedResult.is_record`; predicted as skipped, never dropped). An unknown hardware,
     model, workload or metric id is an error naming the row and column unless ``skip_unknown``: then the row
     is kept and comes back from prediction as skipped with the catalog's message."""
     out = []
     for r in read_rows(path, REQUIRED_COLUMNS, "results CSV"):
-        res = _result(r, check_ids=not skip_unknown)
-        if res is not None:
-            out.append(res)
+        out.append(_result(r, check_ids=not skip_unknown))
     return out

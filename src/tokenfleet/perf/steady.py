@@ -27,6 +27,8 @@ import numpy as np
 from scipy import special
 
 from tokenfleet.perf.deployment import Deployment
+from tokenfleet.perf.devices.base import LINEAR_STATE_BYTES
+from tokenfleet.perf.layout import kv_bytes_per_token
 from tokenfleet.perf.speculative import RoundCost, SpecDecode, round_cost
 
 MAX_BATCH_SEQS = 2048  # engines cap running sequences per scheduler (TensorRT-LLM default max_batch_size 2048)
@@ -50,12 +52,23 @@ class Operating:
         return 1.0 / self.step_s if self.step_s > 0 else 0.0
 
 
+def state_tokens(dep: Deployment) -> float:
+    """A sequence's fixed linear-attention state (Qwen3.5's Gated DeltaNet layers) in tokens of KV: memory it
+    holds whatever its length."""
+    m = dep.model
+    if not m.linear_attn_layers:
+        return 0.0
+    per_tok = kv_bytes_per_token(m, dep.layout.kv_precision) * dep.device.kv_replication(m, dep.layout)
+    return m.linear_state_elements() * LINEAR_STATE_BYTES / per_tok if per_tok > 0 else 0.0
+
+
 def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None,
               cap: int | None = None) -> int:
-    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average), the engine's cap per
-    scheduler (attention data-parallel replicas run one per chip) or the run's own ``cap`` (its max-num-seqs
-    or benchmark concurrency); with speculation the draft's KV must hold them too."""
-    per_seq = isl + osl / 2.0
+    """Most sequences that run at once: KV for ``isl + osl / 2`` tokens each (on average) plus any fixed
+    per-sequence state, the engine's cap per scheduler (attention data-parallel replicas run one per chip) or
+    the run's own ``cap`` (its max-num-seqs or benchmark concurrency); with speculation the draft's KV must hold
+    them too."""
+    per_seq = isl + osl / 2.0 + state_tokens(dep)
     by_kv = int(dep.kv_capacity_tokens * KV_FILL / per_seq)
     if spec is not None:
         by_kv = min(by_kv, int(spec.draft.kv_capacity_tokens * KV_FILL / per_seq))
@@ -63,17 +76,20 @@ def max_batch(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None =
     return max(0, min(cap or engine, by_kv))
 
 
-def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> float:
-    """Mean step time with ``batch`` running sequences in steady state.
+def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float, decode_only: bool = False) -> float:
+    """Mean step time with ``batch`` running sequences in steady state (``decode_only``: the prompts are
+    prefilled on other chips, a prefill / decode-disaggregated deployment's decode node).
 
     A mixture of experts is the exception to spreading the prompts evenly over every step: a step's routed
     tokens touch ``1 - miss ** tokens`` of the experts, concave in the tokens, so a prompt spread thinly over
     many decode steps would make each of them read most experts. An engine prefills a prompt in chunks of up
     to ``PREFILL_CHUNK`` tokens: where the prompts are fewer than a chunk a step, a fraction of the steps
     carries one chunk and the rest only decode."""
+    ctx = int(batch * (isl + osl / 2.0))
+    if decode_only:
+        return dep.step_time(0, round(batch), ctx)
     prefill = batch * isl / osl
     pairs = (batch / osl) * 0.5 * isl * isl
-    ctx = int(batch * (isl + osl / 2.0))
     chunk = min(isl, PREFILL_CHUNK)
     if dep.model.is_moe and 0 < prefill < chunk:
         share = prefill / chunk  # of the steps that carry a chunk
@@ -82,17 +98,20 @@ def steady_step_s(dep: Deployment, batch: float, isl: float, osl: float) -> floa
     return dep.step_time(round(prefill), round(batch), ctx, pairs)
 
 
-def steady_round(dep: Deployment, spec: SpecDecode, batch: int, isl: float, osl: float) -> RoundCost:
-    """One speculative round in steady state: ``batch * yield / osl`` new prompts ride along."""
-    new = batch * spec.tokens_per_round / osl
+def steady_round(dep: Deployment, spec: SpecDecode, batch: int, isl: float, osl: float,
+                 decode_only: bool = False) -> RoundCost:
+    """One speculative round in steady state: ``batch * yield / osl`` new prompts ride along (none on a decode
+    node)."""
+    new = 0.0 if decode_only else batch * spec.tokens_per_round / osl
     return round_cost(dep, spec, batch, isl + osl / 2.0, round(new * isl), new * 0.5 * isl * isl)
 
 
-def token_time_s(dep: Deployment, batch: int, isl: float, osl: float, spec: SpecDecode | None = None) -> float:
+def token_time_s(dep: Deployment, batch: int, isl: float, osl: float, spec: SpecDecode | None = None,
+                 decode_only: bool = False) -> float:
     """Seconds per output token of each of ``batch`` running sequences in steady state."""
     if spec is None:
-        return steady_step_s(dep, batch, isl, osl)
-    return float(steady_round(dep, spec, batch, isl, osl).time_s / spec.tokens_per_round)
+        return steady_step_s(dep, batch, isl, osl, decode_only)
+    return float(steady_round(dep, spec, batch, isl, osl, decode_only).time_s / spec.tokens_per_round)
 
 
 @cache
@@ -105,11 +124,11 @@ def _batch_grid(b_max: int) -> list[int]:
 
 
 def offline(dep: Deployment, isl: float, osl: float, spec: SpecDecode | None = None,
-            cap: int | None = None) -> Operating:
+            cap: int | None = None, decode_only: bool = False) -> Operating:
     """The most output tokens/s, with no latency bound (at most ``cap`` sequences when given)."""
     best = Operating(0, 0.0, 0.0, 0.0)
     for b in _batch_grid(max_batch(dep, isl, osl, spec, cap)):
-        t = token_time_s(dep, b, isl, osl, spec)
+        t = token_time_s(dep, b, isl, osl, spec, decode_only)
         if b / t > best.output_tok_s:
             best = Operating(b, t, b / t, b / t / osl)
     return best
@@ -239,11 +258,11 @@ def server(dep: Deployment, isl: float, osl: float, ttft_p99_s: float, tpot_p99_
 
 
 def at_user_speed(dep: Deployment, isl: float, osl: float, user_tok_s: float,
-                  spec: SpecDecode | None = None, cap: int | None = None) -> Operating:
+                  spec: SpecDecode | None = None, cap: int | None = None, decode_only: bool = False) -> Operating:
     """The most output tokens/s with every running sequence decoding at >= ``user_tok_s``."""
     best = Operating(0, 0.0, 0.0, 0.0)
     for b in _batch_grid(max_batch(dep, isl, osl, spec, cap)):
-        t = token_time_s(dep, b, isl, osl, spec)
+        t = token_time_s(dep, b, isl, osl, spec, decode_only)
         if 1.0 / t < user_tok_s:
             break
         if b / t > best.output_tok_s:

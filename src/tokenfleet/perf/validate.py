@@ -129,7 +129,8 @@ def as_json(preds: list[Prediction], summary: Summary) -> dict[str, Any]:
         rows.append({
             "row": r.row, "hw_id": r.hw_id, "num_chips": r.num_chips, "model_id": r.model_id,
             "precision_id": r.precision, "workload_id": r.workload_id, "metric_id": r.metric,
-            "family": report_family(r), "published": r.value, "predicted": p.predicted, "pct_error": p.pct_error,
+            "family": report_family(r), "published": r.value if math.isfinite(r.value) else None,
+            "predicted": p.predicted, "pct_error": p.pct_error,
             "layout": p.layout, "skipped": p.skipped or None,
         })
     return {"rows": rows, "summary": summary.as_dict(),

@@ -189,11 +189,21 @@ def rate_weighted_flops(model: ModelSpec, hw: HardwareSpec, precision: str,
 
 
 def window_terms(model: ModelSpec, kv_precision: str) -> tuple[float, float]:
-    """Sliding-window layers (gpt-oss: every other layer, 128 tokens): attention FLOPs per query token over a
-    full window plus the attention-sink logit of each head, and the KV bytes one decoding sequence reads."""
-    if not model.sliding_layers:
-        return 0.0, 0.0
-    w = model.sliding_window
-    per_layer_flops = 4.0 * model.n_heads * model.head_dim * w + (2.0 * model.n_heads if model.attention_sinks else 0.0)
-    kv = model.sliding_layers * 2.0 * model.n_kv_heads * model.head_dim * w * BYTES_PER_PARAM[kv_precision]
-    return model.sliding_layers * per_layer_flops, kv
+    """Per-token attention work that does not grow with context, and the fixed bytes one decoding sequence reads
+    per step: sliding-window layers (gpt-oss: every other layer, 128 tokens) attend over a full window plus the
+    attention-sink logit of each head; linear-attention layers (Qwen3.5's Gated DeltaNet) update and read a
+    recurrent state per sequence, read and written back each step (kept in 16 bits, whatever the KV format:
+    vLLM's ``mamba_ssm_cache_dtype`` follows the model's dtype)."""
+    flops = bytes_ = 0.0
+    if model.sliding_layers:
+        w = model.sliding_window
+        per_layer = 4.0 * model.n_heads * model.head_dim * w + (2.0 * model.n_heads if model.attention_sinks else 0.0)
+        flops += model.sliding_layers * per_layer
+        bytes_ += model.sliding_layers * 2.0 * model.n_kv_heads * model.head_dim * w * BYTES_PER_PARAM[kv_precision]
+    if model.linear_attn_layers:
+        flops += model.linear_attn_flops_per_token()
+        bytes_ += 2.0 * model.linear_state_elements() * LINEAR_STATE_BYTES
+    return flops, bytes_
+
+
+LINEAR_STATE_BYTES = 2.0  # bytes per element of a linear-attention layer's recurrent state (bf16)

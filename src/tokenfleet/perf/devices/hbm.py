@@ -67,7 +67,7 @@ def attention_dp_extra_bytes(model: ModelSpec, layout: Layout, mla: bool = True)
     if not attention_dp(model, layout, mla) or layout.num_chips == 1:
         return 0.0
     attn_prec = "fp8" if layout.weight_precision in ("fp4", "int4") else layout.weight_precision
-    return (layout.num_chips - 1) * model.n_layers * model.attn_params_per_layer * BYTES_PER_PARAM[attn_prec]
+    return (layout.num_chips - 1) * model.attention_params * BYTES_PER_PARAM[attn_prec]
 
 
 class HBMDevice:
