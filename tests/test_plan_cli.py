@@ -45,8 +45,9 @@ def test_default_plan_verifies_and_writes_outputs(tmp_path: Path, capsys: pytest
     assert plan_file.totals.facility_mw == pytest.approx(sum(p["facility_mw"] for p in data["pools"]), rel=1e-6)
     assert all(c["met"] for c in data["verification"]["classes"])
     html = (tmp_path / "report.html").read_text()
-    assert "Pareto frontier" in html and "TTFT CDF" in html
-    assert "<script src=" not in html and "Plotly.newPlot" in html  # plotly.js embedded, no network
+    assert "TCO against SLO tightness" in html and "Time to first token" in html
+    assert "src='plotly.min.js'" in html and "http" not in html.split("<body", 1)[0]  # plotly.js beside it
+    assert (tmp_path / "plotly.min.js").exists() and (tmp_path / "tables.xlsx").exists()
     rows = (tmp_path / "plan.csv").read_text().splitlines()
     assert len(rows) == 1 + len(data["pools"])
 

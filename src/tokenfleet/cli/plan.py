@@ -117,7 +117,8 @@ def _print_verification(r: PlanResult, c: Console) -> None:
 
 def plan_cmd(
     scenario: Path = typer.Argument(None, help="Plan scenario YAML (default: the built-in scenario)."),
-    out: Path = typer.Option(None, "--out", help="Write report.html, plan.json and plan.csv to this folder."),
+    out: Path = typer.Option(None, "--out", help="Write report.html, plan.json, plan.csv, tables.xlsx and "
+                             "tables/*.csv to this folder."),
     objective: str = typer.Option(None, "--objective", help="Override plan.objective: cost, power or goodput."),
     budget_mw: float = typer.Option(None, "--budget-mw", help="Override plan.power_budget_mw (facility MW)."),
     run_verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the plan in the simulator."),
@@ -164,14 +165,14 @@ def plan_cmd(
     if out is not None:
         from tokenfleet.plan.report import write_report
 
-        files = [*write_plan_files(r, out), write_report(r, out / "report.html")]
+        files = [*write_plan_files(r, out), *write_report(r, out)]
     if as_json:
         typer.echo(json.dumps(plan_json(r), indent=1, default=lambda x: None if isinstance(x, float)
                               and not math.isfinite(x) else str(x)))
     else:
         _print(r)
         if out is not None:
-            console.print("wrote " + ", ".join(str(f) for f in files))
+            console.print(f"wrote {out}/: " + ", ".join(f.name for f in files if f.parent == out) + ", tables/*.csv")
 
 
 def register(app: typer.Typer) -> None:

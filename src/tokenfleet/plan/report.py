@@ -1,177 +1,167 @@
-"""Self-contained ``report.html`` of a plan: tables plus plotly charts (Pareto frontiers, cost and power by
-vendor, latency CDFs per class from the simulation, utilisation); plotly.js is embedded once."""
+"""``report.html`` of a plan (and ``tables.xlsx`` + ``tables/*.csv``), drawn from ``plan.json`` with its cost
+over time and the simulated latencies, in the shared visual language (:mod:`tokenfleet.viz`).
+
+:func:`build_page` is what the dashboard reuses: the same figures and tables, from the same dict."""
 
 from __future__ import annotations
 
-import html
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from tokenfleet.plan import report_figures as F
+from tokenfleet.plan import report_tables as R
+from tokenfleet.viz.fmt import money, mw, pct, sig
+from tokenfleet.viz.page import Card, Page
+from tokenfleet.viz.page import write_report as write_page
 
-from tokenfleet.plan.economics import FORMULAS
-from tokenfleet.plan.planner import PlanResult
-from tokenfleet.plan.text import money, mw, num, pct
+if TYPE_CHECKING:
+    from tokenfleet.plan.planner import PlanResult
 
-CDF_POINTS = 400
-
-
-def _cdf(values: list[float]) -> tuple[list[float], list[float]]:
-    v = np.asarray(values)
-    if v.size == 0:
-        return [], []
-    idx = np.unique(np.linspace(0, v.size - 1, min(CDF_POINTS, v.size)).astype(int))
-    return [float(x) for x in v[idx]], [float((i + 1) / v.size) for i in idx]
+Latencies = Mapping[str, Mapping[str, Sequence[float]]]
 
 
-LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0}  # below the x-axis title, covering nothing
+def report_data(r: PlanResult) -> tuple[dict[str, Any], Latencies | None]:
+    """plan.json with its ``cost_over_time``, and the simulated latencies per class (if simulated)."""
+    from tokenfleet.plan.cashflow import cost_over_time
+    from tokenfleet.plan.output import plan_json
 
-
-def _layout(f: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    f.update_layout(title=title, xaxis_title=x, yaxis_title=y, legend=LEGEND, template="plotly_white",
-                    margin={"t": 60, "b": 110, "l": 70, "r": 20}, height=420)
-    return f
-
-
-def _curve(f: go.Figure, pts: list, xs: list[float], ys: list[float], name: str) -> None:
-    """A curve whose markers say which points were simulated (filled) and which are estimates (open)."""
-    f.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name, line={"color": "#2563eb"}))
-    for sim, label, sym in ((True, "simulated", "circle"), (False, "estimated (not simulated)", "circle-open")):
-        sel = [i for i, q in enumerate(pts) if q.simulated == sim]
-        if sel:
-            f.add_trace(go.Scatter(x=[xs[i] for i in sel], y=[ys[i] for i in sel], mode="markers", name=label,
-                                   marker={"size": 10, "symbol": sym, "color": "#2563eb"},
-                                   text=[pts[i].status + (f"; {pts[i].note}" if pts[i].note else "") for i in sel]))
-
-
-def figures(r: PlanResult) -> list[go.Figure]:
-    figs = []
-    if r.pareto_mw:
-        pts = r.pareto_mw
-        xs, ys = [q.facility_mw or 0.0 for q in pts], [(q.tco_usd_per_year or 0) / 1e6 for q in pts]
-        f = go.Figure()
-        _curve(f, pts, xs, ys, "cheapest fleet at each MW")
-        f.add_trace(go.Scatter(x=[r.solution.peak_facility_mw], y=[r.solution.tco_usd_per_year / 1e6],
-                               mode="markers", marker={"size": 16, "symbol": "star", "color": "#dc2626"}, name="plan"))
-        _layout(f, "Pareto frontier: TCO against facility power", "facility MW (peak)", "TCO, $M per year")
-        allx = [*xs, r.solution.peak_facility_mw]
-        lo, hi = min(allx), max(allx)
-        if hi - lo < 1e-9 * max(1.0, hi):  # one fleet: centre it instead of plotly's default axis around 0
-            f.update_xaxes(range=[lo * 0.8, hi * 1.2])
-            f.add_annotation(text="one fleet: no cheaper fleet uses less power", showarrow=False, x=lo, y=ys[0],
-                             yshift=24)
-        figs.append(f)
-    feas = [q for q in r.pareto_slo if q.tco_usd_per_year is not None]
-    if feas:
-        f = go.Figure()
-        _curve(f, feas, [q.x for q in feas], [(q.tco_usd_per_year or 0) / 1e6 for q in feas], "cheapest fleet")
-        _layout(f, "TCO against SLO tightness (every TTFT / TPOT target x factor; < 1 is tighter)",
-                "SLO factor (x every latency target)", "TCO, $M per year")
-        f.update_xaxes(type="log")
-        figs.append(f)
-    vendors = sorted({p.vendor for p in r.pools})
-    f = make_subplots(rows=1, cols=3, subplot_titles=("capex, $M", "opex, $M per year", "facility MW (peak)"))
-    for col, vals in enumerate((
-            [sum(p.capex_usd for p in r.pools if p.vendor == v) / 1e6 for v in vendors],
-            [sum(p.opex_usd_per_year for p in r.pools if p.vendor == v) / 1e6 for v in vendors],
-            [sum(p.facility_mw for p in r.pools if p.vendor == v) for v in vendors]), start=1):
-        f.add_trace(go.Bar(x=vendors, y=vals, showlegend=False, marker_color="#2563eb"), row=1, col=col)
-    f.update_layout(title="Cost and power by vendor", template="plotly_white", height=380,
-                    margin={"t": 90, "b": 60, "l": 60, "r": 20})
-    figs.append(f)
-    if r.class_costs:
-        names = [k.name for k in r.class_costs]
-        f = go.Figure()
-        f.add_trace(go.Bar(x=names, y=[k.capex_usd / r.scenario.facility.depreciation_years / 1e6
-                                       for k in r.class_costs], name="capex / depreciation years"))
-        f.add_trace(go.Bar(x=names, y=[k.opex_usd_per_year / 1e6 for k in r.class_costs], name="opex"))
-        f.update_layout(barmode="stack")
-        _layout(f, "TCO by traffic class ($M per year)", "traffic class", "TCO, $M per year")
-        figs.append(f)
+    pj = plan_json(r)
+    pj.setdefault("cost_over_time", cost_over_time(r).as_dict())
+    pj.setdefault("description", r.scenario.description)
     ver = r.verification
-    if ver is not None and ver.latencies:
-        for metric, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT")):
-            f = go.Figure()
-            for name, lat in ver.latencies.items():
-                x, y = _cdf(lat.get(metric, []))
-                f.add_trace(go.Scatter(x=[v * 1e3 for v in x], y=y, mode="lines", name=name))
-            _layout(f, f"{label} CDF per class (simulated)", f"{label}, ms", "fraction of requests")
-            f.update_xaxes(type="log")
-            figs.append(f)
-    names = [p.name for p in r.pools]
-    f = go.Figure(go.Bar(x=names, y=[p.peak_load * 100 for p in r.pools], name="planned peak load"))
-    f.add_hline(y=100, line_dash="dash", annotation_text="capacity at the SLO")
-    _layout(f, "Peak load over capacity at the SLO, per pool (100 % = no headroom)", "pool",
-            "% of capacity at the SLO")
-    figs.append(f)
-    return figs
+    return pj, (ver.latencies if ver is not None and getattr(ver, "latencies", None) else None)
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _notes(pj: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(warnings, notes): pools with no headroom or almost idle, missed SLOs, binding constraints."""
+    warn, notes = [], []
+    for q in pj.get("pools", []):
+        load = q.get("peak_load")
+        if not isinstance(load, int | float):
+            continue
+        why = q.get("note") or q.get("why")
+        if load >= R.FULL_LOAD:
+            warn.append(f"{q['name']} is planned at {pct(load)} of its capacity at the SLO: a burst above the planned "
+                        "peak misses the SLO (add plan.constraints.peak_headroom to keep spare capacity).")
+        elif load < R.LOW_LOAD:
+            notes.append(f"{q['name']} runs at {pct(load)} of its capacity at peak"
+                         + (f": {why}" if why else (
+                             f": {q.get('replicas', 1)} replica(s) of the smallest {q.get('hardware')} layout that "
+                             f"meets the SLO ({q.get('layout')}) carry {sig(1 / load)}× its planned peak"
+                             if load > 0 else "")) + ".")
+    ver = pj.get("verification") or {}
+    missed = [c["class"] for c in ver.get("classes", []) if c.get("met") is False]
+    if missed:
+        warn.append(f"The simulation missed the SLO of {', '.join(missed)} (see the simulation check).")
+    return warn, notes
 
 
-def write_report(r: PlanResult, path: Path) -> Path:
-    sc, sol = r.scenario, r.solution
-    pools = _table(
-        ["pool", "hardware", "layout", "replicas", "chips", "IT MW", "facility MW", "capex $M", "opex $M/yr",
-         "$/M out tok", "per-user tok/s", "load at peak", "headroom", "units"],
-        [[p.name, p.hw_id, p.layout + (f" + spec {p.speculative}" if p.speculative else ""), f"{p.replicas:,}",
-          f"{p.chips:,}", f"{p.it_mw:,.3f}", f"{p.facility_mw:,.3f}", f"{p.capex_usd / 1e6:,.2f}",
-          f"{p.opex_usd_per_year / 1e6:,.2f}", f"{p.usd_per_mtok:,.3f}", f"{p.per_user_tok_s:,.0f}",
-          f"{p.peak_load:.0%}", pct(p.headroom), f"{p.units:,} x {p.unit_name}"] for p in r.pools])
-    ver = r.verification
-    checks = "" if ver is None else _table(
-        ["class", "simulated", "requests", "TTFT p99 ms", "TPOT p99 ms", "SLO attainment", "met", "note"],
-        [[c.name, str(c.simulated), f"{c.requests:,}", f"{c.ttft_p99_s * 1e3:,.1f}", f"{c.tpot_p99_s * 1e3:,.2f}",
-          f"{c.attainment:.2%}" if c.attainment == c.attainment else "-", "yes" if c.met else "NO", c.note]
-         for c in ver.classes])
-    binding = "<p>No constraint binds: the plan is the unconstrained optimum.</p>" if not r.binding else _table(
-        ["constraint", "detail"], [[b.constraint, b.detail] for b in r.binding])
-    bom = _table(["hardware", "unit", "count", "chips", "facility MW (planned peak)", "nameplate MW x PUE", "capex",
-                  "lead time"],
-                 [[str(b["hardware"]), str(b["unit"]), f"{b['count']:,}", f"{b['chips']:,}",
-                   mw(float(b["facility_mw"])), mw(float(b["nameplate_facility_mw"])),  # type: ignore[arg-type]
-                   money(float(b["capex_usd"])), f"{float(b['lead_time_months']):g} months"]  # type: ignore[arg-type]
-                  for b in r.bill_of_materials])
-    by_class = _table(["class", "capex", "opex / yr", "TCO / yr", "share of TCO", "$ per M output tokens"],
-                      [[k.name, money(k.capex_usd), money(k.opex_usd_per_year), money(k.tco_usd_per_year),
-                        pct(k.share_of_tco), num(k.usd_per_mtok)] for k in r.class_costs])
-    shadow = "" if not r.shadow else _table(
-        ["constraint / SLO", "relaxed by 10 %", "saves per year" if sc.plan.objective == "cost" else "gain",
-         "of the objective"],
-        [[s_.constraint, s_.change, "infeasible" if s_.saving is None else
-          (money(s_.saving) if sc.plan.objective == "cost" else num(s_.saving)), pct(s_.saving_frac)]
-         for s_ in r.shadow])
-    parts = [
-        f"<h1>Fleet plan: {html.escape(sc.name)}</h1>",
-        f"<p>{html.escape(sc.description)}</p>",
-        f"<p><b>Objective:</b> {sc.plan.objective}. <b>TCO:</b> ${sol.tco_usd_per_year / 1e6:,.2f}M per year "
-        f"(${sol.tco_usd_per_year * sc.plan.horizon_years / 1e6:,.1f}M over {sc.plan.horizon_years:g} years); "
-        f"<b>capex</b> ${sum(p.capex_usd for p in r.pools) / 1e6:,.1f}M (depreciated over "
-        f"{sc.facility.depreciation_years:g} years in the TCO); <b>facility power</b> "
-        f"{sol.peak_facility_mw:,.3f} MW peak at PUE {sc.facility.pue:g}"
-        + (f" of a {sc.plan.power_budget_mw:,.0f} MW budget" if sc.plan.power_budget_mw else "") + ".</p>",
-        "<h2>Pools</h2>", pools, "<h2>What to order</h2>", bom, "<h2>Cost by traffic class</h2>", by_class,
-        "<h2>Binding constraints</h2>", binding, "<h2>What relaxing each constraint or SLO by 10 % saves</h2>", shadow,
-        "<h2>Simulation check</h2>",
-        "" if ver is None else (f"<p>{ver.requests:,} requests over {ver.duration_s:,.0f} simulated s on "
-                                f"{ver.sim_replicas} replicas (slice fraction {ver.slice_fraction:.4f}: each "
-                                f"replica carries its full-fleet load).</p>" + checks),
-        "<h2>Cost formulas</h2>", f"<pre>{html.escape(FORMULAS)}</pre>",
-    ]
-    for i, fig in enumerate(figures(r)):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
-    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-             "margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}")
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(sc.name)} plan</title>"
-           f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc, encoding="utf-8")
-    return path
+def build_page(pj: dict[str, Any], latencies: Latencies | None = None, title: str | None = None) -> Page:
+    t = pj.get("totals", {})
+    page = Page(title or f"Fleet plan: {pj.get('scenario', '')}", str(pj.get("description") or ""))
+    page.cards([Card(k, v, s, bad) for k, v, s, bad in R.headline(pj)])
+    warn, notes = _notes(pj)
+    page.callout(warn, bad=True, title="Check before buying")
+    page.callout(notes, title="Notes")
+    obj = pj.get("objective", "cost")
+    page.text(f"Objective: {obj}. TCO {money(t.get('tco_usd_per_year'))} per year = capex depreciated over "
+              f"{pj.get('depreciation_years', 0):g} years + energy, facility and rent; {mw(t.get('facility_mw'))} "
+              f"planned peak at PUE {pj.get('pue', 0):g}"
+              + (f" within a {mw(pj['power_budget_mw'])} budget" if pj.get("power_budget_mw") else "") + ".")
+
+    page.section("Fleet")
+    page.table(R.pools_table(pj))
+    page.table(R.bom_table(pj))
+    page.figure("load", "Peak load per pool", F.load(pj),
+                "Planned peak rate over the pool's capacity at its SLO; 100 % leaves no headroom.", wide=True)
+
+    page.section("Cost")
+    for fid, title, fig, cap in (
+            ("components", "TCO by component", F.cost_components(pj), "Steady state: every unit in service."),
+            ("cashflow", "Cost and cash flow by year", F.cash_flow(pj),
+             "Bars: cost by component (P&L); diamonds: cash out (capex when delivered, then opex)."),
+            ("by_class", "TCO by traffic class", F.by_class(pj), "Each class's pools; labels: TCO and share."),
+    ):
+        if fig is not None:
+            page.figure(fid, title, fig, cap)
+    page.figure("vendor", "Cost and power by vendor", F.by_vendor(pj), wide=True)
+    for tab in (*R.cost_tables(pj), R.class_table(pj)):
+        page.table(tab)
+
+    page.section("Power")
+    fig = F.power(pj)
+    if fig is not None:
+        pw: dict[str, Any] = pj["power"] if isinstance(pj.get("power"), dict) else {}
+        basis = f"Budget basis: {pw['basis']}." if pw.get("basis") else (
+            "The budget is checked on the modelled peak draw x PUE; the nameplate bar is what the units can draw.")
+        page.figure("power", "Power: provisioned against drawn", fig, basis, wide=True)
+    ptab = R.power_table(pj)
+    if ptab is not None:
+        page.table(ptab)
+
+    page.section("What moves the answer")
+    fig = F.tornado(pj)
+    if fig is not None:
+        page.figure("tornado", "What moves TCO", fig, "Each bar is a re-solve with one input at its low or high "
+                    "value; the line is this plan.", wide=True)
+    fig = F.slo_curve(pj)
+    if fig is not None:
+        page.figure("slo", "TCO against SLO tightness", fig, "Every TTFT / TPOT target times a factor. A fleet "
+                    "switch is a step: between two factors the tighter factor's fleet still serves.")
+    fig = F.breakpoints(pj)
+    if fig is not None:
+        page.figure("breakpoints", "SLO breakpoints per class", fig, "Where the fleet changes as one class's SLO "
+                    "moves: TCO just tighter and just looser.")
+    fig = F.pareto(pj)
+    if fig is not None:
+        page.figure("pareto", "TCO against facility power", fig, "The cheapest fleet at each power budget (steps: "
+                    "a fleet holds until a cheaper one fits).")
+    elif pj.get("pareto_cost_vs_mw"):
+        page.text("TCO against power: one fleet. No fleet that uses less power meets every SLO, and no cheaper "
+                  "fleet exists at more power.")
+    for maybe in (R.sensitivity_table(pj), R.breakpoints_table(pj), R.shadow_table(pj)):
+        if maybe is not None:
+            page.table(maybe)
+    binding = pj.get("binding") or []
+    page.text("Binding constraints: " + ("; ".join(f"{b['constraint']} ({b['detail']})" for b in binding)
+                                         if binding else "none; the SLOs and prices alone set the plan."))
+
+    ver = pj.get("verification")
+    page.section("Simulation check")
+    if not ver:
+        page.text("Not simulated (--no-verify).")
+    else:
+        frac = ver.get("slice_fraction", 1.0)
+        page.text(f"{ver.get('requests', 0):,} requests over {sig(ver.get('duration_s', 0))} simulated s on "
+                  f"{ver.get('sim_replicas', 0):,} replicas"
+                  + (f" (a slice: {pct(frac)} of the fleet, each replica at its full-fleet load)" if frac < 1 else
+                     " (the whole fleet)") + ". SLO met: the class's p99 TTFT and TPOT are within its targets.")
+        page.table(R.verification_table(pj))  # type: ignore[arg-type]
+        for metric, label in (("ttft_s", "Time to first token"), ("tpot_s", "Time per output token")):
+            fig = F.latency_cdfs(pj, latencies, metric)
+            if fig is not None:
+                page.figure(f"cdf_{metric}", f"{label}: simulated distribution per class", fig,
+                            "Dashed: the class's p99 SLO; dotted: the 99th percentile.", wide=True)
+        fig = F.planned_rates(pj)
+        if fig is not None:
+            page.figure("rates", "Planned against simulated request rate", fig)
+    if pj.get("formulas"):
+        page.section("Cost formulas")
+        page.raw(f"<pre>{_esc(pj['formulas'])}</pre>")
+    return page
 
 
-__all__ = ["figures", "write_report"]
+def _esc(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def write_report(r: PlanResult, out_dir: Path) -> list[Path]:
+    """report.html, plotly.min.js, tables.xlsx and tables/*.csv in ``out_dir``."""
+    pj, lat = report_data(r)
+    return write_page(build_page(pj, lat), out_dir)
+
+
+__all__ = ["build_page", "report_data", "write_report"]
