@@ -96,16 +96,18 @@ def test_power_targets_on_the_shipped_power_file(capsys: pytest.CaptureFixture[s
 def test_report_writes_html_and_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = _write(tmp_path, _rows(("groq-lpu", "cs3")))
     out = tmp_path / "rep"
-    code, stdout, err = run_cli(capsys, "validate", "--results", str(results), "--out", str(out))
+    code, stdout, err = run_cli(capsys, "validate", "--results", str(results), "--out", str(out), "--cv")
     assert code == 0, err
     page = (out / "report.html").read_text()
-    assert "plotly" in page and "Cross-validated" in page and "Wall power" in page and "wafer-dense" in page
+    assert "plotly.min.js" in page and "Cross-validated" in page and "Wall power" in page and "wafer-dense" in page
+    assert (out / "plotly.min.js").stat().st_size > 1e6 and (out / "tables.xlsx").exists()
     assert "CV: predicted" in stdout and "power (idle)" in stdout
     assert max(len(line) for line in stdout.splitlines() if not line.startswith("wrote ")) <= 80
     code, _, err = run_cli(capsys, "validate", "--results", str(results), "--out", str(out))
     assert code == 2 and "--force" in err
     code, _, _ = run_cli(capsys, "validate", "--results", str(results), "--out", str(out), "--force")
-    assert code == 0
+    assert code == 0  # without --cv the report says how to get the cross-validated figures
+    assert "Cross-validation was not run: add --cv" in (out / "report.html").read_text()
     code, _, err = run_cli(capsys, "validate", "--out", str(tmp_path / "no" / "such" / "dir"))
     assert code == 2 and "does not exist" in err
 

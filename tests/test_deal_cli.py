@@ -45,7 +45,8 @@ def test_tables_and_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         assert words in out
     report = (tmp_path / "report.html").read_text()
     assert "plotly" in report and "Vesting over time" in report and "Ownership path" in report
-    assert '<script src="http' not in report  # self-contained
+    assert "src='plotly.min.js'" in report and (tmp_path / "plotly.min.js").exists()  # no network needed
+    assert (tmp_path / "tables.xlsx").exists() and (tmp_path / "tables" / "tranches.csv").exists()
     data = json.loads((tmp_path / "deal.json").read_text())
     assert data["deal"] == "openai-cerebras" and data["total"]["mean"] > 0
 

@@ -79,7 +79,8 @@ def test_cli_writes_table_and_report(plan_file: Path, tmp_path: Path) -> None:
     assert t[1]["plan.chips.cs3"] > (t[0]["plan.chips.cs3"] or 0)
     assert (out / "sweep.csv").read_text().count("\n") == 5
     html = (out / "report.html").read_text()
-    assert "Fleet mix" in html and "<script src=\"http" not in html and "Plotly.newPlot" in html
+    assert "Fleet mix" in html and "src='plotly.min.js'" in html and (out / "plotly.min.js").exists()
+    assert (out / "tables.xlsx").exists() and "e+" not in html.split("tf-figures", 1)[0]  # no scientific notation
 
 
 def test_simulate_sweep_json(tmp_path: Path) -> None:

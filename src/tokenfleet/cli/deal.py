@@ -62,7 +62,9 @@ def register(app: typer.Typer) -> None:
             None, "--seed", min=0, max=2**63 - 1, help="Random seed, 0 or more (default: the file's)."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print deal.json to stdout instead of tables."),
-        out: Path | None = typer.Option(None, "--out", help="Write report.html and deal.json into this directory."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Write report.html, deal.json, tables.xlsx and tables/*.csv into this directory."
+        ),
     ) -> None:
         """Value a compute deal: vesting probabilities, warrant values, effective prices, NPV, ownership."""
         if file is None:
@@ -88,14 +90,14 @@ def register(app: typer.Typer) -> None:
 
             out.mkdir(parents=True, exist_ok=True)
             (out / "deal.json").write_text(json.dumps(payload, indent=2))
-            write_report(deal, result, out / "report.html")
+            write_report(deal, result, out)
         if as_json:
             typer.echo(json.dumps(payload, indent=2))
             return
         console = Console()
         print_tables(console, deal, result)
         if out is not None:
-            console.print(f"wrote {out / 'report.html'} and {out / 'deal.json'}")
+            console.print(f"wrote {out}/: report.html, plotly.min.js, deal.json, tables.xlsx, tables/*.csv")
 
 
 def print_tables(console: Console, deal: Deal, v: DealValuation) -> None:

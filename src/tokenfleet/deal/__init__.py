@@ -3,7 +3,7 @@ with spend, GW delivered and share-price hurdles, valued in closed form and by M
 
     load_deal(path) -> Deal                      # YAML -> validated frozen domain types
     value_deal(deal, paths, seed) -> DealValuation
-    write_report(deal, valuation, path)          # self-contained plotly HTML (tokenfleet.deal.report)
+    write_report(deal, valuation, out_dir)       # report.html, tables.xlsx (tokenfleet.deal.report)
 """
 
 from __future__ import annotations
