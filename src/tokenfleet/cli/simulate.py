@@ -13,13 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tokenfleet.errors import InputError, ScenarioError
-from tokenfleet.inputs import check_int, check_output_file, check_range
+from tokenfleet.inputs import check_int, check_output_dir, check_output_file, check_range
 from tokenfleet.scenario import Scenario, load_scenario, parse_scenario
 from tokenfleet.scenario.load import check_looped_work
 
 console = Console()
 TRACE_MAX_REQUESTS = 50_000
 MAX_REQUESTS_FLAG = 1_000_000_000
+REPORT_FILES = ("report.html", "requests.parquet", "summary.json", "tables.xlsx")
 
 
 def json_safe(x: Any) -> Any:
@@ -158,11 +159,16 @@ def simulate_cmd(
     max_requests: int = typer.Option(None, "--max-requests", help="Override sim.max_requests (1 to 1e9)."),
     duration_s: float = typer.Option(None, "--duration", help="Override sim.duration_s (seconds, > 0)."),
     seed: int = typer.Option(None, "--seed", help="Override sim.seed (0 to 2**32 - 1)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing --requests-out / --trace-out files."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing --out / --requests-out / --trace-out files."),
+    out: Path = typer.Option(None, "--out", help="Write report.html, requests.parquet, summary.json, tables.xlsx and "
+                             "tables/*.csv to this folder."),
 ) -> None:
     """Simulate SCENARIO request by request and report latency, SLOs, utilisation, energy and cost."""
     over = _overrides(max_requests, duration_s, seed)
-    if requests_out is not None:  # output paths are checked before any work starts
+    out_dir = check_output_dir(out, "--out", force, REPORT_FILES) if out is not None else None
+    if out_dir is not None and requests_out is None:  # the report folder holds the per-request rows
+        requests_out = out_dir / "requests.parquet"
+    if requests_out is not None and (out_dir is None or requests_out != out_dir / "requests.parquet"):
         requests_out = check_output_file(requests_out, "--requests-out", force, (".csv", ".parquet", ".pq"))
     if trace_out is not None:
         trace_out = check_output_file(trace_out, "--trace-out", force, (".json",))
@@ -186,6 +192,13 @@ def simulate_cmd(
     from tokenfleet.sim.summary import summarize
 
     sinks: list[Sink] = []
+    series_sink = None
+    if out_dir is not None:
+        from tokenfleet.report.series import SeriesSink
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        series_sink = SeriesSink()
+        sinks.append(series_sink)
     if requests_out is not None:
         sinks.append(RequestWriter(requests_out, [c.name for c in sc.traffic], [p.name for p in sc.pools]))
     try:
@@ -216,10 +229,20 @@ def simulate_cmd(
     if trace_out is not None:
         names = [f"{res.pools[pi].name}/{i}" for i, pi in enumerate(sim.rep_pool)]
         chrome_trace(res.replicas, names, trace_out)
+    written: list[Path] = []
+    if out_dir is not None and series_sink is not None:
+        from tokenfleet.report.simulate import write_report
+
+        written = write_report(out_dir, s, res, series_sink)
     if as_json:
         typer.echo(json.dumps(json_safe(s), indent=1, default=lambda x: None, allow_nan=False))
     else:
         _print(s)
+        if out_dir is not None:
+            names = [p.name for p in written if p.parent == out_dir]
+            if requests_out is not None and requests_out.parent == out_dir:
+                names.append(requests_out.name)
+            console.print(f"wrote {out_dir}/: " + ", ".join(names) + ", tables/*.csv")
 
 
 def register(app: typer.Typer) -> None:
