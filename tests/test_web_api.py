@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 import yaml
 from starlette.testclient import TestClient
@@ -27,6 +31,23 @@ SIM = {
     "pools": [{"name": "gpu", "hardware": "h100", "replicas": 2}],
     "sim": {"seed": 1, "max_requests": 400},
 }
+
+
+def _tables(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["table"]["id"]: i["table"] for i in run["page"]["items"] if i["type"] == "table"}
+
+
+def _figures(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {i["id"]: i for i in run["page"]["items"] if i["type"] == "figure"}
+
+
+def _col(table: dict[str, Any], name: str) -> list[Any]:
+    j = [c["name"] for c in table["columns"]].index(name)
+    return [r[j] for r in table["values"]]
+
+
+def plan_tables(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(_tables(run).values())
 
 
 def _wait(c: TestClient, run_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -52,11 +73,14 @@ def client(tmp_path: Path) -> Any:
         (("plan", "power_budget_mw", "lots"), "plan.power_budget_mw", "valid number"),
         (("plan", "objective", "speed"), "plan.objective", "'cost', 'power' or 'goodput'"),
         (("plan", "colour", "red"), "plan.colour", "unknown field"),
+        (("plan", "power_budjet_mw", 3), "plan.power_budjet_mw", "did you mean 'power_budget_mw'?"),
     ],
 )
 def test_validate_names_the_field(client: TestClient, edit: tuple[str, str, Any], path: str, needle: str) -> None:
     data = yaml.safe_load(default_scenario())
     data[edit[0]][edit[1]] = edit[2]
+    if edit[1] == "power_budjet_mw":
+        del data["plan"]["power_budget_mw"]
     errors = client.post("/api/validate", json={"kind": "scenario", "data": data}).json()["errors"]
     assert [e["path"] for e in errors] == [path]
     assert needle in errors[0]["message"]
@@ -86,11 +110,22 @@ def test_plan_then_deal_on_it(client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 202
     plan = _wait(client, r.json()["id"])
     assert plan["status"] == "done", plan["error"]
-    pools = next(t for t in plan["tables"] if t["id"] == "plan")
-    chips_col = pools["columns"].index("chips")
-    assert sum(row[chips_col] for row in pools["rows"]) == plan["summary"]["chips"]["value"]
-    assert {f["id"] for f in plan["figures"]} >= {"pareto", "vendor", "util"}
-    assert sorted(plan["files"]) == ["plan.json", "report.html", "scenario.yaml"]
+    pools = _tables(plan)["pools"]
+    assert sum(_col(pools, "chips")) == plan["summary"]["chips"]["value"]
+    assert {"vendor", "load", "components", "cashflow"} <= set(_figures(plan))
+    assert sorted(plan["files"]) == ["plan.json", "report.html", "report.zip", "scenario.yaml", "tables.xlsx",
+                                     "tables.zip"]
+    for row in pools["cells"]:  # formatted on the server: no raw float reaches the page
+        assert not any(re.fullmatch(r"-?\d+\.\d{4,}", c) for c in row), row
+    xlsx = client.get(f"/api/runs/{plan['id']}/files/tables.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
+    assert {t["id"] for t in plan_tables(plan)} <= set(book.sheetnames)
+    zipped = zipfile.ZipFile(io.BytesIO(client.get(f"/api/runs/{plan['id']}/files/report.zip").content))
+    assert {f"{plan['id']}/report.html", f"{plan['id']}/plotly.min.js", f"{plan['id']}/tables.xlsx"} <= set(
+        zipped.namelist())
+    html = client.get(f"/api/runs/{plan['id']}/files/report.html").text
+    assert "src='plotly.min.js'" in html  # served beside it:
+    assert client.get(f"/api/runs/{plan['id']}/files/plotly.min.js").status_code == 200
     plan_json = client.get(f"/api/runs/{plan['id']}/files/plan.json").json()
     mw = sum(p["facility_mw"] for p in plan_json["pools"])
     assert mw == pytest.approx(plan_json["totals"]["facility_mw"], rel=1e-6)  # pools add up to the total
@@ -103,7 +138,11 @@ def test_plan_then_deal_on_it(client: TestClient, tmp_path: Path) -> None:
     assert deal["status"] == "done", deal["error"]
     cerebras_mw = sum(p["facility_mw"] for p in plan_json["pools"] if p["vendor"] == "Cerebras")
     assert 0 < deal["summary"]["mw"]["value"] <= cerebras_mw + 1e-9
-    assert deal["figures"][0]["title"].startswith("Vesting")
+    figs = _figures(deal)
+    assert {"spend", "vesting", "plan_cashflow"} <= set(figs)
+    # the linked plan's cost over time carries the deal's payments by year: they add up to its purchases
+    cash = _tables(deal)["cash_flow"]
+    assert sum(_col(cash, "deal payments")) <= deal["summary"]["payments"]["value"] * (1 + 1e-9)
     # runs persist: a new app on the same folder lists them
     with TestClient(create_app(runs_dir=tmp_path / "runs")) as again:
         assert [x["id"] for x in again.get("/api/runs").json()] == [plan["id"], deal["id"]]
@@ -121,14 +160,14 @@ def test_simulate_run_has_cdfs_and_conserves_requests(client: TestClient) -> Non
     run = _wait(client, r.json()["id"])
     assert run["status"] == "done", run["error"]
     assert run["summary"]["requests"]["value"] == 400
-    cdf = next(f for f in run["figures"] if f["id"] == "cdf_ttft_s")["figure"]
+    cdf = _figures(run)["cdf_ttft_s"]["figure"]
     ys = cdf["data"][0]["y"]
-    assert ys[-1] == pytest.approx(1.0) and all(a <= b for a, b in itertools.pairwise(ys))
-    # the CDF's median agrees with the table's TTFT p50 (same requests, exact percentiles)
+    assert ys[-1] == pytest.approx(100.0) and all(a <= b for a, b in itertools.pairwise(ys))
+    # the CDF's median agrees with the table's TTFT p50 (the table's percentile comes from the histograms)
     xs = cdf["data"][0]["x"]
-    median = next(x for x, y in zip(xs, ys, strict=True) if y >= 0.5)
-    table = next(t for t in run["tables"] if t["id"] == "classes")
-    assert median == pytest.approx(table["rows"][0][table["columns"].index("TTFT p50")], rel=0.05)
+    median = next(x for x, y in zip(xs, ys, strict=True) if y >= 50)
+    assert median == pytest.approx(_col(_tables(run)["classes"], "TTFT p50")[0], rel=0.05)
+    assert "series" in _figures(run)  # per-pool time series
     plan_only = client.post("/api/runs", json={"kind": "simulate", "scenario_yaml": yaml.safe_dump(PLAN)})
     failed = _wait(client, plan_only.json()["id"])
     assert failed["status"] == "failed" and "no pools" in failed["error"]
@@ -145,3 +184,20 @@ def test_static_assets_are_local(client: TestClient) -> None:
     assert "starter: plan.yaml" in names
     assert client.get("/api/examples/starter: deal.yaml").json()["yaml"] == default_deal()
     assert client.get("/api/examples/..%2Fetc%2Fpasswd").status_code == 404
+
+
+def test_runs_are_labelled_by_what_changed_and_compare_names_the_inputs(client: TestClient) -> None:
+    r1 = client.post("/api/runs", json={"kind": "plan", "scenario_yaml": yaml.safe_dump(PLAN),
+                                        "options": {"fast": True}}).json()["id"]
+    cheaper = dict(PLAN, facility=dict(PLAN["facility"], usd_per_mwh=200))
+    r2 = client.post("/api/runs", json={"kind": "plan", "scenario_yaml": yaml.safe_dump(cheaper),
+                                        "options": {"fast": True}}).json()["id"]
+    a, b = _wait(client, r1), _wait(client, r2)
+    assert a["status"] == b["status"] == "done"
+    assert a["label"] == PLAN["name"] and "usd_per_mwh 70 → 200" in b["label"]
+    assert b["changed"] == [{"path": "facility.usd_per_mwh", "before": 70, "after": 200}] and b["after"] == r1
+    assert b["fast"] and not any(f == "slo" for f in _figures(b))  # what-if: no curves, no simulation
+    diff = client.get(f"/api/compare?a={r1}&b={r2}").json()
+    assert diff["changes"] == b["changed"]
+    # energy costs more, so TCO rises by exactly the energy bill's change (same fleet at this price)
+    assert b["summary"]["tco"]["value"] > a["summary"]["tco"]["value"]

@@ -7,8 +7,11 @@
     POST /api/runs                 {kind: plan|simulate|deal, scenario_yaml, deal_yaml, options} -> 202 {id}
                                    (422 {errors} when the input does not validate)
     GET  /api/runs                 every run, brief (status, progress, headline numbers)
-    GET  /api/runs/{id}            one run with its tables and figures; DELETE removes it
-    GET  /api/runs/{id}/files/{f}  report.html, plan.json, summary.json, deal.json, scenario.yaml, deal.yaml
+    GET  /api/runs/{id}            one run with its page (cards, tables, figures); DELETE removes it
+    GET  /api/runs/{id}/files/{f}  report.html (+ plotly.min.js beside it), tables.xlsx, tables.zip (CSV),
+                                   report.zip (all of them), plan.json / summary.json / deal.json, the YAML
+    GET  /api/compare?a=ID&b=ID    the inputs that differ between two runs
+    GET  /viz/report.css, .js      the reports' stylesheet and figure-drawing script (shared with report.html)
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from starlette.staticfiles import StaticFiles
 
 from tokenfleet import catalog
 from tokenfleet.errors import ScenarioError
+from tokenfleet.viz.page import asset
+from tokenfleet.web.downloads import file_response
 from tokenfleet.web.examples import default_deal, default_scenario, example_text, list_examples
+from tokenfleet.web.inputs import changes, run_label
 from tokenfleet.web.jobs import JobRunner, Run, RunStore
 from tokenfleet.web.validation import FieldError, deal_errors, parse_yaml, scenario_errors
 from tokenfleet.web.work import deal_work, plan_work, simulate_work
@@ -36,7 +42,6 @@ from tokenfleet.web.work import deal_work, plan_work, simulate_work
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 KINDS = ("plan", "simulate", "deal")
-MEDIA = {".html": "text/html", ".json": "application/json", ".yaml": "application/x-yaml"}
 
 
 def _dump(data: Any) -> str:
@@ -53,7 +58,8 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
         base_dir = scenario.resolve().parent
         scenario_name = scenario.name
     else:
-        scenario_text, base_dir, scenario_name = default_scenario(), Path.cwd(), "example: plan.yaml"
+        scenario_text, base_dir, scenario_name = default_scenario(), Path.cwd(), "starter: plan.yaml"
+    from_cli = scenario is not None
     store = RunStore(runs_dir)
     runner = JobRunner(store, workers)
 
@@ -73,6 +79,7 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
     async def init(request: Request) -> Response:
         return JSONResponse({
             "scenario_name": scenario_name,
+            "from_cli": from_cli,
             "scenario_yaml": scenario_text,
             "deal_yaml": default_deal(),
             "examples": list_examples(),
@@ -120,9 +127,14 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
             errors = [e | {"doc": "deal"} for e in errors]
         if errors:
             return JSONResponse({"errors": errors}, status_code=422)
-        label = str(body.get("label") or (sc_data or {}).get("name", "scenario"))
-        if kind == "deal":
-            label = str(yaml.safe_load(deal_text or "").get("name", "deal"))
+        doc = yaml.safe_load(deal_text or "") if kind == "deal" else sc_data
+        prev = next((r for r in reversed(store.all()) if r.kind == kind), None)
+        before = yaml.safe_load((prev.deal_yaml if kind == "deal" else prev.scenario_yaml) or "") if prev else None
+        changed = changes(before, doc) if isinstance(before, dict) and isinstance(doc, dict) else []
+        options["changed"] = changed
+        if prev is not None:
+            options["after"] = prev.id
+        label = str(body.get("label") or run_label(doc or {}, changed, kind))
         run = store.new(kind, label, sc_text, deal_text, options)
         if kind == "plan":
             runner.submit(run, plan_work)
@@ -149,18 +161,32 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
 
     async def run_file(request: Request) -> Response:
         run = _run(request)
+        if run is None or run.output is None:
+            return JSONResponse({"error": "no such run, or it has not finished"}, status_code=404)
+        resp = file_response(run, request.path_params["name"], bool(request.query_params.get("dl")), PLOTLY_JS)
+        return resp or JSONResponse({"error": "no such file"}, status_code=404)
+
+    async def compare(request: Request) -> Response:
+        a, b = store.get(request.query_params.get("a", "")), store.get(request.query_params.get("b", ""))
+        if a is None or b is None:
+            return JSONResponse({"error": "pick two runs"}, status_code=404)
+        docs = []
+        for r in (a, b):
+            text = r.deal_yaml if r.kind == "deal" else r.scenario_yaml
+            docs.append(yaml.safe_load(text or "") or {})
+        return JSONResponse({"a": a.id, "b": b.id, "changes": changes(docs[0], docs[1])})
+
+    async def viz_asset(request: Request) -> Response:
         name = request.path_params["name"]
-        files = (run.output or {}).get("files", {}) if run else {}
-        if name not in files:
+        if name not in ("report.css", "report.js"):
             return JSONResponse({"error": "no such file"}, status_code=404)
-        suffix = Path(name).suffix
-        stem = f"{run.id}-{name}" if run else name
-        headers = {"content-disposition": f'attachment; filename="{stem}"'} if request.query_params.get("dl") else {}
-        return Response(files[name], media_type=MEDIA.get(suffix, "text/plain"), headers=headers)
+        return Response(asset(name), media_type="text/css" if name.endswith(".css") else "text/javascript",
+                        headers={"cache-control": "no-store"})
 
     routes = [
         Route("/", index),
         Route("/vendor/plotly.min.js", plotly_js),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/init", init),
         Route("/api/examples/{name:path}", example),
         Route("/api/validate", validate, methods=["POST"]),
@@ -168,6 +194,8 @@ def create_app(scenario: Path | None = None, *, runs_dir: Path | None = None, wo
         Route("/api/runs", list_runs, methods=["GET"]),
         Route("/api/runs/{run_id}", get_run, methods=["GET", "DELETE"]),
         Route("/api/runs/{run_id}/files/{name}", run_file),
+        Route("/api/compare", compare),
+        Route("/viz/{name}", viz_asset),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     @contextlib.asynccontextmanager

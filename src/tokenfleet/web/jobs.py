@@ -46,13 +46,20 @@ class Run:
         """What the runs list shows (no figures)."""
         out = {k: v for k, v in asdict(self).items() if k not in ("output", "scenario_yaml", "deal_yaml")}
         out["summary"] = (self.output or {}).get("summary", {})
-        out["files"] = sorted((self.output or {}).get("files", {}))
+        files = sorted((self.output or {}).get("files", {}))
+        if (self.output or {}).get("export"):
+            files += ["tables.xlsx", "tables.zip", "report.zip"]
+        out["files"] = files
+        out.pop("options", None)
+        out["changed"] = self.options.get("changed", [])
+        out["after"] = self.options.get("after")
+        out["fast"] = bool(self.options.get("fast"))
         return out
 
     def full(self) -> dict[str, Any]:
         out = self.brief()
         if self.output is not None:
-            out.update({k: v for k, v in self.output.items() if k != "files"})
+            out.update({k: v for k, v in self.output.items() if k not in ("files", "export")})
         return out
 
 

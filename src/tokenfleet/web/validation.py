@@ -28,13 +28,32 @@ class FieldError:
         return {"path": self.path, "message": self.message}
 
 
-def _from_pydantic(exc: ValidationError) -> list[FieldError]:
+def _did_you_mean(path: str, model: type[BaseModel] | None) -> str:
+    """``; did you mean 'power_budget_mw'?`` for a misspelt field, from the model's own field paths."""
+    if model is None:
+        return ""
+    import difflib
+    import re
+
+    from tokenfleet.sweep.grid import leaf_keys
+
+    generic = re.sub(r"\.\d+(?=\.|$)", ".<i>", path)
+    keys = set(leaf_keys(model))
+    keys |= {k.rsplit(".", n)[0] for k in list(keys) for n in range(1, k.count(".") + 1)}
+    parent = generic.rsplit(".", 1)[0] if "." in generic else ""
+    siblings = [k for k in keys if (k.rsplit(".", 1)[0] if "." in k else "") == parent]
+    leaf = generic.rsplit(".", 1)[-1]
+    hint = difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in siblings], n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(h) for h in hint)}?" if hint else ""
+
+
+def _from_pydantic(exc: ValidationError, model: type[BaseModel] | None = None) -> list[FieldError]:
     out = []
     for e in exc.errors():
         path = ".".join(str(p) for p in e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown field"
+            msg = "unknown field" + _did_you_mean(path, model)
         out.append(FieldError(path, msg))
     return out
 
@@ -65,10 +84,11 @@ def scenario_model(data: dict[str, Any]) -> type[BaseModel]:
 
 def scenario_errors(data: dict[str, Any]) -> list[FieldError]:
     """Every schema error of the scenario; when the schema passes, the catalog and planner checks."""
+    model = scenario_model(data)
     try:
-        scenario_model(data).model_validate(data)
+        model.model_validate(data)
     except ValidationError as exc:
-        return _from_pydantic(exc)
+        return _from_pydantic(exc, model)
     from tokenfleet.sweep.spec import validate
 
     try:
@@ -85,7 +105,7 @@ def deal_errors(data: dict[str, Any]) -> list[FieldError]:
     try:
         DealSpec.model_validate(data)
     except ValidationError as exc:
-        return _from_pydantic(exc)
+        return _from_pydantic(exc, DealSpec)
     link = (data.get("contract") or {}).get("from_plan")
     if isinstance(link, dict):
         return []  # the plan.json comes from a plan run when the deal is valued

@@ -2,180 +2,130 @@
 
 Each ``*_work(run, progress)`` reads the run's YAML, calls the same library code as the CLI (the planner,
 :class:`~tokenfleet.sim.Simulation`, :func:`~tokenfleet.deal.value_deal`), reports progress, and returns the
-run's output: ``summary`` (headline numbers: ``{key: {label, value, unit}}``), ``tables``, ``figures`` and
-``files`` (report.html, plan.json / summary.json / deal.json, the input YAML).
+run's output: ``summary`` (headline numbers: ``{key: {label, value, unit, text}}``, ``text`` formatted by
+:mod:`tokenfleet.viz.fmt`), ``page`` (the report's blocks as data: cards, callouts, tables, figures — the
+same page as report.html), ``export`` (every table, for tables.xlsx / CSV) and ``files`` (report.html,
+plan.json / summary.json / deal.json, the input YAML).
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tokenfleet import catalog
 from tokenfleet.errors import InputError
-from tokenfleet.web import figures as F
+from tokenfleet.viz.fmt import Kind, cell
 from tokenfleet.web.jobs import Progress, Run
-from tokenfleet.web.report import render
 from tokenfleet.yamlio import parse_mapping
 
 PlanLookup = Callable[[str], dict[str, Any] | None]
 
 
-def _s(label: str, value: Any, unit: str = "") -> dict[str, Any]:
-    return {"label": label, "value": value, "unit": unit}
+def _s(label: str, value: Any, kind: Kind = "text") -> dict[str, Any]:
+    return {"label": label, "value": value, "kind": kind, "text": cell(value, kind)}
 
 
 def _load(text: str, what: str) -> dict[str, Any]:
     return parse_mapping(text, what)
 
 
-def _finish(run: Run, out: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
-    title = f"{run.label} — {run.kind} ({run.id})"
-    files["report.html"] = render(title, out)
-    out["files"] = files
-    return out
+def _finish(run: Run, page: Any, summary: dict[str, Any], files: dict[str, str],
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run's output; its report.html is the page, loading plotly.min.js from beside it."""
+    page.title = f"{page.title} ({run.id})"
+    files["report.html"] = page.render()
+    data = page.as_json()
+    return {"summary": summary, "page": {"title": data["title"], "lede": data["lede"], "items": data["items"]},
+            "export": data["export"], "files": files, **(extra or {})}
 
 
 # ---- plan ---------------------------------------------------------------------------------------------
 def plan_work(run: Run, progress: Progress) -> dict[str, Any]:
-    from tokenfleet.sweep.planlink import run_plan
+    """A plan; ``options.fast`` (what-if): no simulation check, no Pareto or SLO curves, no shadow prices."""
+    from tokenfleet.plan.planner import plan
+    from tokenfleet.plan.report import build_page, report_data
+    from tokenfleet.plan.schema import parse_plan_scenario
 
     data = _load(run.scenario_yaml, "scenario.yaml")
-    verify = bool(run.options.get("verify"))
-    if verify and isinstance(data.get("plan"), dict):  # the tick box wins over the file's verify.enabled
-        data["plan"]["verify"] = {**(data["plan"].get("verify") or {}), "enabled": True}
-    _, p, result = run_plan(data, Path(run.options.get("base_dir", ".")), "scenario.yaml", verify=verify,
-                            pareto=True, progress=lambda stage, frac: progress(stage, frac))
-    t = p["totals"]
-    vendors = ", ".join(sorted(p["by_vendor"]))
+    if "plan" not in data:
+        raise InputError("the scenario has no plan: section, so there is nothing to plan", where="plan")
+    fast = bool(run.options.get("fast"))
+    verify = bool(run.options.get("verify")) and not fast
+    if isinstance(data.get("plan"), dict):  # the tick box wins over the file's verify.enabled
+        data["plan"]["verify"] = {**(data["plan"].get("verify") or {}), "enabled": verify}
+    sc = parse_plan_scenario(data, "scenario.yaml")
+    result = plan(sc, Path(run.options.get("base_dir", ".")), lambda stage, frac: progress(stage, frac),
+                  run_verify=verify, pareto=not fast, shadow=not fast)
+    pj, lat = report_data(result)
+    t = pj["totals"]
     summary = {
-        "tco": _s("TCO per year", t["tco_usd_per_year"], "$"),
-        "mw": _s("Facility MW (peak)", t["facility_mw"], "MW"),
-        "capex": _s("Capex", t["capex_usd"], "$"),
-        "usd_per_mtok": _s("Cost per M output tokens", t["usd_per_mtok"], "$"),
-        "chips": _s("Chips", t["chips"], ""),
-        "vendors": _s("Vendors", vendors, ""),
-        "budget": _s("Power budget", p["power_budget_mw"], "MW"),
+        "tco": _s("TCO per year", t["tco_usd_per_year"], "money"),
+        "capex": _s("Capex", t["capex_usd"], "money"),
+        "mw": _s("Facility power (planned peak)", t["facility_mw"], "mw"),
+        "usd_per_mtok": _s("Cost per M output tokens", t["usd_per_mtok"], "money"),
+        "chips": _s("Chips", sum(q.get("chips") or 0 for q in pj["pools"]), "int"),
+        "vendors": _s("Vendors", ", ".join(sorted({str(q["vendor"]) for q in pj["pools"]}))),
+        "budget": _s("Power budget", pj.get("power_budget_mw"), "mw"),
     }
-    ver = p.get("verification")
+    ver = pj.get("verification")
     if ver is not None:
-        summary["slo"] = _s("SLOs met in simulation", "yes" if ver["all_met"] else "no", "")
-    pools = F.table("plan", "Plan: pools", [
-        "pool", "class", "hardware", "vendor", "layout", "replicas", "chips", "peak load", "facility MW",
-        "capex $", "TCO $/yr", "$/Mtok"], [
-        [q["name"], q["class"], q["hardware"], q["vendor"], q["layout"], q["replicas"], q["count"],
-         q["peak_load"], q["facility_mw"], q["capex_usd"], q["tco_usd_per_year"], q["usd_per_mtok"]]
-        for q in p["pools"]])
-    binding = F.table("binding", "Binding constraints", ["constraint", "detail", "gain if relaxed"],
-                      [[b["constraint"], b["detail"], b["gain"]] for b in p["binding"]])
-    figs = []
-    if p["pareto_mw"]:
-        figs.append(F.pareto_figure("pareto", p["pareto_mw"], t["facility_mw"], t["tco_usd_per_year"]))
-    by_v = {v: {"tco": x["tco_usd_per_year"] / 1e6, "facility_mw": x["facility_mw"]} for v, x in p["by_vendor"].items()}
-    figs.append(F.vendor_figure("vendor", by_v, "tco", "TCO $M / year"))
-    figs.append(F.utilisation_figure("util", "Planned peak load per pool", [q["name"] for q in p["pools"]],
-                                     [q["peak_load"] or 0.0 for q in p["pools"]], "% of capacity at peak"))
-    if ver is not None:
-        slo = _class_slos(data)
-        for metric, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT")):
-            samples = {c: np.asarray(v.get(metric, [])) for c, v in ver["latencies"].items()}
-            figs.append(F.cdf_figure(f"cdf_{metric}", f"{label} CDF per class (simulated plan)", samples,
-                                     {c: s[metric] for c, s in slo.items()}))
-    from tokenfleet.plan.output import plan_json
-    from tokenfleet.plan.report import write_report
-
-    official = plan_json(result)  # the same plan.json and report.html as `tokenfleet plan --out`
-    out = {"summary": summary, "tables": [pools, binding], "figures": figs, "plan": official}
-    files = _finish(run, out, {"plan.json": json.dumps(official, indent=1, default=lambda x: None),
-                               "scenario.yaml": run.scenario_yaml})
-    with tempfile.TemporaryDirectory(prefix="tokenfleet-ui-") as tmp:
-        report = write_report(result, Path(tmp) / "report.html")
-        files["files"]["report.html"] = report.read_text(encoding="utf-8")
-    return files
-
-
-def _class_slos(data: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    out = {}
-    for c in data.get("traffic", []):
-        slo = c.get("slo") or {}
-        tpot = slo.get("tpot_p99_ms") or (1e3 / slo["min_user_tok_s"] if slo.get("min_user_tok_s") else None)
-        out[c["name"]] = {"ttft_s": slo.get("ttft_p99_ms"), "tpot_s": tpot}
-    return out
+        met = all(c.get("met") for c in ver.get("classes", []))
+        summary["slo"] = _s("SLOs met in simulation", "yes" if met else "no")
+    page = build_page(pj, lat, f"Plan: {run.label}")
+    return _finish(run, page, summary, {"plan.json": json.dumps(pj, indent=1, default=lambda x: None),
+                                        "scenario.yaml": run.scenario_yaml}, {"plan": pj})
 
 
 # ---- simulate -----------------------------------------------------------------------------------------
 def simulate_work(run: Run, progress: Progress) -> dict[str, Any]:
+    from tokenfleet.report.series import SeriesSink, series
+    from tokenfleet.report.simulate import build_page, slo_of
     from tokenfleet.scenario import Scenario, parse_scenario
     from tokenfleet.sim.engine import Simulation
     from tokenfleet.sim.summary import summarize
 
     data = _load(run.scenario_yaml, "scenario.yaml")
     if not data.get("pools"):
-        raise InputError("this scenario has no pools to simulate: run Plan with 'simulate the plan' ticked, "
-                         "or add pools", where="pools")
+        raise InputError("this scenario has no pools to simulate: add pools, or plan it with 'simulate the plan' "
+                         "ticked (the planner simulates the fleet it chooses)", where="pools")
     plain = {k: v for k, v in data.items() if k != "plan"}
     sc: Scenario = parse_scenario(plain, "scenario.yaml")
-    sim = Simulation(sc, Path(run.options.get("base_dir", ".")), keep_requests=True)
+    sink = SeriesSink()
+    sim = Simulation(sc, Path(run.options.get("base_dir", ".")), keep_requests=False, sinks=[sink])
     total = sc.sim.max_requests
     progress("simulating", 0.0 if total else None)
     res = sim.run(progress=lambda n: progress(f"simulating: {n:,} requests", n / total if total else None))
     s = summarize(res)
     f = s["fleet"]
     summary = {
-        "requests": _s("Requests", s["requests"], ""),
-        "slo": _s("SLO attainment", f["slo_attainment"] * 100, "%"),
-        "ttft_p99": _s("TTFT p99", f["ttft_s"]["p99"] * 1e3, "ms"),
-        "tpot_p99": _s("TPOT p99", f["tpot_s"]["p99"] * 1e3, "ms"),
-        "cost": _s("Cost over the run", f["cost_usd"], "$"),
-        "usd_per_mtok": _s("Cost per M output tokens", f["usd_per_mtok"], "$"),
-        "avg_mw": _s("Average facility MW", f["avg_mw"], "MW"),
-        "peak_mw": _s("Peak facility MW", f["peak_mw"], "MW"),
+        "requests": _s("Requests", s["requests"], "int"),
+        "slo": _s("SLO attainment", f["slo_attainment"], "pct"),
+        "ttft_p99": _s("TTFT p99", f["ttft_s"]["p99"], "s"),
+        "tpot_p99": _s("TPOT p99", f["tpot_s"]["p99"], "s"),
+        "cost": _s("Cost over the run", f["cost_usd"], "money"),
+        "usd_per_mtok": _s("Cost per M output tokens", f["usd_per_mtok"], "money"),
+        "avg_mw": _s("Average facility power", f["avg_mw"], "mw"),
+        "peak_mw": _s("Peak facility power", f["peak_mw"], "mw"),
     }
-    classes = F.table("classes", "Latency per class (ms)", [
-        "class", "requests", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "SLO met %", "goodput rps"], [
-        [c["class"], c["requests"], c["ttft_s"]["p50"] * 1e3, c["ttft_s"]["p99"] * 1e3, c["tpot_s"]["p50"] * 1e3,
-         c["tpot_s"]["p99"] * 1e3, c["slo_attainment"] * 100, c["goodput_rps"]] for c in s["classes"]])
-    pools = F.table("pools", "Pools", ["pool", "hardware", "replicas", "chips", "utilisation %", "avg MW",
-                                       "peak MW", "cost $", "J / token"], [
-        [p["pool"], p["hardware"], p["replicas"], p["chips"], p["utilisation"] * 100, p["avg_mw"], p["peak_mw"],
-         p["cost_usd"], p["joules_per_output_token"]] for p in s["pools"]])
-    samples: dict[str, dict[str, np.ndarray]] = {"ttft_s": {}, "tpot_s": {}}
-    for g in res.collector.classes:
-        for m in samples:
-            samples[m][g.name] = np.concatenate(g.kept[m]) if g.kept[m] else np.zeros(0)
-    slo = {c["class"]: {"ttft_s": c["ttft_slo_ms"], "tpot_s": c["tpot_slo_ms"]} for c in s["classes"]}
-    by_v: dict[str, dict[str, float]] = {}
-    for p in s["pools"]:
-        v = by_v.setdefault(catalog.hardware(p["hardware"]).vendor, {"cost": 0.0, "facility_mw": 0.0})
-        v["cost"] += p["cost_usd"]
-        v["facility_mw"] += p["avg_mw"]
-    figs = [
-        F.cdf_figure("cdf_ttft_s", "TTFT CDF per class", samples["ttft_s"],
-                     {k: v["ttft_s"] for k, v in slo.items()}),
-        F.cdf_figure("cdf_tpot_s", "TPOT CDF per class", samples["tpot_s"],
-                     {k: v["tpot_s"] for k, v in slo.items()}),
-        F.vendor_figure("vendor", by_v, "cost", "cost $ over the run"),
-        F.utilisation_figure("util", "Utilisation per pool", [p["pool"] for p in s["pools"]],
-                             [p["utilisation"] for p in s["pools"]], "% busy"),
-    ]
-    out = {"summary": summary, "tables": [classes, pools], "figures": figs}
-    return _finish(run, out, {"summary.json": json.dumps(s, indent=1, default=lambda x: None),
-                              "scenario.yaml": run.scenario_yaml})
+    page = build_page(s, series(res, sink), sink, slo_of(sc), [c.name for c in sc.traffic])
+    page.title = f"Simulation: {run.label}"
+    return _finish(run, page, summary, {"summary.json": json.dumps(s, indent=1, default=lambda x: None),
+                                        "scenario.yaml": run.scenario_yaml})
 
 
 # ---- deal ---------------------------------------------------------------------------------------------
 def deal_work(run: Run, progress: Progress, plan_of: PlanLookup) -> dict[str, Any]:
+    import tempfile
+
     from tokenfleet.deal.load import parse_deal
-    from tokenfleet.deal.report import figures as deal_figures
+    from tokenfleet.deal.report import build_page
     from tokenfleet.deal.valuation import value_deal
 
     data = _load(run.deal_yaml or "", "deal.yaml")
     paths = run.options.get("paths")
+    plan: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="tokenfleet-ui-") as tmp:
         link = (data.get("contract") or {}).get("from_plan")
         if isinstance(link, dict):
@@ -197,25 +147,38 @@ def deal_work(run: Run, progress: Progress, plan_of: PlanLookup) -> dict[str, An
     v = value_deal(deal, paths=n, progress=tick)
     c = v.contract
     summary = {
-        "warrant": _s("Warrant value", v.warrant_value_usd, "$"),
-        "npv": _s("Buyer NPV", v.buyer_npv_usd, "$") if v.buyer_npv_usd is not None
-        else _s("Buyer PV payments less warrants (no market price: no NPV)", v.buyer_net_cost_usd, "$"),
-        "issuer": _s("Issuer net", v.issuer_net_usd, "$"),
-        "payments": _s("Expected payments", c.expected_total_payments_usd, "$"),
-        "mw": _s("MW delivered", c.expected_mw_delivered, "MW"),
-        "net_mw_year": _s("Net $ per MW-year", v.prices.net_usd_per_mw_year, "$"),
+        "warrant": _s("Warrant value", v.warrant_value_usd, "money"),
+        "npv": _s("Buyer NPV", v.buyer_npv_usd, "money") if v.buyer_npv_usd is not None
+        else _s("Buyer PV payments less warrants (no market price: no NPV)", v.buyer_net_cost_usd, "money"),
+        "issuer": _s("Issuer net", v.issuer_net_usd, "money"),
+        "payments": _s("Expected payments", c.expected_total_payments_usd, "money"),
+        "mw": _s("MW delivered", c.expected_mw_delivered, "mw"),
+        "net_mw_year": _s("Net $ per MW-year", v.prices.net_usd_per_mw_year, "money"),
     }
-    tranches = F.table("tranches", "Tranches", ["tranche", "conditions", "shares", "P(vest) %", "E[vest date]",
-                                                "value $", "± se", "closed form $"], [
-        [t.name, t.conditions, t.shares, t.vest_probability * 100, str(t.expected_vest_date or "never"), t.value_usd,
-         t.stderr_usd, t.closed_form_usd] for t in v.tranches])
-    titles = {0: "Vesting timeline", 1: "Warrant value distribution"}
-    figs = []
-    for i, fig in enumerate(deal_figures(v)):
-        text = fig.layout.title.text or titles.get(i, f"figure {i + 1}")
-        figs.append(F.fig_json(f"deal{i}", text, fig))
-    out = {"summary": summary, "tables": [tranches], "figures": figs}
-    return _finish(run, out, {"deal.json": json.dumps(v.to_dict(), indent=1), "deal.yaml": run.deal_yaml or ""})
+    page = build_page(deal, v)
+    if plan is not None and plan.get("cost_over_time"):
+        _plan_cash_flow(page, plan, v)
+    return _finish(run, page, summary, {"deal.json": json.dumps(v.to_dict(), indent=1),
+                                        "deal.yaml": run.deal_yaml or ""})
+
+
+def _plan_cash_flow(page: Any, plan: dict[str, Any], v: Any) -> None:
+    """The linked plan's cost over time with this deal's expected purchases by year beside it."""
+    from tokenfleet.deal.report import purchases_by_year
+    from tokenfleet.plan import report_figures, report_tables
+
+    by_year = purchases_by_year(v)
+    first = by_year[0][0] if by_year else 0
+    pj = json.loads(json.dumps(plan))
+    pay = {y - first + 1: s for y, s, _ in by_year}
+    for y in pj["cost_over_time"]["years"]:
+        y["deal_payments_usd"] = pay.get(y["year"], 0.0)
+    page.section("The linked plan's cost over time", "Year 1 of the plan is the deal's first calendar year.")
+    fig = report_figures.cash_flow(pj)
+    if fig is not None:
+        page.figure("plan_cashflow", "Plan cost and cash flow by year, with the deal's payments", fig, wide=True)
+    for tab in report_tables.cost_tables(pj)[1:]:
+        page.table(tab)
 
 
 __all__ = ["deal_work", "plan_work", "simulate_work"]

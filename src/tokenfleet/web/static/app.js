@@ -41,29 +41,6 @@ function setPath(obj, path, value) {
   if (value === undefined) delete o[last]; else o[last] = value;
 }
 
-// ---- number formatting ------------------------------------------------------------------------------------
-function fmtNum(v) {
-  if (v === null || v === undefined || Number.isNaN(v)) return "–";
-  if (typeof v !== "number") return String(v);
-  const a = Math.abs(v);
-  if (a >= 1e4) return v.toLocaleString("en-US", {maximumFractionDigits: 0});
-  if (a >= 100) return v.toLocaleString("en-US", {maximumFractionDigits: 1});
-  if (a === 0 || Number.isInteger(v)) return String(v);
-  return Number(v.toPrecision(4)).toString();
-}
-function fmtValue(v, unit) {
-  if (typeof v !== "number") return v === null || v === undefined ? "–" : String(v);
-  if (unit === "$") {
-    const a = Math.abs(v), sign = v < 0 ? "-$" : "$";
-    if (a >= 1e9) return sign + (a / 1e9).toFixed(2) + "B";
-    if (a >= 1e6) return sign + (a / 1e6).toFixed(2) + "M";
-    if (a >= 1e3) return sign + (a / 1e3).toFixed(1) + "k";
-    return sign + a.toFixed(2);
-  }
-  if (unit === "%") return v.toFixed(1) + "%";
-  return fmtNum(v) + (unit ? " " + unit : "");
-}
-
 // ---- the form ---------------------------------------------------------------------------------------------
 function field(path, label, opts = {}) {
   const {unit, type = "number", step = "any", options, wide, min, placeholder} = opts;
@@ -182,9 +159,12 @@ function renderForm() {
   $("#verify").closest("label").style.visibility = hasPlan ? "visible" : "hidden";
   const hasPools = !!(sc.pools && sc.pools.length);
   $("#run-plan").disabled = !hasPlan;
-  $("#run-plan").title = hasPlan ? "" : "this scenario has no plan: section (candidates, budget, objective)";
   $("#run-simulate").disabled = !hasPools;
-  $("#run-simulate").title = hasPools ? "" : "no pools to simulate: tick 'simulate the plan' and run the plan";
+  const why = [];
+  if (!hasPlan) why.push("Run plan needs a plan: section (candidates, budget, objective).");
+  if (!hasPools) why.push("Simulate needs pools: this scenario has none (tick “simulate the plan” to check a plan in the simulator).");
+  $("#run-why").replaceChildren(...why.map(w => el("div", {}, w)));
+  $("#run-why").hidden = why.length === 0;
   showErrors();
 }
 
@@ -222,19 +202,25 @@ function showErrors() {
       if (input && input.tagName !== "DIV") input.classList.add("invalid");
     } else general.push(e);
   }
+  const n = S.errors.length;
+  $("#error-summary").hidden = n === 0;
+  $("#error-summary").replaceChildren(...(n ? [el("b", {}, `${n} problem${n > 1 ? "s" : ""} in the scenario: `),
+    S.errors.slice(0, 2).map(e => `${e.path || "(top)"}: ${e.message}`).join("; ") + (n > 2 ? "; …" : "")] : []));
   const box = $("#general-errors");
   box.hidden = general.length === 0;
   box.replaceChildren(...general.map(e => el("div", {}, e.path ? `${e.path}: ${e.message}` : e.message)));
   $("#yaml").classList.toggle("invalid", S.errors.length > 0);
-  $('.err[data-err-for="yaml"]').textContent = S.errors.map(e => `${e.path || "(top)"}: ${e.message}`).join("\n");
+  $('.err[data-err-for="yaml"]').replaceChildren(...S.errors.map(e => el("div", {}, `${e.path || "(top)"}: ${e.message}`)));
 }
 
 // ---- runs ---------------------------------------------------------------------------------------------------
 async function startRun(kind) {
   if (kind !== "deal") {
-    const errs = await validateForm();
-    if (errs.length) { switchTab("edit", "form"); return; }
+    const onYaml = !$("#pane-yaml").hidden;
+    const errs = onYaml ? (await validateYaml(), S.errors) : await validateForm();
+    if (errs.length) { showErrors(); showRunMessage(`Not started: ${errs.length} problem(s) in the scenario, shown beside the fields` + (onYaml ? " and under the YAML." : ".")); return; }
   }
+  showRunMessage("");
   const body = {kind, scenario_yaml: S.yaml || $("#yaml").value, deal_yaml: $("#deal-yaml").value, options: {}};
   if (kind === "plan") body.options.verify = $("#verify").checked;
   if (kind === "deal") {
@@ -247,6 +233,7 @@ async function startRun(kind) {
     const errs = r.data.errors || [{path: "", message: JSON.stringify(r.data)}];
     if (kind === "deal") showDealErrors(errs.filter(e => e.doc === "deal"));
     S.errors = errs.filter(e => e.doc !== "deal"); showErrors();
+    showRunMessage("Not started: see the messages beside the fields.");
     return;
   }
   if (kind === "deal") showDealErrors([]);
@@ -255,8 +242,9 @@ async function startRun(kind) {
   await refreshRuns();
   watch(S.current);
 }
+function showRunMessage(text) { const m = $("#run-message"); m.textContent = text; m.hidden = !text; }
 function latestPlan() {
-  const done = S.runs.filter(r => r.kind === "plan" && r.status === "done");
+  const done = S.runs.filter(r => r.kind === "plan" && r.status === "done" && !r.fast);
   return done.length ? done[done.length - 1].id : "";
 }
 function showDealErrors(errs) {
@@ -271,7 +259,7 @@ function watch(id) {
     const r = await api(`/api/runs/${id}`);
     if (r.status !== 200) { clearInterval(S.poll); return; }
     const run = r.data;
-    if (S.current === id) renderRun($("#result"), run, true);
+    if (S.current === id) renderRun($("#result"), run);
     if (run.status === "done" || run.status === "failed") {
       clearInterval(S.poll); S.cache[id] = run; refreshRuns();
     }
@@ -284,17 +272,19 @@ async function refreshRuns() {
   $("#run-count").textContent = S.runs.length;
   renderRunsTable(); fillRunSelects();
 }
+function headline(r) {
+  return Object.values(r.summary || {}).slice(0, 2).map(s => `${s.label}: ${s.text}`).join(" · ");
+}
 function renderRunsTable() {
-  const head = el("tr", {}, ...["run", "kind", "label", "status", "headline", "time", "A", "B", ""].map(h => el("th", {}, h)));
+  const head = el("tr", {}, ...["run", "kind", "label", "status", "headline", "time", "A", "B", ""].map(h => el("th", {class: h === "time" ? "num" : "txt"}, h)));
   const rows = S.runs.slice().reverse().map(r => {
-    const first = Object.values(r.summary || {}).slice(0, 2).map(s => `${s.label}: ${fmtValue(s.value, s.unit)}`).join(" · ");
     const pick = (side) => el("input", {type: "radio", name: "cmp-" + side, checked: $(`#cmp-${side}`).value === r.id,
       disabled: r.status !== "done", onchange: () => { $(`#cmp-${side}`).value = r.id; renderCompare(); }});
     return el("tr", {class: r.id === S.current ? "sel" : ""},
       el("td", {}, el("a", {href: "#", onclick: (ev) => { ev.preventDefault(); openRun(r.id); }}, r.id)),
-      el("td", {}, r.kind), el("td", {}, r.label),
+      el("td", {}, r.kind + (r.fast ? " (what-if)" : "")), el("td", {class: "label"}, r.label),
       el("td", {}, el("span", {class: "status " + r.status}, r.status)),
-      el("td", {}, first || r.error || ""), el("td", {class: "num"}, r.wall_s ? r.wall_s.toFixed(1) + " s" : ""),
+      el("td", {class: "label"}, headline(r) || r.error || ""), el("td", {class: "num"}, r.wall_s ? r.wall_s.toFixed(1) + " s" : ""),
       el("td", {}, pick("a")), el("td", {}, pick("b")),
       el("td", {}, el("button", {class: "linkbtn del", onclick: async () => {
         await api(`/api/runs/${r.id}`, undefined, "DELETE"); delete S.cache[r.id]; refreshRuns();
@@ -316,7 +306,7 @@ function fillRunSelects() {
 async function openRun(id) {
   S.current = id; switchTab("result", "result");
   const r = await api(`/api/runs/${id}`);
-  if (r.data.status === "done" || r.data.status === "failed") renderRun($("#result"), r.data, true);
+  if (r.data.status === "done" || r.data.status === "failed") renderRun($("#result"), r.data);
   else watch(id);
   renderRunsTable();
 }
@@ -326,20 +316,10 @@ async function fetchRun(id) {
 }
 
 // ---- drawing a run ------------------------------------------------------------------------------------------
-function renderTable(t) {
-  const head = el("tr", {}, ...t.columns.map(c => el("th", {}, c)));
-  const rows = t.rows.map(r => el("tr", {}, ...r.map(v => el("td", {class: typeof v === "number" ? "num" : ""}, fmtNum(v)))));
-  return el("div", {}, el("h3", {}, t.title), el("div", {class: "tablewrap"}, el("table", {class: "grid", id: "tbl-" + t.id}, head, ...rows)));
-}
-function drawFigure(box, f) {
-  const div = el("div", {class: "fig", id: "fig-" + f.id});
-  box.append(div);
-  Plotly.newPlot(div, f.figure.data, f.figure.layout, {displaylogo: false, responsive: true});
-}
-function renderRun(root, run, full) {
+async function renderRun(root, run) {
   $("#result-empty").hidden = true;
   const head = el("div", {class: "run-head"},
-    el("h2", {}, `${run.label}`, el("span", {class: "muted"}, ` · ${run.kind} · ${run.id}`)),
+    el("h2", {}, `${run.label}`, el("span", {class: "muted"}, ` · ${run.kind}${run.fast ? " (what-if)" : ""} · ${run.id}`)),
     el("span", {class: "status " + run.status, id: "run-status"}, run.status));
   const parts = [head];
   if (run.status === "queued" || run.status === "running") {
@@ -352,20 +332,22 @@ function renderRun(root, run, full) {
     parts.push(el("div", {class: "error-box"}, run.error || "failed"));
     root.replaceChildren(...parts); return;
   }
-  parts.push(el("div", {class: "cards"}, ...Object.entries(run.summary || {}).map(([k, s]) =>
-    el("div", {class: "card", "data-key": k}, el("div", {class: "k"}, s.label), el("div", {class: "v"}, fmtValue(s.value, s.unit))))));
+  if (run.changed && run.changed.length && run.after) parts.push(changesEl(run.changed, `Inputs changed since ${run.after}`));
   parts.push(el("div", {class: "downloads"}, "Download: ", ...(run.files || []).map(f =>
     el("a", {href: `/api/runs/${run.id}/files/${f}?dl=1`, download: `${run.id}-${f}`}, f)),
+    el("a", {href: `/api/runs/${run.id}/files/report.html`, target: "_blank"}, "open report.html"),
     el("span", {class: "muted"}, `· ${run.wall_s ? run.wall_s.toFixed(1) : "?"} s`)));
-  if (full) for (const t of run.tables || []) if (t.rows.length) parts.push(renderTable(t));
-  const figs = el("div", {class: "figs"});
-  parts.push(figs);
+  const whatif = run.kind === "plan" ? el("div", {id: "whatif-box"}) : null;
+  if (whatif) parts.push(whatif, el("div", {id: "whatif-result"}));
+  const body = el("div", {class: "page"});
+  parts.push(body);
   root.replaceChildren(...parts);
-  for (const f of run.figures || []) drawFigure(figs, f);
-  requestAnimationFrame(resizePlots);
+  if (whatif) whatif.replaceChildren(await openWhatIf(run));
+  await drawItems(body, (run.page || {}).items || [], "r-");
+  root.dataset.drawn = run.id;
 }
 function resizePlots() {
-  document.querySelectorAll(".fig").forEach(d => { if (d.offsetParent !== null && d.data) Plotly.Plots.resize(d); });
+  document.querySelectorAll(".js-plotly-plot").forEach(d => { if (d.offsetParent !== null) Plotly.Plots.resize(d); });
 }
 window.addEventListener("resize", () => requestAnimationFrame(resizePlots));
 
@@ -373,29 +355,9 @@ window.addEventListener("resize", () => requestAnimationFrame(resizePlots));
 async function renderCompare() {
   const a = $("#cmp-a").value, b = $("#cmp-b").value, root = $("#compare");
   if (!a || !b) { root.replaceChildren(el("p", {class: "hint"}, "Pick two finished runs.")); return; }
-  const [ra, rb] = await Promise.all([fetchRun(a), fetchRun(b)]);
-  const keys = [...new Set([...Object.keys(ra.summary || {}), ...Object.keys(rb.summary || {})])];
-  const rows = keys.map(k => {
-    const sa = (ra.summary || {})[k], sb = (rb.summary || {})[k], s = sa || sb;
-    let delta = "";
-    if (sa && sb && typeof sa.value === "number" && typeof sb.value === "number" && sa.value !== 0) {
-      const d = (sb.value - sa.value) / Math.abs(sa.value) * 100;
-      delta = el("span", {class: "delta " + (d > 0.05 ? "up" : d < -0.05 ? "down" : "")}, (d > 0 ? "+" : "") + d.toFixed(1) + "%");
-    }
-    return el("tr", {}, el("td", {}, s.label), el("td", {class: "num"}, sa ? fmtValue(sa.value, sa.unit) : "–"),
-      el("td", {class: "num"}, sb ? fmtValue(sb.value, sb.unit) : "–"), el("td", {class: "num"}, delta));
-  });
-  const table = el("table", {class: "grid", id: "compare-table"},
-    el("tr", {}, el("th", {}, ""), el("th", {}, `A: ${ra.id} ${ra.label}`), el("th", {}, `B: ${rb.id} ${rb.label}`), el("th", {}, "B vs A")), ...rows);
-  const colA = el("div", {}), colB = el("div", {});
-  root.replaceChildren(table, el("div", {class: "side"}, colA, colB));
-  for (const [col, run] of [[colA, ra], [colB, rb]]) {
-    col.append(el("h3", {}, `${run.id} · ${run.kind} · ${run.label}`));
-    for (const t of (run.tables || []).slice(0, 1)) col.append(renderTable(t));
-    const figs = el("div", {}); col.append(figs);
-    for (const f of run.figures || []) drawFigure(figs, f);
-  }
-  requestAnimationFrame(resizePlots);
+  const [ra, rb, diff] = await Promise.all([fetchRun(a), fetchRun(b), api(`/api/compare?a=${a}&b=${b}`)]);
+  await drawPair(root, ra, rb, {title: `${ra.id} against ${rb.id}`, changes: diff.data.changes, prefix: "cmp-"});
+  root.dataset.drawn = `${a}-${b}`;
 }
 
 // ---- tabs, examples, start ------------------------------------------------------------------------------------
@@ -416,14 +378,14 @@ async function init() {
   const r = await api("/api/init");
   const d = r.data;
   S.hardware = d.hardware; S.models = d.models; S.examples = d.examples;
-  $("#source").textContent = d.scenario_name;
   const ex = $("#example");
-  ex.append(el("option", {value: ""}, "(scenario from the command line)"),
-    ...d.examples.filter(e => e.kind === "scenario").map(e => el("option", {value: e.name}, e.name)));
+  if (d.from_cli) ex.append(el("option", {value: ""}, `${d.scenario_name} (from the command line)`));
+  ex.append(...d.examples.filter(e => e.kind === "scenario").map(e =>
+    el("option", {value: e.name, selected: !d.from_cli && e.name === d.scenario_name}, e.name)));
   ex.addEventListener("change", async () => {
     if (!ex.value) return;
     const t = await api(`/api/examples/${encodeURIComponent(ex.value)}`);
-    $("#source").textContent = ex.value; await loadScenarioYaml(t.data.yaml);
+    await loadScenarioYaml(t.data.yaml);
   });
   const dx = $("#deal-example");
   dx.append(...d.examples.filter(e => e.kind === "deal").map(e => el("option", {value: e.name}, e.name)));
