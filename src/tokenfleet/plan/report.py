@@ -133,10 +133,12 @@ def build_page(pj: dict[str, Any], latencies: Latencies | None = None, title: st
         page.text("Not simulated (--no-verify).")
     else:
         frac = ver.get("slice_fraction", 1.0)
-        page.text(f"{ver.get('requests', 0):,} requests over {sig(ver.get('duration_s', 0))} simulated s on "
-                  f"{ver.get('sim_replicas', 0):,} replicas"
-                  + (f" (a slice: {pct(frac)} of the fleet, each replica at its full-fleet load)" if frac < 1 else
-                     " (the whole fleet)") + ". SLO met: the class's p99 TTFT and TPOT are within its targets.")
+        where = ver.get("slice") or (f"{ver.get('sim_replicas', 0):,} replicas" + (
+            f" (a slice: {pct(frac)} of the fleet, each replica at its full-fleet load)" if frac < 1 else
+            " (the whole fleet)"))
+        page.text(f"{ver.get('requests', 0):,} requests over {sig(ver.get('duration_s', 0))} simulated s on {where}. "
+                  + (str(ver["met_definition"]).capitalize() if ver.get("met_definition") else
+                     "SLO met: the class's p99 TTFT and TPOT are within its targets") + ".")
         page.table(R.verification_table(pj))  # type: ignore[arg-type]
         for metric, label in (("ttft_s", "Time to first token"), ("tpot_s", "Time per output token")):
             fig = F.latency_cdfs(pj, latencies, metric)
