@@ -1,23 +1,25 @@
 """Gateway overhead and throughput: gateway -> emulator vs the emulator directly vs LiteLLM -> emulator.
 
-    python benchmarks/gateway.py [--rate 200] [--seconds 10] [--concurrency 32] [--litellm PATH]
-                                 [--streams 16,64,256] [--stream-seconds 5] [--workers 1]
+    python benchmarks/gateway.py [--seconds 10] [--rounds 5] [--concurrency 1,16] [--max-tokens 8]
+                                 [--litellm PATH] [--streams 16,64] [--stream-seconds 3] [--no-fast]
 
-Every server runs in its own process on 127.0.0.1 (one uvicorn worker each); this script is the load
-generator, a lean keep-alive HTTP/1.1 client on asyncio, so its own cost is the same for every target.
+Every server runs in its own process on 127.0.0.1; this script is the load generator, a lean keep-alive
+HTTP/1.1 client on asyncio, so its own cost is the same for every target. Two server set-ups are
+measured side by side: **plain** (the asyncio event loop and the h11 parser: what ``pip install
+tokenfleet`` gives without the ``fast`` extra) and **fast** (uvloop and httptools), each with its own
+emulator, so "direct" is always the same server stack as the gateway in front of it. LiteLLM
+(``litellm[proxy]`` from PyPI, in its own environment: found on PATH, in ``--litellm``,
+``/work/litellm-venv`` or ``/tmp/litellm-venv``) proxies the plain emulator.
 
-* **Added latency**: open-loop load at ``--rate`` requests/s (evenly spaced; latency measured from the
-  scheduled send time, so a stalled server cannot hide queueing), non-streaming chat requests of
-  ``--max-tokens`` tokens. Added = percentile through the proxy minus the same percentile direct.
-* **Highest requests/s**: closed loop, ``--concurrency`` requests kept in flight for ``--seconds``.
-* **Streaming throughput**: closed loop of streamed requests at each of ``--streams`` concurrent clients
-  for ``--stream-seconds``, through the gateway (``--workers`` processes) and direct to the emulator in
-  the same run; SSE events/s received, and the CPU seconds the gateway and the emulator processes used
-  (from /proc), so a figure can be read against the machine's load (``uptime``, printed).
+* **Added latency at concurrency 1**: one client sends non-streamed chat requests of ``--max-tokens``
+  tokens back to back; added = percentile through the proxy minus the same percentile direct.
+* **Requests/s**: closed loop with each of ``--concurrency`` clients.
+* **Streaming**: closed loop of streamed requests at each of ``--streams`` clients (plain and fast).
 
-The emulator runs with ``--time-scale 0`` (no modelled delay) by default so the figures isolate the
-proxies' own cost. LiteLLM (``litellm[proxy]`` from PyPI) is found on PATH, in ``--litellm``, or in
-``/tmp/litellm-venv``; if it cannot be started, the script says why and still measures tokenfleet.
+The machine is shared and noisy, so each figure is gathered in ``--rounds`` slices that alternate the
+targets (in a rotating order) over the same minutes, and the CPU seconds each server process used
+(from /proc), the benchmark's own CPU time and the load average are printed beside the figures. The
+emulator runs with ``--time-scale 0`` (no modelled delay) so the figures isolate the proxies' own cost.
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 
 MODEL = "llama-3.3-70b"
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
+STACKS = {"plain": ("asyncio", "h11"), "fast": ("uvloop", "httptools")}
 
 
 def free_port() -> int:
@@ -72,10 +77,7 @@ class Conn:
         r, w = await asyncio.open_connection("127.0.0.1", port)
         return cls(r, w)
 
-    async def request(self, raw: bytes) -> int:
-        return (await self.request_events(raw))[0]
-
-    async def request_events(self, raw: bytes) -> tuple[int, int]:
+    async def request(self, raw: bytes) -> tuple[int, int]:
         """Send one request; returns (status, SSE events in the body)."""
         events = 0
         self.writer.write(raw)
@@ -105,78 +107,23 @@ def request_bytes(port: int, max_tokens: int, auth: str | None, stream: bool = F
     return hdr.encode() + b"\r\n" + body
 
 
-async def open_loop(port: int, raw: bytes, rate: float, seconds: float) -> tuple[np.ndarray, int]:
-    """Latencies (s) of ``rate * seconds`` evenly spaced requests; and the count of non-200 answers."""
-    pool: list[Conn] = [await Conn.open(port) for _ in range(16)]
+async def closed_loop(port: int, raw: bytes, concurrency: int, seconds: float) -> dict[str, Any]:
+    """``concurrency`` clients, each a request at a time, for ``seconds``: latencies, events, errors."""
     lat: list[float] = []
-    errors = 0
-    loop = asyncio.get_running_loop()
-
-    async def one(t_sched: float) -> None:
-        nonlocal errors
-        conn = pool.pop() if pool else await Conn.open(port)
-        try:
-            status = await conn.request(raw)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            errors += 1
-            return
-        lat.append(loop.time() - t_sched)
-        errors += status != 200
-        pool.append(conn)
-
-    n = int(rate * seconds)
-    t0 = loop.time() + 0.05
-    tasks = []
-    for i in range(n):
-        t = t0 + i / rate
-        delay = t - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(t)))
-    await asyncio.gather(*tasks)
-    for c in pool:
-        c.writer.close()
-    return np.array(lat), errors
-
-
-async def closed_loop(port: int, raw: bytes, concurrency: int, seconds: float) -> tuple[float, int]:
-    done = errors = 0
+    events = errors = 0
     stop = time.perf_counter() + seconds
 
     async def worker() -> None:
-        nonlocal done, errors
-        conn = await Conn.open(port)
-        while time.perf_counter() < stop:
-            try:
-                status = await conn.request(raw)
-            except (OSError, asyncio.IncompleteReadError, ValueError):
-                errors += 1
-                conn = await Conn.open(port)
-                continue
-            done += 1
-            errors += status != 200
-        conn.writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*[worker() for _ in range(concurrency)])
-    return done / (time.perf_counter() - t0), errors
-
-
-async def stream_loop(port: int, raw: bytes, concurrency: int, seconds: float) -> tuple[float, float, int]:
-    """Closed loop of streamed requests: (requests/s, SSE events/s, errors); bounded by ``seconds``."""
-    done = events = errors = 0
-    stop = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done, events, errors
+        nonlocal events, errors
         try:
             conn = await Conn.open(port)
         except OSError:
             errors += 1
             return
         while time.perf_counter() < stop:
+            t0 = time.perf_counter()
             try:
-                status, n = await asyncio.wait_for(conn.request_events(raw), seconds + 30)
+                status, n = await asyncio.wait_for(conn.request(raw), seconds + 30)
             except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
                 errors += 1
                 try:
@@ -184,15 +131,14 @@ async def stream_loop(port: int, raw: bytes, concurrency: int, seconds: float) -
                 except OSError:
                     return
                 continue
-            done += 1
+            lat.append(time.perf_counter() - t0)
             events += n
             errors += status != 200
         conn.writer.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
-    dt = time.perf_counter() - t0
-    return done / dt, events / dt, errors
+    return {"lat": lat, "wall": time.perf_counter() - t0, "events": events, "errors": errors}
 
 
 def cpu_s(pid: int) -> float:
@@ -223,87 +169,109 @@ def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen
 
 
 def find_litellm(arg: str | None) -> str | None:
-    for cand in (arg, shutil.which("litellm"), "/tmp/litellm-venv/bin/litellm"):
+    for cand in (arg, shutil.which("litellm"), "/work/litellm-venv/bin/litellm", "/tmp/litellm-venv/bin/litellm"):
         if cand and Path(cand).exists():
             return cand
     return None
 
 
+class Target:
+    """One server to measure (the process whose CPU is charged, its port, its key)."""
+
+    def __init__(self, name: str, port: int, proc: subprocess.Popen[bytes], auth: str | None = None,
+                 backend: subprocess.Popen[bytes] | None = None) -> None:
+        self.name, self.port, self.proc, self.auth, self.backend = name, port, proc, auth, backend
+        self.runs: dict[str, list[dict[str, Any]]] = {}
+        self.cpu: dict[str, float] = {}
+        self.backend_cpu: dict[str, float] = {}
+
+    def measure(self, phase: str, fn: Callable[[int, bytes], Coroutine[Any, Any, dict[str, Any]]],
+                raw: bytes) -> None:
+        c0 = cpu_s(self.proc.pid)
+        b0 = cpu_s(self.backend.pid) if self.backend is not None else 0.0
+        run = asyncio.run(fn(self.port, raw))
+        self.cpu[phase] = self.cpu.get(phase, 0.0) + cpu_s(self.proc.pid) - c0
+        if self.backend is not None:
+            self.backend_cpu[phase] = self.backend_cpu.get(phase, 0.0) + cpu_s(self.backend.pid) - b0
+        self.runs.setdefault(phase, []).append(run)
+
+    def merged(self, phase: str) -> dict[str, Any]:
+        runs = self.runs.get(phase, [])
+        lat = np.array([x for r in runs for x in r["lat"]])
+        wall = sum(r["wall"] for r in runs)
+        n = len(lat)
+        return {"n": n, "rps": n / wall if wall else 0.0, "events_s": sum(r["events"] for r in runs) / wall
+                if wall else 0.0, "errors": sum(r["errors"] for r in runs),
+                "p50": float(np.percentile(lat, 50) * 1e3) if n else float("nan"),
+                "p99": float(np.percentile(lat, 99) * 1e3) if n else float("nan"),
+                "cpu_ms": self.cpu.get(phase, 0.0) / n * 1e3 if n else float("nan"),
+                "backend_cpu_ms": self.backend_cpu.get(phase, 0.0) / n * 1e3 if n else float("nan")}
+
+
+def alternate(targets: list[Target], phase: str, rounds: int,
+              fn: Callable[[int, bytes], Coroutine[Any, Any, dict[str, Any]]],
+              raw_for: Callable[[Target], bytes]) -> None:
+    """``rounds`` slices per target, the order rotating each round, so all share the same noise."""
+    for r in range(rounds):
+        k = r % len(targets)
+        for t in targets[k:] + targets[:k]:
+            t.measure(phase, fn, raw_for(t))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rate", type=float, default=200.0)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=10.0, help="per target and phase, over all rounds")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--concurrency", default="1,16", help="clients in the requests/s phases")
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--hardware", default="cs3")
-    ap.add_argument("--time-scale", type=float, default=0.0)
     ap.add_argument("--litellm", default=None, help="path of the litellm executable")
-    ap.add_argument("--streams", default="16,64,256", help="concurrent streaming clients to measure")
-    ap.add_argument("--stream-seconds", type=float, default=5.0)
+    ap.add_argument("--streams", default="16,64", help="concurrent streaming clients ('' to skip)")
+    ap.add_argument("--stream-seconds", type=float, default=3.0)
     ap.add_argument("--stream-tokens", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=1, help="gateway processes (tokenfleet serve --workers)")
+    ap.add_argument("--no-fast", action="store_true", help="measure the plain stack only")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="tf-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
+    exe = [sys.executable, "-m", "tokenfleet"]
+    load0, cpu0, wall0 = os.getloadavg(), time.process_time(), time.perf_counter()
     try:
-        emu_port, gw_port = free_port(), free_port()
-        exe = [sys.executable, "-m", "tokenfleet"]
-        emu = start([*exe, "emulate", "--hardware", args.hardware, "--model", MODEL, "--port", str(emu_port),
-                     "--time-scale", str(args.time_scale)])
-        procs.append(emu)
-        wait_ready(emu_port, "/healthz", emu, 60)
-        (tmp / "gw.yaml").write_text(orjson.dumps({
-            "listen": {"host": "127.0.0.1", "port": gw_port},
-            "ledger": {"url": f"sqlite:///{tmp / 'ledger.db'}"},
-            # no SLO on the class: admission control would refuse work the loaded machine cannot serve in
-            # time, and this benchmark measures the proxy's own cost, not its admission decisions
-            "classes": {"standard": {"tier": "standard", "max_queue_ms": 5000}},
-            "pools": [{"name": "p", "model": MODEL, "hardware": args.hardware,
-                       "backends": [{"url": f"http://127.0.0.1:{emu_port}", "max_in_flight": 4096}]}],
-        }).decode())
-        gw = start([*exe, "serve", str(tmp / "gw.yaml"), *(["--workers", str(args.workers)] if args.workers > 1
-                                                          else [])])
-        procs.append(gw)
-        wait_ready(gw_port, "/healthz", gw, 60)
-
-        results: dict[str, dict[str, float]] = {}
-
-        def measure(name: str, port: int, auth: str | None) -> None:
-            raw = request_bytes(port, args.max_tokens, auth)
-            asyncio.run(closed_loop(port, raw, 4, 1.0))  # warm up
-            lat, errs = asyncio.run(open_loop(port, raw, args.rate, args.seconds))
-            rps, rps_errs = asyncio.run(closed_loop(port, raw, args.concurrency, args.seconds))
-            results[name] = {"p50_ms": float(np.percentile(lat, 50) * 1e3),
-                             "p99_ms": float(np.percentile(lat, 99) * 1e3),
-                             "errors": errs + rps_errs, "rps": rps, "n": len(lat)}
-
-        measure("direct", emu_port, None)
-        measure("tokenfleet", gw_port, None)
-
-        streaming: list[dict[str, float]] = []
-        for c in [int(x) for x in args.streams.split(",") if x]:
-            for name, port in (("direct", emu_port), ("tokenfleet", gw_port)):
-                raw = request_bytes(port, args.stream_tokens, None, stream=True)
-                cpu0 = {"gw": cpu_s(gw.pid), "emu": cpu_s(emu.pid)}
-                w0 = time.perf_counter()
-                rps, eps, errs = asyncio.run(stream_loop(port, raw, c, args.stream_seconds))
-                wall = time.perf_counter() - w0
-                streaming.append({"clients": c, "target": name, "rps": rps, "events_s": eps, "errors": errs,
-                                  "wall_s": wall, "gw_cpu_s": cpu_s(gw.pid) - cpu0["gw"],
-                                  "emu_cpu_s": cpu_s(emu.pid) - cpu0["emu"]})
-        gw.terminate()  # each proxy is measured alone beside the emulator: nothing else competes for CPU
-        gw.wait(15)
+        stacks = ["plain"] if args.no_fast else ["plain", "fast"]
+        direct: dict[str, Target] = {}
+        gateway: dict[str, Target] = {}
+        for stack in stacks:
+            loop, http = STACKS[stack]
+            emu_port, gw_port = free_port(), free_port()
+            emu = start([*exe, "emulate", "--hardware", args.hardware, "--model", MODEL, "--port", str(emu_port),
+                         "--time-scale", "0", "--loop", loop, "--http", http])
+            procs.append(emu)
+            wait_ready(emu_port, "/healthz", emu, 60)
+            (tmp / f"gw-{stack}.yaml").write_text(orjson.dumps({
+                "listen": {"host": "127.0.0.1", "port": gw_port},
+                "server": {"loop": loop, "http": http},
+                "ledger": {"url": f"sqlite:///{tmp / f'ledger-{stack}.db'}"},
+                # no SLO on the class: this benchmark measures the proxy's own cost, not admission decisions
+                "classes": {"standard": {"tier": "standard", "max_queue_ms": 5000}},
+                "pools": [{"name": "p", "model": MODEL, "hardware": args.hardware,
+                           "backends": [{"url": f"http://127.0.0.1:{emu_port}", "max_in_flight": 4096}]}],
+            }).decode())
+            gw = start([*exe, "serve", str(tmp / f"gw-{stack}.yaml")])
+            procs.append(gw)
+            wait_ready(gw_port, "/healthz", gw, 60)
+            direct[stack] = Target(f"direct {stack}", emu_port, emu)
+            gateway[stack] = Target(f"tokenfleet {stack}", gw_port, gw, backend=emu)
 
         litellm_note = ""
+        targets = [t for s in stacks for t in (direct[s], gateway[s])]
         ll_exe = find_litellm(args.litellm)
         if ll_exe is None:
-            litellm_note = "LiteLLM not measured: no litellm executable (pip install 'litellm[proxy]')"
+            litellm_note = "LiteLLM not measured: no litellm executable (pip install 'litellm[proxy]' in its own venv)"
         else:
             ll_port = free_port()
             (tmp / "litellm.yaml").write_text(
                 "model_list:\n  - model_name: " + MODEL + "\n    litellm_params:\n"
-                f"      model: openai/{MODEL}\n      api_base: http://127.0.0.1:{emu_port}/v1\n"
+                f"      model: openai/{MODEL}\n      api_base: http://127.0.0.1:{direct['plain'].port}/v1\n"
                 "      api_key: dummy\nlitellm_settings:\n  telemetry: false\n")
             ll = start([ll_exe, "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1", "--port",
                         str(ll_port), "--num_workers", "1"],
@@ -311,48 +279,74 @@ def main() -> None:
                         "LITELLM_LOG": "ERROR"})
             procs.append(ll)
             try:
-                wait_ready(ll_port, "/health/liveliness", ll, 120)
+                wait_ready(ll_port, "/health/liveliness", ll, 180)
             except RuntimeError as exc:
                 err = (ll.stderr.read(2000).decode(errors="replace") if ll.poll() is not None and ll.stderr
                        else "")
                 litellm_note = f"LiteLLM not measured: proxy did not start ({exc}) {err[-400:]}"
             else:
-                measure("litellm", ll_port, LITELLM_KEY)
+                targets.append(Target("litellm", ll_port, ll, LITELLM_KEY, backend=direct["plain"].proc))
 
-        cpus = os.cpu_count()
-        print(f"\n{MODEL} on emulated {args.hardware} (time scale {args.time_scale:g}), {args.max_tokens} "
-              f"output tokens, non-streaming; {cpus} CPUs; open loop {args.rate:g} req/s x "
-              f"{args.seconds:g} s; closed loop {args.concurrency} in flight")
-        print(f"{'target':<12}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}{'max req/s':>11}"
-              f"{'errors':>8}")
-        base = results["direct"]
-        for name, r in results.items():
-            if name == "direct":
-                added = f"{'-':>11}{'-':>11}"
-            else:
-                added = f"{r['p50_ms'] - base['p50_ms']:>11.3f}{r['p99_ms'] - base['p99_ms']:>11.3f}"
-            print(f"{name:<12}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{added}{r['rps']:>11.0f}"
-                  f"{int(r['errors']):>8}")
-        if "litellm" in results:
-            ratio = results["tokenfleet"]["rps"] / results["litellm"]["rps"]
-            print(f"tokenfleet / LiteLLM requests/s: {ratio:.1f}x (target >= 10x)")
+        def raw_for(t: Target) -> bytes:
+            return request_bytes(t.port, args.max_tokens, t.auth)
+
+        for t in targets:  # warm up (LiteLLM's first requests are slow)
+            asyncio.run(closed_loop(t.port, raw_for(t), 4, 1.0))
+        slice_s = args.seconds / args.rounds
+        concurrencies = [int(x) for x in args.concurrency.split(",") if x]
+        for c in concurrencies:
+            alternate(targets, f"c{c}", args.rounds,
+                      lambda port, raw, c=c: closed_loop(port, raw, c, slice_s), raw_for)
+        streams = [int(x) for x in args.streams.split(",") if x]
+        stream_targets = [t for t in targets if t.name != "litellm"]
+        for c in streams:
+            alternate(stream_targets, f"s{c}", max(1, args.rounds // 2),
+                      lambda port, raw, c=c: closed_loop(port, raw, c, args.stream_seconds / max(1, args.rounds // 2)),
+                      lambda t: request_bytes(t.port, args.stream_tokens, None, stream=True))
+        load1 = os.getloadavg()
+
+        print(f"\n{MODEL} on emulated {args.hardware} (time scale 0), {args.max_tokens} output tokens, "
+              f"non-streamed; {os.cpu_count()} CPUs; {args.seconds:g} s per target and phase in {args.rounds} "
+              f"alternating rounds")
+        print(f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; benchmark client CPU "
+              f"{time.process_time() - cpu0:.0f} s in {time.perf_counter() - wall0:.0f} s wall")
+        for c in concurrencies:
+            phase = f"c{c}"
+            print(f"\nconcurrency {c}")
+            print(f"{'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'+p50':>8}{'+p99':>8}{'req/s':>8}{'err':>5}"
+                  f"{'CPU ms/req':>11}{'emu CPU':>8}")
+            for t in targets:
+                r = t.merged(phase)
+                base = direct[t.name.split()[-1]].merged(phase) if t.name.startswith("tokenfleet") else \
+                    direct["plain"].merged(phase) if t.name == "litellm" else None
+                added = (f"{r['p50'] - base['p50']:>8.2f}{r['p99'] - base['p99']:>8.2f}" if base is not None
+                         else f"{'-':>8}{'-':>8}")
+                emu = f"{r['backend_cpu_ms']:>8.2f}" if t.backend is not None else f"{'-':>8}"
+                print(f"{t.name:<18}{r['p50']:>8.2f}{r['p99']:>8.2f}{added}{r['rps']:>8.0f}{int(r['errors']):>5}"
+                      f"{r['cpu_ms']:>11.2f}{emu}")
+            ll = next((t for t in targets if t.name == "litellm"), None)
+            if ll is not None:
+                for s in stacks:
+                    ratio = gateway[s].merged(phase)["rps"] / max(1e-9, ll.merged(phase)["rps"])
+                    print(f"tokenfleet {s} / LiteLLM requests/s: {ratio:.1f}x (target >= 10x)")
+        if 1 in concurrencies:
+            for s in stacks:
+                r, b = gateway[s].merged("c1"), direct[s].merged("c1")
+                print(f"targets, {s} stack, concurrency 1: added p50 {r['p50'] - b['p50']:.2f} ms "
+                      f"({'met' if r['p50'] - b['p50'] <= 1 else 'NOT met'}, <= 1), added p99 "
+                      f"{r['p99'] - b['p99']:.2f} ms ({'met' if r['p99'] - b['p99'] <= 3 else 'NOT met'}, <= 3)")
         if litellm_note:
             print(litellm_note)
-        if streaming:
-            print(f"\nstreaming, {args.stream_tokens} tokens per request, {args.stream_seconds:g} s per cell, "
-                  f"gateway workers {args.workers}; load average {os.getloadavg()[0]:.1f}")
-            print(f"{'clients':>8} {'target':<11}{'req/s':>8}{'events/s':>10}{'vs direct':>10}{'errors':>7}"
-                  f"{'gw CPU s':>9}{'emu CPU s':>10}{'wall s':>7}")
-            direct = {r["clients"]: r for r in streaming if r["target"] == "direct"}
-            for r in streaming:
-                ratio = r["events_s"] / direct[r["clients"]]["events_s"] if direct[r["clients"]]["events_s"] else 0
-                print(f"{int(r['clients']):>8} {r['target']:<11}{r['rps']:>8.0f}{r['events_s']:>10.0f}"
-                      f"{ratio:>9.0%} {int(r['errors']):>7}{r['gw_cpu_s']:>9.2f}{r['emu_cpu_s']:>10.2f}"
-                      f"{r['wall_s']:>7.1f}")
-        tf = results["tokenfleet"]
-        print(f"targets at {args.rate:g} req/s: added p50 <= 1 ms: "
-              f"{'met' if tf['p50_ms'] - base['p50_ms'] <= 1 else 'NOT met'}; added p99 <= 3 ms: "
-              f"{'met' if tf['p99_ms'] - base['p99_ms'] <= 3 else 'NOT met'}")
+        for c in streams:
+            phase = f"s{c}"
+            print(f"\nstreaming, {c} clients, {args.stream_tokens} tokens per request")
+            print(f"{'target':<18}{'req/s':>8}{'events/s':>10}{'vs direct':>10}{'err':>5}{'CPU ms/req':>11}")
+            for t in stream_targets:
+                r = t.merged(phase)
+                d = direct[t.name.split()[-1]].merged(phase)
+                ratio = r["events_s"] / d["events_s"] if d["events_s"] else 0.0
+                print(f"{t.name:<18}{r['rps']:>8.0f}{r['events_s']:>10.0f}{ratio:>9.0%} {int(r['errors']):>5}"
+                      f"{r['cpu_ms']:>11.2f}")
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -361,6 +355,7 @@ def main() -> None:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -70,8 +70,8 @@ def test_latency_outliers_follow_envoy() -> None:
     from tokenfleet.gateway.breaker import OUTLIER_MIN_SAMPLES, is_latency_outlier
 
     peers = [100.0, 120.0, 110.0]
-    assert is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, peers, floor_ms=50.0)  # > 3 x the median 110
-    assert not is_latency_outlier(300.0, OUTLIER_MIN_SAMPLES, peers, floor_ms=50.0)
-    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES - 1, peers, floor_ms=50.0)  # too few samples
-    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, [], floor_ms=50.0)  # no peers to compare
-    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, peers, floor_ms=1000.0)  # under the floor
+    assert is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, peers, floor=50.0)  # > 3 x the median 110
+    assert not is_latency_outlier(300.0, OUTLIER_MIN_SAMPLES, peers, floor=50.0)
+    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES - 1, peers, floor=50.0)  # too few samples
+    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, [], floor=50.0)  # no peers to compare
+    assert not is_latency_outlier(400.0, OUTLIER_MIN_SAMPLES, peers, floor=1000.0)  # under the floor

@@ -50,3 +50,30 @@ def test_summaries_group_by_key_pool_and_day(tmp_path: Path) -> None:
     reopened = Ledger(url)
     assert reopened.spend_by_key() == {"a": 7.0, "b": 8.0}
     reopened.close()
+
+
+def test_gateways_starting_at_once_on_a_new_sqlite_file_all_start(tmp_path: Path) -> None:
+    """Each creator takes SQLite's write lock before it looks for the tables, so none finds them missing
+    while another is creating them ("table requests already exists")."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+    ledgers: list[Ledger] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            ledgers.append(Ledger(url, budgets={"team": 1.0}))
+        except BaseException as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for led in ledgers:
+        led.close()
+    assert errors == [] and len(ledgers) == 6

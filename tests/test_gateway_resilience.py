@@ -176,4 +176,4 @@ def test_key_scoped_to_a_model_is_refused_others(tmp_path: Path, healthy: Server
     cfg["pools"].append({"name": "o", "model": "other", "backends": [{"url": healthy.url, "name": "o0"}]})
     with ServerThread(create_app(parse_config(cfg))) as gw:
         r = chat(gw, headers={"authorization": "Bearer k"})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_allowed"
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"

@@ -28,7 +28,7 @@ def test_public_names_match_all() -> None:
         if not n.startswith("_")
         and n
         not in {"fast", "filters", "pickers", "plugins", "policies", "registry", "scorers", "table", "types",
-                "prefill_load", "prefix_aware", "prefix_index"}
+                "prefill_load", "prefix_aware", "prefix_index", "health"}
     )
 
 

@@ -26,24 +26,33 @@ def register(app: typer.Typer) -> None:
         cut_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of streams cut mid-way."),
         cut_after_tokens: int = typer.Option(3, min=0),
         seed: int = typer.Option(0, help="Seed of the failure injection."),
+        loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop if installed), asyncio, uvloop."),
+        http: str = typer.Option("auto", "--http", help="HTTP parser: auto (httptools if installed), h11, httptools."),
     ) -> None:
         """Serve a model with the token timing predicted for HARDWARE at its current load."""
         import uvicorn
         from rich.console import Console
 
         from tokenfleet import perf
+        from tokenfleet.gateway.config import ServerConfig
         from tokenfleet.gateway.emulator.faults import Faults
         from tokenfleet.gateway.emulator.server import create_emulator_app
         from tokenfleet.gateway.runner import uvicorn_config
 
         dep = perf.deploy(model, hardware)  # fails early with a clear error for unknown ids
-        from tokenfleet.errors import EnvironmentProblem
+        from pydantic import ValidationError
+
+        from tokenfleet.errors import EnvironmentProblem, InputError
         from tokenfleet.gateway.runner import bind_socket
 
         faults = Faults.from_dict({"error_rate": error_rate, "error_status": error_status,
                                    "retry_after_s": retry_after_s, "hang_rate": hang_rate,
                                    "stall_rate": stall_rate, "stall_ms": stall_ms, "cut_rate": cut_rate,
                                    "cut_after_tokens": cut_after_tokens})
+        try:
+            server = ServerConfig.model_validate({"loop": loop, "http": http})
+        except ValidationError as exc:
+            raise InputError(exc.errors()[0]["msg"], where="--loop / --http") from None
         app_ = create_emulator_app(hardware, model, replicas, time_scale, faults, seed, served_name)
         tpot_ms = dep.step_time(0, 1, 1000) * 1e3
         Console(stderr=True).print(
@@ -54,4 +63,4 @@ def register(app: typer.Typer) -> None:
         except OSError as exc:
             raise EnvironmentProblem(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                                      where="emulate") from None
-        uvicorn.Server(uvicorn_config(app_, host, port, 5.0, "info")).run(sockets=[sock])
+        uvicorn.Server(uvicorn_config(app_, host, port, 5.0, "info", server)).run(sockets=[sock])

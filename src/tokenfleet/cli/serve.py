@@ -83,6 +83,11 @@ def register(app: typer.Typer) -> None:
                           f"{p.usd_per_mtok_in:g} / {p.usd_per_mtok_out:g}", f"{cfg.ttfb_timeout_s(p):g}",
                           Pool(p).perf_note)
         console.print(table)
+        bare = [k.id for k in cfg.keys if k.prefix is None]
+        if bare:
+            console.print(f"warning: keys without a prefix ({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}): "
+                          f"every unknown key costs {len(bare)} scrypt derivation(s); re-issue them with "
+                          "`tokenfleet hash-key` and set keys[].prefix")
         probe(cfg.ledger.url)
         _check_journal(cfg.ledger.journal_path())
         h = host or cfg.listen.host
@@ -107,14 +112,15 @@ def register(app: typer.Typer) -> None:
         if workers > 1:
             raise typer.Exit(serve_workers(str(config), sock, workers))
         # GatewayServer: on SIGTERM /readyz turns 503 while in-flight streams drain, then uvicorn shuts down
-        GatewayServer(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info")).run(sockets=[sock])
+        GatewayServer(uvicorn_config(create_app(cfg), h, pt, cfg.drain_timeout_s, "info", cfg.server)).run(
+            sockets=[sock])
 
     @app.command("hash-key")
     def hash_key_cmd(
         key: str | None = typer.Argument(None, help="An API key to hash; omit to generate a new one."),
     ) -> None:
-        """Print an API key and the salted scrypt hash that goes in GATEWAY.yaml ``keys[].hash``."""
-        from tokenfleet.gateway.auth import hash_key, new_key
+        """Print an API key, its prefix and the salted scrypt hash for GATEWAY.yaml (keys[].prefix, .hash)."""
+        from tokenfleet.gateway.auth import hash_key, key_prefix, new_key
 
         k = key or new_key()
-        typer.echo(f"key:  {k}\nhash: {hash_key(k)}")
+        typer.echo(f"key:    {k}\nprefix: {key_prefix(k)}\nhash:   {hash_key(k)}")

@@ -16,6 +16,7 @@ Every request past authentication ends in one ledger row — answered, failed or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -36,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 from tokenfleet.gateway.auth import ANONYMOUS, Authenticator
 from tokenfleet.gateway.classify import classify
 from tokenfleet.gateway.config import GatewayConfig
+from tokenfleet.gateway.conns import ConnectionGuard
 from tokenfleet.gateway.fleet import Fleet
 from tokenfleet.gateway.ledger import Ledger
 from tokenfleet.gateway.metrics import GatewayMetrics
@@ -45,13 +47,13 @@ from tokenfleet.gateway.openai_models import (
     CompletionRequest,
     parse_body,
 )
-from tokenfleet.gateway.proxy import Call, Outcome, Proxy, estimate_prompt_tokens
+from tokenfleet.gateway.probes import Prober
+from tokenfleet.gateway.proxy import Call, Outcome, Proxy, Reply, estimate_prompt_tokens
 from tokenfleet.gateway.router import Router
 from tokenfleet.gateway.slots import Slots
 from tokenfleet.gateway.upstream import Transport
 
 JSON = "application/json"
-DEFAULT_MAX_OUTPUT_TOKENS = 256
 log = logging.getLogger("tokenfleet.gateway")
 
 
@@ -74,6 +76,15 @@ class _SlotStream(StreamingResponse):
             self._slots.close()
 
 
+class _ClientGone(Exception):
+    """The client disconnected before its answer."""
+
+
+def _host(request: Request) -> str:
+    client = request.client
+    return client.host if client is not None else ""
+
+
 def _error_response(err: ApiError, request_id: str | None = None) -> Response:
     headers = {**err.headers, "x-request-id": request_id} if request_id else err.headers
     return Response(err.body(), err.status, headers=headers, media_type=JSON)
@@ -86,14 +97,16 @@ class Gateway:
                  ledger: Ledger | None = None) -> None:
         self.cfg = cfg
         self.fleet = Fleet(cfg, transports)
-        self.router = Router(cfg.routing, self.fleet)
+        self.router = Router(cfg.routing, self.fleet, rule=cfg.health.rule())
         self.metrics = GatewayMetrics()
-        self.auth = Authenticator(cfg.keys, metrics_key_hash=cfg.metrics_key_hash)
+        self.auth = Authenticator(cfg.keys, metrics_key_hash=cfg.metrics_key_hash, cfg=cfg.auth)
         budgets = {k.id: k.budget_usd for k in cfg.keys if k.budget_usd is not None}
         self.ledger = ledger if ledger is not None else Ledger(
             cfg.ledger.url, cfg.ledger.batch_size, cfg.ledger.flush_interval_s, cfg.ledger.journal_path(),
             budgets)
         self.proxy = Proxy(cfg, self.fleet, self.router, self.ledger, self.metrics)
+        self.prober = Prober(cfg, self.fleet, self.router, self.metrics)
+        self._probe_task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._boot = os.urandom(8).hex()  # request ids are the ledger's idempotency key across instances
         self.draining = False
@@ -103,19 +116,30 @@ class Gateway:
         self.draining = True
 
     async def read_body(self, request: Request) -> bytes:
+        """The whole body, within ``max_body_bytes`` (413) and ``server.body_timeout_s`` (408; the
+        connection is closed after the answer: the rest of the body may still be on its way)."""
         limit = self.cfg.max_body_bytes
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ApiError(413, f"request body of {length} bytes exceeds the limit of {limit} bytes",
-                           "invalid_request_error", "request_too_large")
+                           "invalid_request_error", "request_too_large", headers={"connection": "close"})
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"request body exceeds the limit of {limit} bytes",
-                               "invalid_request_error", "request_too_large")
-            chunks.append(chunk)
+        timeout_s = self.cfg.server.body_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ApiError(413, f"request body exceeds the limit of {limit} bytes",
+                                       "invalid_request_error", "request_too_large", headers={"connection": "close"})
+                    chunks.append(chunk)
+        except TimeoutError:
+            self.metrics.child(self.metrics.rejected, "body_timeout").inc()
+            raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s ({size} bytes came)",
+                           "invalid_request_error", "request_timeout", headers={"connection": "close"}) from None
+        except ClientDisconnect:
+            raise _ClientGone from None
         return b"".join(chunks)
 
     def _refused(self, request_id: str, key_id: str, path: str, model: str, err: ApiError,
@@ -134,13 +158,10 @@ class Gateway:
         slots = Slots(self.proxy.admission, self.metrics)
         key_id, model = ANONYMOUS, ""
         handed_off = False
+        call: Call | None = None
         try:
-            header = request.headers.get("authorization")
             try:
-                if self.auth.is_cached(header):
-                    key = self.auth.authenticate(header)
-                else:  # a key not seen yet: ~0.1 s of scrypt, off the event loop
-                    key = await asyncio.to_thread(self.auth.authenticate, header)
+                key = await self.auth.authenticate(request.headers.get("authorization"), _host(request))
             except ApiError as err:
                 self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
                 return _error_response(err)  # unauthenticated: no row (anyone could fill the ledger)
@@ -169,16 +190,21 @@ class Gateway:
                 self.auth.check_model(key, rc.model)
                 data["model"] = rc.model
                 opts = body.stream_options or {}
+                asked = body.max_completion_tokens or body.max_tokens
+                cap = key.default_max_tokens if key is not None else None
                 call = Call(
                     request_id=request_id, key_id=key_id,
                     path=request.url.path, model=rc.model, slo_class=rc.name, tier=rc.tier,
                     ttft_slo_ms=rc.ttft_slo_ms, tpot_slo_ms=rc.tpot_slo_ms, max_queue_ms=rc.max_queue_ms,
                     body=data, stream=body.stream, client_wants_usage=bool(opts.get("include_usage")),
                     prompt_tokens_est=estimate_prompt_tokens(len(raw)),
-                    max_output_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+                    max_output_tokens=asked or cap or self.cfg.default_max_tokens,
                     n=body.n, pools=key.pools if key else None,
-                    budgeted=key is not None and key.budget_usd is not None, t0=t0)
-                reply = await self.proxy.handle(call, slots)
+                    budgeted=key is not None and key.budget_usd is not None, t0=t0, cap=cap, capped=asked is None)
+                reply = await (self.proxy.handle(call, slots) if call.stream
+                               else self._unless_gone(request, call, slots))
+            except _ClientGone:
+                return self._gone(request_id, key_id, request.url.path, model, call, t0)
             except ApiError as err:
                 self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
                 self._refused(request_id, key_id, request.url.path, model, err, t0)
@@ -197,10 +223,43 @@ class Gateway:
             if not handed_off:
                 slots.close()
 
+    async def _unless_gone(self, request: Request, call: Call, slots: Slots) -> Reply:
+        """Forward a non-streamed request, cancelling it (and so the backend's work: the upstream connection
+        closes) when the client disconnects first; the proxy bills what the backend produced by then."""
+        me = asyncio.current_task()
+        assert me is not None
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            call.gone = True
+            me.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            return await self.proxy.handle(call, slots)
+        except asyncio.CancelledError:
+            if not call.gone or watcher.cancelled():
+                raise
+            me.uncancel()
+            raise _ClientGone from None
+        finally:
+            watcher.cancel()
+
+    def _gone(self, request_id: str, key_id: str, path: str, model: str, call: Call | None,
+              t0: float) -> Response:
+        """The client disconnected: its row (if the proxy did not write one), and an answer nobody reads."""
+        self.metrics.child(self.metrics.rejected, "client_disconnected").inc()
+        if call is None or not call.recorded:
+            self._refused(request_id, key_id, path, model, ApiError(
+                499, "client disconnected before an answer", "invalid_request_error", "client_disconnected"), t0)
+        return Response(b"", 499)
+
     async def models(self, request: Request) -> Response:
         try:
-            self.auth.authenticate(request.headers.get("authorization")) if self.auth.enabled else None
+            await self.auth.authenticate(request.headers.get("authorization"), _host(request))
         except ApiError as err:
+            self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
             return _error_response(err)
         names = self.fleet.models()
         names += [f"{m}:{c}" for m in self.fleet.models() for c in self.cfg.classes]
@@ -219,7 +278,11 @@ class Gateway:
         return Response(orjson.dumps({"ready": ok, "models": ready}), 200 if ok else 503, media_type=JSON)
 
     async def prom(self, request: Request) -> Response:
-        if not self.auth.metrics_allowed(request.headers.get("authorization")):
+        try:
+            allowed = await self.auth.metrics_allowed(request.headers.get("authorization"), _host(request))
+        except ApiError as err:
+            return _error_response(err)
+        if not allowed:
             return _error_response(ApiError(401, "/metrics needs the metrics key: send "
                                                  "'Authorization: Bearer <key>'", "invalid_request_error",
                                             "invalid_api_key"))
@@ -231,11 +294,31 @@ class Gateway:
             m.journal_backlog.set(led.journal.backlog_bytes())
             m.journal_errors.set(led.journal.append_errors)
         for b in self.fleet.backends:
-            self.metrics.child(self.metrics.breaker_open, b.name).set(
-                0.0 if b.breaker.state == "closed" and not b.breaker.cooling() else 1.0)
-        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+            m.child(m.breaker_open, b.name).set(0.0 if b.breaker.state == "closed" and not b.breaker.cooling()
+                                                else 1.0)
+            m.child(m.stale_retries, b.name).set(getattr(b.transport, "stale_retries", 0))
+        m.auth_derivations.set(self.auth.derivations)
+        m.auth_pending.set(self.auth.pending)
+        guard = request.scope.get("tokenfleet.guard")
+        if isinstance(guard, ConnectionGuard):
+            for state, n in guard.open_connections().items():
+                m.child(m.connections, state).set(n)
+            m.child(m.connections_closed, "header_timeout").set(guard.closed_header_timeout)
+            m.child(m.connections_closed, "idle_cap").set(guard.closed_idle_cap)
+        return Response(m.render(), media_type="text/plain; version=0.0.4")
+
+    def start(self) -> None:
+        """Background work (the event loop runs): health probes."""
+        if self.cfg.health.probes:
+            self._probe_task = asyncio.get_running_loop().create_task(self.prober.run())
 
     async def aclose(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+        await self.prober.aclose()
+        self.auth.close()
         await self.fleet.aclose()
         if self.ledger is not None:
             self.ledger.close()
@@ -279,6 +362,7 @@ def create_app(cfg: GatewayConfig, transports: dict[str, Transport] | None = Non
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder["gw"] = Gateway(cfg, transports, ledger)
+        holder["gw"].start()
         app.state.gateway = holder["gw"]
         app.state.start_draining = holder["gw"].start_draining  # called by runner.GatewayServer
         app.state.expire_streams = holder["gw"].proxy.expire_streams  # a drain past its timeout

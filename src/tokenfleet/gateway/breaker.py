@@ -103,13 +103,13 @@ class CircuitBreaker:
         self.last_reason = reason
 
 
-def is_latency_outlier(ttft_ms: float | None, samples: int, peers_ttft_ms: Sequence[float],
-                       floor_ms: float) -> bool:
+def is_latency_outlier(ttft: float | None, samples: int, peers_ttft: Sequence[float], floor: float) -> bool:
     """Envoy-style latency outlier: this backend's TTFT average is above ``OUTLIER_FACTOR`` times the
-    median of its healthy peers' (and above ``floor_ms``, so fast pools are not churned by noise)."""
-    if ttft_ms is None or samples < OUTLIER_MIN_SAMPLES or not peers_ttft_ms:
+    median of its healthy peers' (and above ``floor``, so fast pools are not churned by noise); any one
+    unit of time for all four."""
+    if ttft is None or samples < OUTLIER_MIN_SAMPLES or not peers_ttft:
         return False
-    return ttft_ms > max(floor_ms, OUTLIER_FACTOR * statistics.median(peers_ttft_ms))
+    return ttft > max(floor, OUTLIER_FACTOR * statistics.median(peers_ttft))
 
 
 __all__ = ["OUTLIER_FACTOR", "CircuitBreaker", "State", "is_latency_outlier"]

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tokenfleet.errors import ScenarioError
+from tokenfleet.routing.health import HealthRule
 from tokenfleet.yamlio import read_mapping
 
 Tier = Literal["ultra-low-latency", "standard", "batch"]
@@ -45,6 +46,17 @@ class _Strict(BaseModel):
 class ListenConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+
+
+class ServerConfig(_Strict):
+    """The HTTP server in front of the app (see :mod:`tokenfleet.gateway.conns`)."""
+
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # auto: uvloop when installed
+    http: Literal["auto", "h11", "httptools"] = "auto"  # auto: httptools when installed
+    header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # request line + headers, per request
+    body_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)  # the whole body, from its headers
+    keep_alive_s: float = Field(15.0, gt=0, allow_inf_nan=False)  # an idle keep-alive connection is closed
+    max_idle_per_client: int = Field(64, ge=1)  # connections of one address without a request in progress
 
 
 class LedgerConfig(_Strict):
@@ -133,9 +145,13 @@ class PoolConfig(_Strict):
     tiers: list[Tier] = Field(default_factory=list)  # tiers this pool is meant for (routing prefers them)
     connect_timeout_s: float = Field(2.0, gt=0, allow_inf_nan=False)
     read_timeout_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    # a kept-alive upstream connection idle this long is closed, not reused (backends close theirs: vLLM at 5 s)
+    keepalive_idle_s: float = Field(4.0, gt=0, allow_inf_nan=False)
     # time to the first byte (non-streamed: headers; streamed: first event) before failing over; default
     # from the SLOs of the pool's tiers (see GatewayConfig.ttfb_timeout_s)
     ttfb_timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    # max_tokens forwarded (and reserved) for a request that names none; default: the gateway's
+    default_max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     backends: list[BackendConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -153,11 +169,16 @@ class PoolConfig(_Strict):
 class KeyConfig(_Strict):
     id: str = Field(min_length=1, max_length=128)
     hash: str = Field(pattern=KEY_HASH_PATTERN)  # ``tokenfleet hash-key``: scrypt$N$r$p$salt$digest
+    # the key's first characters, not secret (``tokenfleet hash-key`` prints them): the key is found by
+    # them and verified against its one hash; without it every unknown key is checked against this one too
+    prefix: str | None = Field(None, min_length=4, max_length=32)
     rate_per_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     burst: float | None = Field(None, gt=0, allow_inf_nan=False)
     budget_usd: float | None = Field(None, ge=0, allow_inf_nan=False)
     models: list[str] | None = None  # public model names this key may use (default: all)
     pools: list[str] | None = None  # pools this key may be routed to (default: all)
+    # max_tokens forwarded (and reserved) for this key's requests that name none; overrides the pools'
+    default_max_tokens: int | None = Field(None, ge=1, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod
@@ -168,10 +189,32 @@ class KeyConfig(_Strict):
         return data
 
 
+class AuthConfig(_Strict):
+    """How API keys are checked (:mod:`tokenfleet.gateway.auth`)."""
+
+    workers: int = Field(2, ge=1, le=64)  # threads deriving key hashes (apart from everything else)
+    max_pending: int = Field(32, ge=1)  # derivations queued or running; beyond: 503 auth_busy
+    failures_burst: float = Field(10.0, ge=1, allow_inf_nan=False)  # per client address: checks needing a
+    failures_per_minute: float = Field(30.0, gt=0, allow_inf_nan=False)  # derivation, refunded when good
+
+
 class RetryConfig(_Strict):
     max_attempts: int = Field(3, ge=1)
     backoff_ms: float = Field(20.0, ge=0)
     max_retry_after_s: float = Field(2.0, ge=0)  # a longer Retry-After moves on to another backend
+
+
+class HealthConfig(_Strict):
+    """Latency evidence that recovers (:mod:`tokenfleet.routing.health`) and the probes that re-measure it."""
+
+    half_life_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # observed TTFT / TPOT fade to the model's
+    fresh_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # a pool untried this long is tried, not refused
+    probes: bool = True  # probe a backend whose observed latency (not its model) blocks a class
+    probe_interval_s: float = Field(1.0, gt=0, allow_inf_nan=False)  # first probe; doubles while still blocked
+    probe_max_interval_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+
+    def rule(self) -> HealthRule:
+        return HealthRule(half_life_s=self.half_life_s, fresh_s=self.fresh_s)
 
 
 class BreakerConfig(_Strict):
@@ -181,6 +224,7 @@ class BreakerConfig(_Strict):
 
 class GatewayConfig(_Strict):
     listen: ListenConfig = Field(default_factory=lambda: ListenConfig.model_validate({}))
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig.model_validate({}))
     ledger: LedgerConfig = Field(default_factory=lambda: LedgerConfig.model_validate({}))
     routing: RoutingConfig = Field(default_factory=lambda: RoutingConfig.model_validate({}))
     classes: dict[str, ClassConfig] = Field(default_factory=lambda: {
@@ -192,10 +236,14 @@ class GatewayConfig(_Strict):
     default_class: str = "standard"
     pools: list[PoolConfig] = Field(min_length=1)
     keys: list[KeyConfig] = Field(default_factory=list)
+    auth: AuthConfig = Field(default_factory=lambda: AuthConfig.model_validate({}))
     retry: RetryConfig = Field(default_factory=lambda: RetryConfig.model_validate({}))
     breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig.model_validate({}))
+    health: HealthConfig = Field(default_factory=lambda: HealthConfig.model_validate({}))
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_n: int = Field(8, ge=1, le=128)  # the most choices (``n``) one request may ask for
+    # max_tokens forwarded (and reserved) for a request that names none, unless its key or pool sets one
+    default_max_tokens: int = Field(256, ge=1, le=1_000_000)
     drain_timeout_s: float = Field(30.0, ge=0, allow_inf_nan=False)
     metrics_key_hash: str | None = Field(None, pattern=KEY_HASH_PATTERN)  # set: /metrics needs this key
 
@@ -268,10 +316,12 @@ def load_config(path: str | Path) -> GatewayConfig:
 
 __all__ = [
     "TIERS",
+    "AuthConfig",
     "BackendConfig",
     "BreakerConfig",
     "ClassConfig",
     "GatewayConfig",
+    "HealthConfig",
     "KeyConfig",
     "LedgerConfig",
     "ListenConfig",
@@ -279,6 +329,7 @@ __all__ = [
     "PrefixConfig",
     "RetryConfig",
     "RoutingConfig",
+    "ServerConfig",
     "Tier",
     "load_config",
     "parse_config",

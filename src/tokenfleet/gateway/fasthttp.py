@@ -7,27 +7,40 @@ with 16 in flight; this client does only what an OpenAI-compatible POST needs (k
 gateway's added latency under a millisecond. :class:`~tokenfleet.gateway.upstream.OpenAITransport` (httpx)
 remains available as backend kind ``openai-httpx``.
 
-A pooled connection the server closed while idle fails before any response byte; the request is then
-sent once more on a fresh connection (POSTs to a backend that never saw them are safe to resend).
+Kept-alive connections go stale when the backend closes them while idle (uvicorn-based servers such as
+vLLM close after 5 s). The pool guards against that three ways: a connection idle longer than
+``idle_s`` (default 4 s) is closed rather than reused; one whose peer already closed it (EOF seen) is
+skipped; and a request whose reused connection fails before any response byte is sent once more on a
+*fresh* connection (never on a second idle one), after dropping every connection idle as long as or
+longer than the one that failed. That resend is not a backend failure (``stale_retries`` counts them);
+only a fresh connection that fails is. POSTs a backend never answered are safe to resend: it closed the
+connection without reading them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from tokenfleet.gateway.conns import set_nodelay
 from tokenfleet.gateway.upstream import UpstreamError, UpstreamRequest, UpstreamResponse
 
 _IDLE_MAX = 256
 
 
 class _Conn:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("idle_since", "reader", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.idle_since = 0.0
+
+    def usable(self) -> bool:
+        """Not closed by either side (a peer's close shows as EOF once the loop has read it)."""
+        return not self.writer.is_closing() and not self.reader.at_eof()
 
     def close(self) -> None:
         self.writer.close()
@@ -119,7 +132,7 @@ class FastHTTPTransport:
     """POSTs to one OpenAI-compatible base URL over pooled keep-alive connections."""
 
     def __init__(self, base_url: str, api_key: str | None = None, connect_timeout_s: float = 2.0,
-                 read_timeout_s: float = 120.0) -> None:
+                 read_timeout_s: float = 120.0, idle_s: float = 4.0) -> None:
         u = urlsplit(base_url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"backend url must be http(s)://host[:port][/path], got {base_url!r}")
@@ -134,13 +147,38 @@ class FastHTTPTransport:
         host_hdr = self.host if u.port is None else f"{self.host}:{u.port}"
         auth = f"authorization: Bearer {api_key}\r\n" if api_key else ""
         self._head = f"host: {host_hdr}\r\ncontent-type: application/json\r\n{auth}".encode()
-        self._idle: list[_Conn] = []
+        self.idle_s = idle_s
+        self._idle: list[_Conn] = []  # most recently used last
+        self.stale_retries = 0  # requests resent on a fresh connection after a kept-alive one was closed
+        self.stale_skipped = 0  # idle connections found closed or too old, dropped before use
 
     def _put(self, conn: _Conn) -> None:
-        if len(self._idle) < _IDLE_MAX:
+        if len(self._idle) < _IDLE_MAX and conn.usable():
+            conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
             conn.close()
+
+    def _take(self) -> _Conn | None:
+        """The most recently used idle connection still fit to use, closing the unfit ones."""
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.usable() and now - conn.idle_since < self.idle_s:
+                return conn
+            self.stale_skipped += 1
+            conn.close()
+        return None
+
+    def _drop_older(self, since: float) -> None:
+        """A kept-alive connection turned out closed: so are, likely, those idle since before it."""
+        keep = []
+        for c in self._idle:
+            if c.idle_since <= since:
+                c.close()
+            else:
+                keep.append(c)
+        self._idle = keep
 
     async def _connect(self) -> _Conn:
         try:
@@ -148,14 +186,17 @@ class FastHTTPTransport:
                 r, w = await asyncio.open_connection(self.host, self.port, ssl=self.ssl, limit=1 << 20)
         except (OSError, TimeoutError) as exc:
             raise UpstreamError(f"connect failed: {type(exc).__name__}: {exc}", connect=True) from None
+        set_nodelay(w.get_extra_info("socket"))
         return _Conn(r, w)
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         raw = (b"POST " + (self.prefix + request.path).encode() + b" HTTP/1.1\r\n" + self._head
                + b"content-length: " + str(len(request.body)).encode() + b"\r\n\r\n" + request.body)
-        for _ in range(2):
-            reused = bool(self._idle)
-            conn = self._idle.pop() if reused else await self._connect()
+        conn = self._take()
+        while True:
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect()
             try:
                 conn.writer.write(raw)
                 async with asyncio.timeout(self.read_timeout_s):
@@ -163,7 +204,11 @@ class FastHTTPTransport:
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as exc:
                 conn.close()
                 if reused and isinstance(exc, OSError | asyncio.IncompleteReadError):
-                    continue  # the server closed this idle connection: resend on a new one
+                    # the server closed this kept-alive connection: resend once, on a fresh one
+                    self.stale_retries += 1
+                    self._drop_older(conn.idle_since)
+                    conn = None
+                    continue
                 raise UpstreamError(f"no response: {type(exc).__name__}: {exc}",
                                     connect=not isinstance(exc, TimeoutError)) from None
             lines = head.decode("latin-1").split("\r\n")
@@ -178,7 +223,6 @@ class FastHTTPTransport:
                 if sep:
                     headers[k.strip().lower()] = v.strip()
             return _Response(self, conn, status, headers)
-        raise UpstreamError("connection closed twice before a response", connect=True)
 
     async def aclose(self) -> None:
         for c in self._idle:

@@ -25,6 +25,7 @@ from tokenfleet.gateway.breaker import CircuitBreaker
 from tokenfleet.gateway.config import BackendConfig, GatewayConfig, PoolConfig
 from tokenfleet.gateway.telemetry import ALPHA, BackendTelemetry
 from tokenfleet.gateway.upstream import Transport, make_transport
+from tokenfleet.routing.health import DEFAULT_RULE, HealthRule
 
 DEFAULT_CTX_TOKENS = 1000.0
 DEFAULT_OUTPUT_TOKENS = 200.0
@@ -37,7 +38,7 @@ class Prediction:
 
 
 class Pool:
-    __slots__ = ("avg_ctx_tokens", "avg_output_tokens", "backends", "cfg", "deployment", "name",
+    __slots__ = ("avg_ctx_tokens", "avg_output_tokens", "backends", "cfg", "deployment", "last_tried", "name",
                  "perf_note", "usd_per_tok_in", "usd_per_tok_out")
 
     def __init__(self, cfg: PoolConfig) -> None:
@@ -47,6 +48,7 @@ class Pool:
         self.usd_per_tok_out = cfg.usd_per_mtok_out / 1e6
         self.avg_ctx_tokens = DEFAULT_CTX_TOKENS
         self.avg_output_tokens = DEFAULT_OUTPUT_TOKENS
+        self.last_tried = -math.inf  # monotonic time an attempt or probe last started on one of its backends
         self.deployment = None
         self.perf_note = "no hardware given"
         if cfg.hardware:
@@ -69,15 +71,19 @@ class Pool:
 
 
 class Backend:
-    __slots__ = ("breaker", "cfg", "max_in_flight", "name", "pool", "replicas", "telemetry", "transport")
+    __slots__ = ("breaker", "cfg", "max_in_flight", "name", "pool", "probe_at", "probe_every_s", "replicas",
+                 "telemetry", "transport")
 
-    def __init__(self, cfg: BackendConfig, pool: Pool, transport: Transport, breaker: CircuitBreaker) -> None:
+    def __init__(self, cfg: BackendConfig, pool: Pool, transport: Transport, breaker: CircuitBreaker,
+                 rule: HealthRule = DEFAULT_RULE) -> None:
         self.cfg = cfg
         self.name = cfg.name or cfg.url
         self.pool = pool
         self.transport = transport
         self.breaker = breaker
-        self.telemetry = BackendTelemetry()
+        self.telemetry = BackendTelemetry(rule)
+        self.probe_at = 0.0  # monotonic time of the next health probe allowed (see gateway.health)
+        self.probe_every_s = 0.0
         self.replicas = cfg.replicas
         self.max_in_flight = cfg.max_in_flight
 
@@ -127,9 +133,10 @@ class Fleet:
                 name = bcfg.name or f"{pcfg.name}/{i}"
                 bcfg = bcfg.model_copy(update={"name": name})
                 transport = (transports or {}).get(name) or make_transport(
-                    pcfg.kind, bcfg.url, bcfg.api_key, pcfg.connect_timeout_s, pcfg.read_timeout_s)
+                    pcfg.kind, bcfg.url, bcfg.api_key, pcfg.connect_timeout_s, pcfg.read_timeout_s,
+                    pcfg.keepalive_idle_s)
                 backend = Backend(bcfg, pool, transport,
-                                  CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown_s))
+                                  CircuitBreaker(cfg.breaker.failures, cfg.breaker.cooldown_s), cfg.health.rule())
                 pool.backends.append(backend)
                 self.backends.append(backend)
             self.pools.append(pool)

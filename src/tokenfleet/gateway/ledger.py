@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import Engine, case, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -118,11 +118,29 @@ def _cannot_open(url: str, err: SQLAlchemyError) -> InputError | EnvironmentProb
     return InputError(message, where=_shown(url))
 
 
+SCHEMA_LOCK_KEY = 0x746F6B66_6C656467  # "tokfledg": the PostgreSQL advisory lock held while creating tables
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the ledger's tables and indexes if they are missing, safely when several gateways start at
+    once on one empty database: PostgreSQL serialises the creators with a transaction-scoped advisory lock
+    (without it two ``CREATE TABLE`` race on the catalog: "duplicate key value violates unique constraint
+    pg_type_typname_nsp_index"), SQLite with its write lock (``BEGIN IMMEDIATE``); whoever comes second
+    finds the tables made."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        elif engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        metadata.create_all(conn)
+        request_id_index.create(conn, checkfirst=True)  # older ledgers: add the idempotency key
+
+
 def probe(url: str) -> None:
     """Connect once and create the tables (what ``serve`` needs of the ledger); raises as ``Ledger`` would."""
     engine = make_engine(url)
     try:
-        metadata.create_all(engine)
+        create_schema(engine)
     except SQLAlchemyError as err:
         raise _cannot_open(url, err) from None
     finally:
@@ -137,9 +155,7 @@ class Ledger:
         self.url = url
         self.engine = make_engine(url)
         try:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                request_id_index.create(conn, checkfirst=True)  # older ledgers: add the idempotency key
+            create_schema(self.engine)
             if budgets:
                 budget.init_budgets(self.engine, budgets)
         except SQLAlchemyError as err:
@@ -353,8 +369,10 @@ def summarise(url: str, by: list[str], since_day: str | None = None) -> list[dic
 __all__ = [
     "GROUPS",
     "RESERVATION_TTL_S",
+    "SCHEMA_LOCK_KEY",
     "Ledger",
     "LedgerRow",
+    "create_schema",
     "make_engine",
     "metadata",
     "probe",

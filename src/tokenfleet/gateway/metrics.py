@@ -51,6 +51,18 @@ class GatewayMetrics:
                                     "Failed journal appends so far (the row went to memory)", registry=r)
         self.ledger_ok = Gauge("tokenfleet_ledger_writable", "1 while new rows have a durable place to go",
                                registry=r)
+        self.probes = Counter("tokenfleet_probes", "Health probes of backends whose observed latency blocked a "
+                              "class, by outcome", ["backend", "outcome"], registry=r)
+        self.stale_retries = Gauge("tokenfleet_upstream_stale_retries",
+                                   "Requests resent on a fresh connection after a kept-alive one was closed "
+                                   "(not backend failures)", ["backend"], registry=r)
+        self.auth_derivations = Gauge("tokenfleet_auth_key_derivations",
+                                      "scrypt key derivations so far (unknown keys with a known prefix)", registry=r)
+        self.auth_pending = Gauge("tokenfleet_auth_pending", "Key derivations queued or running", registry=r)
+        self.connections = Gauge("tokenfleet_connections", "Client connections by state", ["state"], registry=r)
+        self.connections_closed = Gauge("tokenfleet_connections_closed",
+                                        "Client connections closed by the server's guard, by reason", ["reason"],
+                                        registry=r)
         self._children: dict[tuple[object, ...], Any] = {}
 
     def child(self, metric: MetricWrapperBase, *labels: str) -> Any:

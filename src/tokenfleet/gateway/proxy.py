@@ -32,7 +32,7 @@ from tokenfleet.gateway import tokens
 from tokenfleet.gateway.admission import Admission
 from tokenfleet.gateway.breaker import is_latency_outlier
 from tokenfleet.gateway.config import GatewayConfig
-from tokenfleet.gateway.fleet import Backend, Fleet
+from tokenfleet.gateway.fleet import Backend, Fleet, Pool
 from tokenfleet.gateway.ledger import Ledger, LedgerRow
 from tokenfleet.gateway.metrics import GatewayMetrics
 from tokenfleet.gateway.openai_models import ApiError
@@ -67,6 +67,12 @@ class Call:
     budgeted: bool = False  # the key has a budget: reserve before forwarding
     t0: float = field(default_factory=time.perf_counter)
     ts: float = field(default_factory=time.time)
+    # the request named no max_tokens: the gateway forwards this cap (key's, else each pool's; None: the
+    # pool's own) and reserves for it
+    cap: int | None = None
+    capped: bool = False
+    gone: bool = False  # the client disconnected before a non-streamed answer (the HTTP layer sets it)
+    recorded: bool = False  # its ledger row is written
 
 
 @dataclass(slots=True)
@@ -124,10 +130,6 @@ def retry_after_s(headers: dict[str, str]) -> float | None:
     return max(0.0, value) if math.isfinite(value) else None
 
 
-def _route_headers(b: Backend) -> dict[str, str]:
-    return {"x-tokenfleet-pool": b.pool.name, "x-tokenfleet-backend": b.name}
-
-
 class _Failed(Exception):
     def __init__(self, err: ApiError, retry_after: float | None = None) -> None:
         self.err, self.retry_after = err, retry_after
@@ -146,19 +148,33 @@ class Proxy:
         self._live: set[_Live] = set()
 
     # ---- budgets ---------------------------------------------------------------------------------
+    def output_cap(self, call: Call, pool: Pool) -> int:
+        """The most output tokens per choice ``call`` may produce on ``pool``: its own max_tokens, else
+        the cap the gateway forwards (the key's, else the pool's, else the gateway's default)."""
+        if not call.capped:
+            return call.max_output_tokens
+        return call.cap or pool.cfg.default_max_tokens or self.cfg.default_max_tokens
+
     def max_cost_usd(self, call: Call) -> float:
-        """The most this request can cost: prompt estimate + max_tokens x n, at the dearest allowed pool."""
+        """The most this request can cost: prompt estimate + max_tokens (or the cap forwarded) x n, at the
+        dearest allowed pool."""
         pools = [p for p in self.fleet.by_model.get(call.model, [])
                  if call.pools is None or p.name in call.pools]
-        return max((p.cost_usd(call.prompt_tokens_est, call.max_output_tokens * call.n) for p in pools),
+        return max((p.cost_usd(call.prompt_tokens_est, self.output_cap(call, p) * call.n) for p in pools),
                    default=0.0)
 
     async def _reserve(self, call: Call) -> bool:
         if not call.budgeted or self.ledger is None:
             return False
         usd = self.max_cost_usd(call)
+        held = asyncio.ensure_future(asyncio.to_thread(self.ledger.reserve, call.request_id, call.key_id, usd))
         try:
-            ok = await asyncio.to_thread(self.ledger.reserve, call.request_id, call.key_id, usd)
+            ok = await asyncio.shield(held)
+        except asyncio.CancelledError:  # the client left: the thread still reserves; hand it back
+            with contextlib.suppress(Exception):
+                if await held:
+                    await self._release(call)
+            raise
         except SQLAlchemyError:
             raise ApiError(503, f"the ledger database cannot be reached, so the budget of key {call.key_id!r} "
                                 "cannot be checked; retry shortly", "server_error", "ledger_unavailable",
@@ -178,6 +194,8 @@ class Proxy:
     def _upstream_body(self, call: Call, backend: Backend) -> bytes:
         body = dict(call.body)
         body["model"] = backend.pool.cfg.upstream_model or backend.pool.cfg.model
+        if call.capped:  # the cap the reservation assumed, so the budget holds whatever the backend's default
+            body["max_tokens"] = self.output_cap(call, backend.pool)
         if call.stream:
             opts = dict(body.get("stream_options") or {})
             opts["include_usage"] = True
@@ -193,6 +211,10 @@ class Proxy:
             raise ApiError(404, f"the model {call.model!r} does not exist; available: "
                                 f"{', '.join(self.fleet.models())}", "invalid_request_error",
                            "model_not_found", "model")
+        if call.pools is not None and not any(p.name in call.pools for p in self.fleet.by_model[call.model]):
+            raise ApiError(403, f"key {call.key_id!r} may not use any pool that serves the model {call.model!r} "
+                                f"(its pools: {', '.join(sorted(call.pools))})", "permission_error",
+                           "permission_denied", "model")
         reserved = await self._reserve(call)
         try:
             return await self._route(call, slots)
@@ -265,7 +287,7 @@ class Proxy:
         if call.stream:
             return ttfb
         tpot_s = 2 * call.tpot_slo_ms / 1e3 if call.tpot_slo_ms else NON_STREAM_TPOT_BUDGET_S
-        return min(b.pool.cfg.read_timeout_s, ttfb + call.max_output_tokens * tpot_s)
+        return min(b.pool.cfg.read_timeout_s, ttfb + self.output_cap(call, b.pool) * tpot_s)
 
     async def _attempt(self, call: Call, b: Backend, slots: Slots) -> Reply:
         """One try on one backend: a reply, or :class:`_Failed` with the error and any Retry-After."""
@@ -286,6 +308,7 @@ class Proxy:
     async def _attempt_once(self, call: Call, b: Backend, slots: Slots) -> Reply:
         req = UpstreamRequest(call.path, self._upstream_body(call, b), call.stream)
         lease = slots.lease(b)
+        t_attempt = time.perf_counter()  # the backend's latencies count from here, not from the arrival
         resp: UpstreamResponse | None = None
         limit_s = self._deadline_s(call, b)
         try:
@@ -312,8 +335,9 @@ class Proxy:
                     except (StopAsyncIteration, UpstreamError) as exc:
                         raise self._failed(b, lease, "broken", f"backend {b.name} stream ended before its "
                                                                f"first event: {exc or 'closed'}") from None
-                    return Reply(200, stream=self._relay(call, b, resp, it, buf, lease),
-                                 headers=_route_headers(b))
+                    timing = (t_attempt, time.perf_counter())
+                    return Reply(200, stream=self._relay(call, b, resp, it, buf, lease, timing),
+                                 headers=self._reply_headers(call, b))
                 try:
                     data = await resp.aread()
                 except UpstreamError as exc:
@@ -325,12 +349,36 @@ class Proxy:
             raise self._failed(b, lease, "ttfb_timeout", f"backend {b.name} sent nothing within {limit_s:g} s "
                                                          "(time-to-first-byte limit)", breaker=not ejected,
                                status=504) from None
-        except BaseException:
+        except BaseException as exc:
             if resp is not None:
                 await resp.aclose()
+            if isinstance(exc, asyncio.CancelledError) and call.gone:
+                self._bill_gone(call, b, t_attempt, lease)
             lease.end()
             raise
-        return self._complete(call, b, resp.status, data, lease)
+        return self._complete(call, b, resp.status, data, lease, t_attempt)
+
+    def _reply_headers(self, call: Call, b: Backend) -> dict[str, str]:
+        headers = {"x-tokenfleet-pool": b.pool.name, "x-tokenfleet-backend": b.name}
+        if call.capped:
+            headers["x-tokenfleet-max-tokens"] = str(self.output_cap(call, b.pool))
+        return headers
+
+    def _bill_gone(self, call: Call, b: Backend, t_attempt: float, lease: Lease) -> None:
+        """The client left before a non-streamed answer and the attempt was cancelled (the backend's work
+        with it, as the connection closed): bill the prompt and the output tokens the backend will have
+        produced by now at its estimated TTFT / TPOT (the answer itself never arrived)."""
+        t_end = time.perf_counter()
+        elapsed = t_end - t_attempt
+        ttft_s, tpot_s = self.router.estimates_s(b, call.prompt_tokens_est)
+        produced = 0
+        if ttft_s is not None and elapsed >= ttft_s:
+            per_choice = 1 + (int((elapsed - ttft_s) / tpot_s) if tpot_s else 0)
+            produced = min(self.output_cap(call, b.pool), per_choice) * call.n
+        out = Outcome(499, f"client disconnected after {elapsed:.2f} s on the backend; upstream cancelled, "
+                           f"{produced} completion tokens estimated", call.prompt_tokens_est, produced)
+        lease.end()
+        self.record(call, b, out, t_end, b.joules(t_end - call.t0))
 
     def _eject(self, b: Backend, why: str, reason: str) -> bool:
         """Eject ``b`` unless it is the last backend of its model still in routing (Envoy's max ejection
@@ -355,7 +403,7 @@ class Proxy:
                        retry_after)
 
     # ---- non-streaming ---------------------------------------------------------------------------
-    def _complete(self, call: Call, b: Backend, status: int, data: bytes, lease: Lease) -> Reply:
+    def _complete(self, call: Call, b: Backend, status: int, data: bytes, lease: Lease, t_attempt: float) -> Reply:
         t_end = time.perf_counter()
         out = Outcome(status)
         try:
@@ -375,12 +423,12 @@ class Proxy:
             out.ttft_ms = (t_end - call.t0) * 1e3
         else:
             out.error = f"backend answered {status}"
-        self._finish(call, b, out, t_end, status < 500, lease)
-        return Reply(status, data, headers=_route_headers(b))
+        self._finish(call, b, out, t_end, status < 500, lease, (t_attempt, None))
+        return Reply(status, data, headers=self._reply_headers(call, b))
 
     # ---- streaming -------------------------------------------------------------------------------
     async def _relay(self, call: Call, b: Backend, resp: UpstreamResponse, it: AsyncIterator[bytes],
-                     buf: bytes, lease: Lease) -> AsyncIterator[bytes]:
+                     buf: bytes, lease: Lease, timing: tuple[float, float]) -> AsyncIterator[bytes]:
         out = Outcome(200, prompt_tokens=call.prompt_tokens_est)
         live = _Live(resp)
         self._live.add(live)
@@ -444,7 +492,7 @@ class Proxy:
             if not usage_seen:
                 out.completion_tokens = max(0, events - 1) if events else 0
             self._finish(call, b, out, time.perf_counter(), out.error is None
-                         or out.error == "client disconnected" or live.abort is not None, lease)
+                         or out.error == "client disconnected" or live.abort is not None, lease, timing)
 
     async def expire_streams(self, reason: str) -> int:
         """End every stream still being relayed with an SSE error event, and answer every non-streamed
@@ -460,15 +508,17 @@ class Proxy:
         return len(live)
 
     # ---- accounting ------------------------------------------------------------------------------
-    def _finish(self, call: Call, b: Backend, out: Outcome, t_end: float, ok: bool, lease: Lease) -> None:
+    def _finish(self, call: Call, b: Backend, out: Outcome, t_end: float, ok: bool, lease: Lease,
+                timing: tuple[float, float | None]) -> None:
+        """Settle an attempt that answered: health (``timing``: when the attempt started and its first
+        event came, None for a non-streamed answer), slots, and the row."""
         duration_s = t_end - call.t0
         pool = b.pool
         joules = b.joules(duration_s)
         if ok:
             b.breaker.on_success()
             if out.status == 200 and out.error is None:
-                b.telemetry.observe_success(out.ttft_ms or duration_s * 1e3, duration_s * 1e3,
-                                            out.completion_tokens)
+                self._observe(call, b, out, timing, t_end)
                 pool.observe_lengths(out.prompt_tokens, out.completion_tokens)
                 self._check_outlier(b)
         else:
@@ -477,14 +527,31 @@ class Proxy:
         lease.end()
         self.record(call, b, out, t_end, joules)
 
+    def _observe(self, call: Call, b: Backend, out: Outcome, timing: tuple[float, float | None],
+                 t_end: float) -> None:
+        """Feed ``b``'s TTFT and TPOT evidence, timed from the start of this attempt. A non-streamed answer
+        shows no first token: its TTFT is the duration less the tokens after the first at the estimated
+        TPOT (none when there is no estimate), and it gives no TPOT sample."""
+        t_attempt, t_first = timing
+        per_choice = out.completion_tokens / max(1, call.n)
+        if t_first is not None:
+            ttft_s: float | None = t_first - t_attempt
+            tpot_s = (t_end - t_first) / (per_choice - 1) if per_choice > 1 else None
+        else:
+            tpot_s = None
+            est = self.router.estimates_s(b, call.prompt_tokens_est)[1] if per_choice > 1 else 0.0
+            ttft_s = max(0.0, (t_end - t_attempt) - (per_choice - 1) * est) if est is not None else None
+        b.telemetry.observe_success(self.router.clock(), ttft_s, tpot_s)
+
     def _check_outlier(self, b: Backend) -> None:
-        peers = [p.telemetry.ttft_ms for p in b.pool.backends
-                 if p is not b and p.telemetry.ttft_ms is not None and p.breaker.allows_request()]
-        floor_ms = self._ttfb_s[b.pool.name] * 1e3 / 2
-        if is_latency_outlier(b.telemetry.ttft_ms, b.telemetry.ttft_samples, peers, floor_ms) \
+        now = self.router.clock()
+        own = b.telemetry.ttft.read(now)
+        peers = [t for p in b.pool.backends if p is not b and p.breaker.allows_request()
+                 and (t := p.telemetry.ttft.read(now)) is not None]
+        floor_s = self._ttfb_s[b.pool.name] / 2
+        if is_latency_outlier(own, b.telemetry.ttft.samples, peers, floor_s) \
                 and self._eject(b, "TTFT outlier in its pool", "ttft_outlier"):
-            b.telemetry.ttft_ms = None  # judged afresh after the probe
-            b.telemetry.ttft_samples = 0
+            b.telemetry.ttft.reset()  # judged afresh after the probe
 
     def record(self, call: Call, b: Backend | None, out: Outcome, t_end: float,
                joules: float | None = None) -> None:
@@ -513,6 +580,7 @@ class Proxy:
                 joules=joules, usd=usd))
             if not ok:
                 m.rows_lost.inc()
+        call.recorded = True
 
 
 def estimate_prompt_tokens(raw_body_len: int) -> int:

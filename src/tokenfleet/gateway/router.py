@@ -3,13 +3,16 @@
 Each backend becomes a row of an :class:`~tokenfleet.routing.EndpointTable` (one table per model, updated
 in place for every decision). The row holds the performance model's prediction at the backend's current
 load (see :mod:`tokenfleet.gateway.fleet`), corrected upwards by what was observed: a backend slower than
-modelled is treated as slow as it is, i.e. ``predicted = max(model, observed moving average)`` for TPOT,
-and for TTFT with an empty prompt ``max(model, observed TTFT - average prompt / prefill rate)``. Pools with
-no hardware (hosted APIs) have no prediction and routing falls back to the observed averages.
+modelled is treated as slow as it is, i.e. ``predicted = max(model, observed)`` for TPOT, and for TTFT with
+an empty prompt ``max(model, observed TTFT - average prompt / prefill rate)``, where the observation fades
+back to the model without new samples (:func:`tokenfleet.routing.health.corrected_s`). Pools with no
+hardware (hosted APIs) have no prediction and routing falls back to the observed averages.
 
 A backend is unhealthy for this decision if its circuit is open, it is at ``max_in_flight``, or it
 already failed this request. After the policy picks, the gateway checks the pick against the request's
-SLO: a pick that cannot meet it means no backend can, and admission control queues or refuses it.
+SLO: a pick that cannot meet it means no backend can on the evidence, and admission control queues or
+refuses it — unless a backend whose pool has not been tried for ``health.fresh_s`` could meet it by its
+performance model: that one is tried instead, so old evidence never refuses a request.
 
 Prefix- and prefill-aware policies (``prefix-aware``, ``prefill-load``) need two things the backends do
 not report, so the router estimates them from the requests it routed:
@@ -41,6 +44,7 @@ from tokenfleet.errors import InfeasibleError, TokenfleetError
 from tokenfleet.gateway.config import RoutingConfig
 from tokenfleet.gateway.fleet import Backend, Fleet, Pool
 from tokenfleet.routing import EndpointSnapshot, EndpointTable, Profile, RequestInfo, build_profile
+from tokenfleet.routing.health import DEFAULT_RULE, HealthRule, corrected_s
 from tokenfleet.routing.prefix_aware import uses_prefill_queue, uses_prefix
 from tokenfleet.routing.prefix_index import ApproxPrefixIndex
 from tokenfleet.workload.prefix import PromptHasher
@@ -95,8 +99,10 @@ class Router:
     ``clock`` (monotonic seconds) drains the prefill queues and ages the prefix index; tests pass their own.
     """
 
-    def __init__(self, cfg: RoutingConfig, fleet: Fleet, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, cfg: RoutingConfig, fleet: Fleet, clock: Callable[[], float] = time.monotonic,
+                 rule: HealthRule = DEFAULT_RULE) -> None:
         self.profile: Profile = build_profile({"policy": cfg.policy, "weights": cfg.weights})
+        self.rule = rule
         self.fleet = fleet
         self.clock = clock
         pc = cfg.prefix
@@ -155,21 +161,19 @@ class Router:
         w[1] = now
         return w[0]
 
-    def snapshot(self, b: Backend, exclude: set[str]) -> EndpointSnapshot:
-        pool, tel = b.pool, b.telemetry
+    def snapshot(self, b: Backend, exclude: set[str], now: float | None = None) -> EndpointSnapshot:
+        pool, tel, rule = b.pool, b.telemetry, self.rule
+        now = self.clock() if now is None else now
         rate, jpt = self._rates[pool.name]
-        obs_ttft = tel.ttft_ms / 1e3 if tel.ttft_ms is not None else None
-        obs_tpot = tel.tpot_ms / 1e3 if tel.tpot_ms is not None else None
+        obs_ttft = tel.ttft.read(now, 0.0, rule)
+        obs_tpot = tel.tpot.read(now, 0.0, rule)
         pred = b.predict(0)
         ttft_s = tpot_s = 0.0
         queued, kv_frac, power_w = 0, 0.0, pool.cfg.power_w or 0.0
         if pred is not None and pool.deployment is not None:
-            ttft_s, tpot_s = pred.ttft_ms / 1e3, pred.tpot_ms / 1e3
-            if obs_tpot is not None:
-                tpot_s = max(tpot_s, obs_tpot)
-            if obs_ttft is not None:
-                prompt_part = pool.avg_ctx_tokens / rate if rate > 0 else 0.0
-                ttft_s = max(ttft_s, obs_ttft - prompt_part)
+            prompt_part = pool.avg_ctx_tokens / rate if rate > 0 else 0.0
+            ttft_s = corrected_s(pred.ttft_ms / 1e3, tel.ttft, now, rule, prompt_part)
+            tpot_s = corrected_s(pred.tpot_ms / 1e3, tel.tpot, now, rule)
             dep = pool.deployment
             per_replica_cap = max(1.0, dep.kv_capacity_tokens / max(1.0, pool.avg_ctx_tokens)) * b.replicas
             queued = max(0, int(tel.in_flight - per_replica_cap))
@@ -182,7 +186,7 @@ class Router:
         waiting, wait_s, batch_rate = 0.0, 0.0, 0.0
         if self.uses_prefill:
             batch_rate = self.batch_prefill_rate(b)
-            waiting = self.waiting_prefill_tokens(b, batch_rate, self.clock())
+            waiting = self.waiting_prefill_tokens(b, batch_rate, now)
             overhead = pool.deployment.params.request_overhead_s if pool.deployment is not None else 0.0
             wait_s = (waiting / batch_rate if batch_rate > 0 else ttft_s) + overhead
         return EndpointSnapshot(
@@ -193,14 +197,49 @@ class Router:
             observed_ttft_s=obs_ttft, observed_tpot_s=obs_tpot, tiers=frozenset(pool.cfg.tiers),
             waiting_prefill_tokens=int(waiting), prefill_wait_s=wait_s, batch_prefill_tok_per_s=batch_rate)
 
+    def estimates_s(self, b: Backend, prompt_tokens: int) -> tuple[float | None, float | None]:
+        """(TTFT of a ``prompt_tokens`` prompt, TPOT) that ``b`` would give now: the model's prediction
+        corrected by the fading observations, or the observations alone; None where neither exists."""
+        now, tel, rule = self.clock(), b.telemetry, self.rule
+        pred = b.predict(prompt_tokens)
+        if pred is None:
+            return tel.ttft.read(now, 0.0, rule), tel.tpot.read(now, 0.0, rule)
+        rate = self._rates[b.pool.name][0]
+        prompt_part = b.pool.avg_ctx_tokens / rate if rate > 0 else 0.0
+        own_part = prompt_tokens / rate if rate > 0 else 0.0
+        ttft = corrected_s(pred.ttft_ms / 1e3 - own_part, tel.ttft, now, rule, prompt_part) + own_part
+        return ttft, corrected_s(pred.tpot_ms / 1e3, tel.tpot, now, rule)
+
+    def _meets(self, call: _CallLike, table: EndpointTable, rows: np.ndarray) -> np.ndarray:
+        """Per row of ``rows``: whether its estimate meets the call's TTFT and TPOT SLOs."""
+        ok = np.ones(rows.size, dtype=bool)
+        if call.ttft_slo_ms is not None:
+            ok &= table.ttft_estimate_s(call.prompt_tokens_est, rows) * 1e3 <= call.ttft_slo_ms
+        if call.tpot_slo_ms is not None:
+            ok &= table.tpot_estimate_s(rows) * 1e3 <= call.tpot_slo_ms
+        return ok
+
+    def model_meets(self, call: _CallLike, b: Backend) -> bool:
+        """Whether the performance model alone (no observations) says ``b`` meets the call's SLOs now;
+        True for a backend with no model (only evidence can judge it)."""
+        pred, dep = b.predict(call.prompt_tokens_est), b.pool.deployment
+        if pred is None or dep is None:
+            return True
+        return ((call.ttft_slo_ms is None or pred.ttft_ms <= call.ttft_slo_ms)
+                and (call.tpot_slo_ms is None or pred.tpot_ms <= call.tpot_slo_ms))
+
     def choose(self, call: _CallLike, exclude: set[str]) -> Backend | None:
-        """The backend the policy picks, or None when no healthy backend can meet the request's SLO."""
+        """The backend the policy picks, or None when no healthy backend can meet the request's SLO on
+        fresh evidence. When the pick cannot meet it, a healthy backend of a pool not tried for
+        ``health.fresh_s`` that its performance model says can is tried instead (stale evidence steers,
+        it never refuses: :mod:`tokenfleet.routing.health`)."""
         entry = self._tables.get(call.model)
         if entry is None:
             return None
         table, backends = entry
+        now = self.clock()
         for i, b in enumerate(backends):
-            table.set_row(i, self.snapshot(b, exclude))
+            table.set_row(i, self.snapshot(b, exclude, now))
         hashes = self.prompt_hashes(call) if self.uses_hashes else ()
         req = RequestInfo(call.slo_class, call.model, call.prompt_tokens_est, call.max_output_tokens,
                           call.ttft_slo_ms, call.tpot_slo_ms, call.tier, hashes)
@@ -208,15 +247,28 @@ class Router:
             row = self.profile.pick_row(req, table)
         except InfeasibleError:
             return None
+        if self._meets(call, table, np.array([row]))[0]:
+            if self.uses_hashes:
+                self._routed(call, req, table, row, backends[row])
+            return backends[row]
+        return self._stale_pick(call, req, table, backends, now)
+
+    def _stale_pick(self, call: _CallLike, req: RequestInfo, table: EndpointTable, backends: list[Backend],
+                    now: float) -> Backend | None:
+        cand = table.candidates(call.model)
+        if not cand.size:
+            return None
+        tried = np.array([backends[i].pool.last_tried for i in cand])
+        stale = cand[now - tried >= self.rule.fresh_s]
+        stale = np.array([i for i in stale if self.model_meets(call, backends[i])], dtype=np.int64)
+        if not stale.size:
+            return None
+        row = int(stale[np.argmin(table.ttft_estimate_s(call.prompt_tokens_est, stale))])
+        b = backends[row]
+        b.pool.last_tried = now  # one request re-measures the pool; the others wait for its evidence
         if self.uses_hashes:
-            self._routed(call, req, table, row, backends[row])
-        one = np.array([row])
-        if call.ttft_slo_ms is not None and \
-                table.ttft_estimate_s(call.prompt_tokens_est, one)[0] * 1e3 > call.ttft_slo_ms:
-            return None
-        if call.tpot_slo_ms is not None and table.tpot_estimate_s(one)[0] * 1e3 > call.tpot_slo_ms:
-            return None
-        return backends[row]
+            self._routed(call, req, table, row, b)
+        return b
 
     def _routed(self, call: _CallLike, req: RequestInfo, table: EndpointTable, row: int, b: Backend) -> None:
         """Book the decision: the backend will cache the prompt's blocks and has its prefill to do."""

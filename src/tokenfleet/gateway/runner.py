@@ -30,28 +30,53 @@ from typing import Any
 
 import uvicorn
 
+from tokenfleet.gateway.config import ServerConfig
+from tokenfleet.gateway.conns import ConnectionGuard, GuardMiddleware, guarded_protocol
 
-def _loop_name() -> str:
+
+def _importable(name: str) -> bool:
     try:
-        import uvloop  # noqa: F401
+        __import__(name)
     except ImportError:
-        return "asyncio"
-    return "uvloop"
+        return False
+    return True
 
 
-def _http_name() -> str:
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
+def loop_name(choice: str = "auto") -> str:
+    """The event loop a server runs on: ``uvloop`` when chosen or (``auto``) installed, else ``asyncio``."""
+    if choice == "auto":
+        return "uvloop" if _importable("uvloop") else "asyncio"
+    return choice
+
+
+def http_name(choice: str = "auto") -> str:
+    """The HTTP/1.1 parser: ``httptools`` when chosen or (``auto``) installed, else ``h11``."""
+    if choice == "auto":
+        return "httptools" if _importable("httptools") else "h11"
+    return choice
+
+
+def _protocol_class(name: str) -> type[asyncio.Protocol]:
+    if name == "httptools":
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        return HttpToolsProtocol
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    return H11Protocol
 
 
 def uvicorn_config(app: Any, host: str = "127.0.0.1", port: int = 0, drain_timeout_s: float = 30.0,
-                   log_level: str = "warning") -> uvicorn.Config:
-    """The uvicorn settings the gateway and emulator run with (uvloop / httptools when installed)."""
-    return uvicorn.Config(app, host=host, port=port, loop=_loop_name(), http=_http_name(), lifespan="on",
-                          log_level=log_level, access_log=False, timeout_keep_alive=30,
+                   log_level: str = "warning", server: ServerConfig | None = None) -> uvicorn.Config:
+    """The uvicorn settings the gateway and emulator run with: every connection under a
+    :class:`~tokenfleet.gateway.conns.ConnectionGuard` (TCP_NODELAY, header timeout, idle cap per client),
+    uvloop / httptools when installed unless ``server`` names others."""
+    s = server or ServerConfig.model_validate({})
+    guard = ConnectionGuard(s.header_timeout_s, s.max_idle_per_client)
+    return uvicorn.Config(GuardMiddleware(app, guard), host=host, port=port, loop=loop_name(s.loop),
+                          http=guarded_protocol(_protocol_class(http_name(s.http)), guard), lifespan="on",
+                          log_level=log_level, access_log=False, timeout_keep_alive=max(1, round(s.keep_alive_s)),
+                          proxy_headers=False,  # the guard matches requests to connections by peer address
                           timeout_graceful_shutdown=max(1, round(drain_timeout_s)))
 
 
@@ -90,12 +115,10 @@ class GatewayServer(uvicorn.Server):
 
 class ServerThread:
     def __init__(self, app: Any, port: int = 0, host: str = "127.0.0.1",
-                 drain_timeout_s: float = 10.0) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+                 drain_timeout_s: float = 10.0, server: ServerConfig | None = None) -> None:
+        self.sock = bind_socket(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
-        self.server = GatewayServer(uvicorn_config(app, host, self.port, drain_timeout_s))
+        self.server = GatewayServer(uvicorn_config(app, host, self.port, drain_timeout_s, server=server))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
 
     @property
@@ -137,9 +160,12 @@ class ServerThread:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before the server starts (so a port in use is reported at once)."""
+    """The listening socket, bound before the server starts (so a port in use is reported at once).
+
+    Created with protocol ``IPPROTO_TCP`` (not 0): asyncio sets TCP_NODELAY only on accepted sockets whose
+    protocol says TCP, and without it every keep-alive reply waits ~40 ms for the client's delayed ACK."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -159,7 +185,7 @@ def _worker(config_path: str, sock: socket.socket, log_level: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     cfg = load_config(config_path)
     GatewayServer(uvicorn_config(create_app(cfg), cfg.listen.host, sock.getsockname()[1], cfg.drain_timeout_s,
-                                 log_level)).run(sockets=[sock])
+                                 log_level, cfg.server)).run(sockets=[sock])
 
 
 def serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str = "info") -> int:
@@ -182,4 +208,4 @@ def serve_workers(config_path: str, sock: socket.socket, workers: int, log_level
     return max((p.exitcode or 0) for p in procs)
 
 
-__all__ = ["GatewayServer", "ServerThread", "bind_socket", "serve_workers", "uvicorn_config"]
+__all__ = ["GatewayServer", "ServerThread", "bind_socket", "http_name", "loop_name", "serve_workers", "uvicorn_config"]

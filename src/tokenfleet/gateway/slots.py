@@ -11,6 +11,7 @@ admission. A rate-limit token taken for a request that no backend ever served is
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ class Lease:
         self._owner, self.backend, self._gauge = owner, backend, gauge
         self.probe = backend.breaker.on_attempt()
         backend.telemetry.start()
+        backend.pool.last_tried = time.monotonic()  # fresh evidence is coming (routing.health)
         gauge.inc()
         self.ended = False
 

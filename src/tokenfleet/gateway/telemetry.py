@@ -1,36 +1,32 @@
-"""Live telemetry of one backend: requests in flight, moving averages of observed TTFT / TPOT, errors.
+"""Live telemetry of one backend: requests in flight, observed TTFT / TPOT, errors.
 
-Exponentially weighted moving averages (weight ``alpha`` on the newest sample) forget old load quickly
-enough to follow a backend that slows down, without one outlier swinging the routing. All methods are
-called from the event loop only, so plain attributes suffice.
+TTFT and TPOT are :class:`~tokenfleet.routing.health.ObservedLatency` averages (seconds), time-aware and
+fading without new samples (:mod:`tokenfleet.routing.health`: the rule the simulator's router shares).
+Each sample is measured from the start of the attempt on this backend, never from the request's arrival,
+so time spent failing over from another backend, waiting for admission or checking the key is not
+charged to the backend that answered. All methods run on the event loop only.
 """
 
 from __future__ import annotations
 
-ALPHA = 0.2  # weight of the newest sample in each moving average
+from tokenfleet.routing.health import DEFAULT_RULE, HealthRule, ObservedLatency
+
+ALPHA = 0.2  # weight of the newest sample in the error rate and the pools' length averages
 
 
 class BackendTelemetry:
-    """Counters and moving averages for one backend; read by the routing adapter."""
+    """Counters and fading averages for one backend; read by the routing adapter."""
 
-    __slots__ = (
-        "error_rate",
-        "errors_total",
-        "in_flight",
-        "requests_total",
-        "tpot_ms",
-        "ttft_ms",
-        "ttft_samples",
-    )
+    __slots__ = ("error_rate", "errors_total", "in_flight", "requests_total", "rule", "tpot", "ttft")
 
-    def __init__(self) -> None:
+    def __init__(self, rule: HealthRule = DEFAULT_RULE) -> None:
+        self.rule = rule
         self.in_flight = 0
         self.requests_total = 0
         self.errors_total = 0
-        self.ttft_ms: float | None = None  # EWMA of observed time to first token
-        self.tpot_ms: float | None = None  # EWMA of observed time per output token after the first
+        self.ttft = ObservedLatency()  # time to first token, seconds
+        self.tpot = ObservedLatency()  # time per output token after the first, seconds
         self.error_rate = 0.0  # EWMA of failure (1) / success (0)
-        self.ttft_samples = 0
 
     def start(self) -> None:
         self.in_flight += 1
@@ -39,12 +35,11 @@ class BackendTelemetry:
     def finish(self) -> None:
         self.in_flight = max(0, self.in_flight - 1)
 
-    def observe_success(self, ttft_ms: float, duration_ms: float, completion_tokens: int) -> None:
-        self.ttft_ms = ttft_ms if self.ttft_ms is None else self.ttft_ms + ALPHA * (ttft_ms - self.ttft_ms)
-        self.ttft_samples += 1
-        if completion_tokens > 1:
-            tpot = max(0.0, duration_ms - ttft_ms) / (completion_tokens - 1)
-            self.tpot_ms = tpot if self.tpot_ms is None else self.tpot_ms + ALPHA * (tpot - self.tpot_ms)
+    def observe_success(self, now: float, ttft_s: float | None, tpot_s: float | None) -> None:
+        if ttft_s is not None:
+            self.ttft.observe(ttft_s, now, self.rule)
+        if tpot_s is not None:
+            self.tpot.observe(tpot_s, now, self.rule)
         self.error_rate -= ALPHA * self.error_rate
 
     def observe_error(self) -> None:

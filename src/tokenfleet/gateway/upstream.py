@@ -82,7 +82,7 @@ class OpenAITransport:
     """An OpenAI-compatible HTTP backend behind a pooled, keep-alive ``httpx.AsyncClient``."""
 
     def __init__(self, base_url: str, api_key: str | None = None, connect_timeout_s: float = 2.0,
-                 read_timeout_s: float = 120.0, max_connections: int = 512) -> None:
+                 read_timeout_s: float = 120.0, max_connections: int = 512, idle_s: float = 4.0) -> None:
         headers = {"content-type": "application/json"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -90,13 +90,19 @@ class OpenAITransport:
         self._client = httpx.AsyncClient(
             base_url=self.base_url, headers=headers,
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                                keepalive_expiry=idle_s),
         )
+        self.stale_retries = 0
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         req = self._client.build_request("POST", request.path, content=request.body)
         try:
-            resp = await self._client.send(req, stream=True)
+            try:
+                resp = await self._client.send(req, stream=True)
+            except httpx.RemoteProtocolError:  # a kept-alive connection closed under us: once more, afresh
+                self.stale_retries += 1
+                resp = await self._client.send(req, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise UpstreamError(f"connect failed: {type(exc).__name__}: {exc}", connect=True) from None
         except httpx.TransportError as exc:  # sent, then the connection died before headers came back
@@ -140,15 +146,16 @@ class FunctionTransport:
 
 
 def make_transport(kind: str, base_url: str, api_key: str | None, connect_timeout_s: float,
-                   read_timeout_s: float) -> Transport:
+                   read_timeout_s: float, idle_s: float = 4.0) -> Transport:
     """The transport for a backend ``kind``: ``openai`` (lean keep-alive client, the default) or
-    ``openai-httpx`` (the same protocol over ``httpx.AsyncClient``)."""
+    ``openai-httpx`` (the same protocol over ``httpx.AsyncClient``); kept-alive connections idle for
+    ``idle_s`` are closed rather than reused."""
     if kind == "openai":
         from tokenfleet.gateway.fasthttp import FastHTTPTransport
 
-        return FastHTTPTransport(base_url, api_key, connect_timeout_s, read_timeout_s)
+        return FastHTTPTransport(base_url, api_key, connect_timeout_s, read_timeout_s, idle_s)
     if kind == "openai-httpx":
-        return OpenAITransport(base_url, api_key, connect_timeout_s, read_timeout_s)
+        return OpenAITransport(base_url, api_key, connect_timeout_s, read_timeout_s, idle_s=idle_s)
     raise ValueError(f"unknown backend kind {kind!r}")
 
 

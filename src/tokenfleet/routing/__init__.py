@@ -28,10 +28,15 @@ ignored). Which blocks an endpoint caches comes from ``table.prefix_index`` (:cl
 the simulator, :class:`ApproxPrefixIndex` in the gateway). A policy never reads a clock and never does I/O;
 pickers keep only a counter or a seeded generator, so a given sequence of decisions is reproducible.
 
+:class:`HealthRule` and :class:`ObservedLatency` (``tokenfleet.routing.health``) are the rule by which observed
+latency corrects the model's prediction and fades back to it, and by which old evidence never refuses a
+request: the gateway's router and the simulator's router model apply the same one.
+
 ``tokenfleet.routing.fast.LeastOutstandingIndex`` reproduces a ``least-outstanding`` profile's decisions
 incrementally (the simulator's fast path over many endpoints; it answers -1 when the profile must decide).
 """
 
+from tokenfleet.routing.health import HealthRule, ObservedLatency
 from tokenfleet.routing.plugins import Decision, Filter, Picker, Profile, Scorer
 from tokenfleet.routing.prefix_index import ApproxPrefixIndex, PrefixIndex
 from tokenfleet.routing.registry import POLICIES, PolicyBuilder, build_profile, policy_names
@@ -45,6 +50,8 @@ __all__ = [
     "EndpointSnapshot",
     "EndpointTable",
     "Filter",
+    "HealthRule",
+    "ObservedLatency",
     "Picker",
     "PolicyBuilder",
     "PrefixIndex",

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -68,6 +69,7 @@ class Emulator:
         self.description = description
         self._ids = itertools.count(1)
         self.requests_total = 0
+        self.disconnected_total = 0  # non-streamed requests whose client left before the answer
 
     def _pick(self) -> WallClockReplica:
         return min(self.replicas, key=lambda r: r.load)
@@ -104,9 +106,8 @@ class Emulator:
             stall_s = HANG_S
         if not body.stream:
             try:
-                if stall_s:
-                    await asyncio.sleep(stall_s)
-                await stream.wait(n_out - 1)
+                if not await self._unless_gone(request, self._plain(stream, n_out, stall_s)):
+                    return Response(b"", 499)  # nobody reads it
             finally:
                 replica.cancel(stream)
             return Response(text.full_body(chat, rid, self.model_name, text.words(seed, 0, n_out), finish,
@@ -116,6 +117,39 @@ class Emulator:
         return StreamingResponse(
             self._stream(chat, rid, stream, replica, seed, n_out, p_tok, finish, include_usage, stall_s,
                          cut_after), media_type="text/event-stream")
+
+    @staticmethod
+    async def _plain(stream: Stream, n_out: int, stall_s: float) -> None:
+        if stall_s:
+            await asyncio.sleep(stall_s)
+        await stream.wait(n_out - 1)
+
+    async def _unless_gone(self, request: Request, work: Coroutine[Any, Any, None]) -> bool:
+        """Run ``work`` unless the client disconnects first (then it is cancelled: False), as a serving
+        engine aborts a request whose client left."""
+        me = asyncio.current_task()
+        assert me is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            me.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            me.uncancel()
+            self.disconnected_total += 1
+            return False
+        finally:
+            watcher.cancel()
+        return True
 
     async def _stream(self, chat: bool, rid: str, stream: Stream, replica: WallClockReplica, seed: int,
                       n_out: int, p_tok: int, finish: str, include_usage: bool, stall_s: float,
@@ -150,6 +184,7 @@ class Emulator:
     async def stats(self, request: Request) -> Response:
         return Response(orjson.dumps({
             "model": self.model_name, "deployment": self.description, "requests_total": self.requests_total,
+            "disconnected_total": self.disconnected_total,
             "replicas": [{"load": r.load, "waiting": len(r.rep.waiting), "running": r.rep.running,
                           "steps": r.rep.stats.iterations, "busy_s": r.rep.stats.busy_s,
                           "kv_use": r.rep.kv_use_frac, "prompt_tokens": r.rep.stats.prompt_tokens,
