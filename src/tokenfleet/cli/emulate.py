@@ -26,6 +26,10 @@ def register(app: typer.Typer) -> None:
         cut_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of streams cut mid-way."),
         cut_after_tokens: int = typer.Option(3, min=0),
         seed: int = typer.Option(0, help="Seed of the failure injection."),
+        default_output_tokens: int = typer.Option(64, "--default-output-tokens", min=1, max=1_000_000,
+                                                  help="Tokens answered to a request without max_tokens."),
+        keep_alive_s: float = typer.Option(15.0, "--keep-alive-s", min=0.1, max=3600.0,
+                                           help="Close a kept-alive connection idle this long."),
         loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop if installed), asyncio, uvloop."),
         http: str = typer.Option("auto", "--http", help="HTTP parser: auto (httptools if installed), h11, httptools."),
     ) -> None:
@@ -50,10 +54,11 @@ def register(app: typer.Typer) -> None:
                                    "stall_rate": stall_rate, "stall_ms": stall_ms, "cut_rate": cut_rate,
                                    "cut_after_tokens": cut_after_tokens})
         try:
-            server = ServerConfig.model_validate({"loop": loop, "http": http})
+            server = ServerConfig.model_validate({"loop": loop, "http": http, "keep_alive_s": keep_alive_s})
         except ValidationError as exc:
             raise InputError(exc.errors()[0]["msg"], where="--loop / --http") from None
-        app_ = create_emulator_app(hardware, model, replicas, time_scale, faults, seed, served_name)
+        app_ = create_emulator_app(hardware, model, replicas, time_scale, faults, seed, served_name,
+                                   default_output_tokens=default_output_tokens)
         tpot_ms = dep.step_time(0, 1, 1000) * 1e3
         Console(stderr=True).print(
             f"emulating {dep.describe()} x{replicas} on http://{host}:{port}  "

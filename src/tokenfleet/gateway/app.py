@@ -126,6 +126,12 @@ class Gateway:
         chunks: list[bytes] = []
         size = 0
         timeout_s = self.cfg.server.body_timeout_s
+        found = request.scope.get("tokenfleet.guard")
+        guard = found if isinstance(found, ConnectionGuard) else None
+        client = request.scope.get("client")
+        peer = (str(client[0]), int(client[1])) if client and guard is not None else None
+        if guard is not None:
+            guard.body(peer, True)  # waiting on the client: under the idle cap per client
         try:
             async with asyncio.timeout(timeout_s):
                 async for chunk in request.stream():
@@ -140,6 +146,9 @@ class Gateway:
                            "invalid_request_error", "request_timeout", headers={"connection": "close"}) from None
         except ClientDisconnect:
             raise _ClientGone from None
+        finally:
+            if guard is not None:
+                guard.body(peer, False)
         return b"".join(chunks)
 
     def _refused(self, request_id: str, key_id: str, path: str, model: str, err: ApiError,
@@ -152,7 +161,8 @@ class Gateway:
                           time.perf_counter())
 
     async def completions(self, request: Request) -> Response:
-        kind = ChatCompletionRequest if request.url.path.endswith("/chat/completions") else CompletionRequest
+        path: str = request.scope["path"]  # (request.url parses the host header: a cost per request)
+        kind = ChatCompletionRequest if path.endswith("/chat/completions") else CompletionRequest
         t0 = time.perf_counter()
         request_id = f"req-{self._boot}-{next(self._ids)}"
         slots = Slots(self.proxy.admission, self.metrics)
@@ -194,7 +204,7 @@ class Gateway:
                 cap = key.default_max_tokens if key is not None else None
                 call = Call(
                     request_id=request_id, key_id=key_id,
-                    path=request.url.path, model=rc.model, slo_class=rc.name, tier=rc.tier,
+                    path=path, model=rc.model, slo_class=rc.name, tier=rc.tier,
                     ttft_slo_ms=rc.ttft_slo_ms, tpot_slo_ms=rc.tpot_slo_ms, max_queue_ms=rc.max_queue_ms,
                     body=data, stream=body.stream, client_wants_usage=bool(opts.get("include_usage")),
                     prompt_tokens_est=estimate_prompt_tokens(len(raw)),
@@ -204,15 +214,15 @@ class Gateway:
                 reply = await (self.proxy.handle(call, slots) if call.stream
                                else self._unless_gone(request, call, slots))
             except _ClientGone:
-                return self._gone(request_id, key_id, request.url.path, model, call, t0)
+                return self._gone(request_id, key_id, path, model, call, t0)
             except ApiError as err:
                 self.metrics.child(self.metrics.rejected, err.code or str(err.status)).inc()
-                self._refused(request_id, key_id, request.url.path, model, err, t0)
+                self._refused(request_id, key_id, path, model, err, t0)
                 return _error_response(err, request_id)
             except Exception as exc:  # a bug: still a row, still the OpenAI error format, slots released
                 log.exception("internal error on %s", request_id)
                 internal = ApiError(500, f"internal error: {type(exc).__name__}", "server_error", "internal")
-                self._refused(request_id, key_id, request.url.path, model, internal, t0)
+                self._refused(request_id, key_id, path, model, internal, t0)
                 return _error_response(internal, request_id)
             headers = {"x-request-id": call.request_id, **reply.headers}
             if reply.stream is not None:
@@ -297,6 +307,7 @@ class Gateway:
             m.child(m.breaker_open, b.name).set(0.0 if b.breaker.state == "closed" and not b.breaker.cooling()
                                                 else 1.0)
             m.child(m.stale_retries, b.name).set(getattr(b.transport, "stale_retries", 0))
+            m.child(m.stale_dropped, b.name).set(getattr(b.transport, "stale_skipped", 0))
         m.auth_derivations.set(self.auth.derivations)
         m.auth_pending.set(self.auth.pending)
         guard = request.scope.get("tokenfleet.guard")

@@ -53,8 +53,8 @@ class ServerConfig(_Strict):
 
     loop: Literal["auto", "asyncio", "uvloop"] = "auto"  # auto: uvloop when installed
     http: Literal["auto", "h11", "httptools"] = "auto"  # auto: httptools when installed
-    header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # request line + headers, per request
-    body_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)  # the whole body, from its headers
+    header_timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # request line + headers, per request
+    body_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # the whole body, from its headers
     keep_alive_s: float = Field(15.0, gt=0, allow_inf_nan=False)  # an idle keep-alive connection is closed
     max_idle_per_client: int = Field(64, ge=1)  # connections of one address without a request in progress
 

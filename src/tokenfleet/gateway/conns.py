@@ -11,8 +11,9 @@ and an ASGI middleware (:class:`GuardMiddleware`) that tells it when a request s
 * **header timeout**: a connection that has been waiting for a request's headers (since it opened, or
   since the first byte after its last response) for more than ``header_timeout_s`` is answered 408 and
   closed;
-* **idle cap per client**: at most ``max_idle_per_client`` connections of one client address may sit
-  without a request in progress; beyond that the ones idle longest (and idle for at least
+* **idle cap per client**: at most ``max_idle_per_client`` connections of one client address may wait on
+  that client — idle between requests, sending headers, or sending a request body (the app reports the
+  body with :meth:`ConnectionGuard.body`); beyond that the ones waiting longest (and for at least
   :data:`IDLE_GRACE_S`, so a burst of new connections is never cut) are closed.
 
 The body read timeout is the app's (it answers in the OpenAI error format). A sweep every
@@ -47,13 +48,14 @@ def set_nodelay(sock: Any) -> None:
 
 
 class _Conn:
-    __slots__ = ("active", "host", "peer", "since", "transport", "waiting")
+    __slots__ = ("active", "body", "host", "peer", "since", "transport", "waiting")
 
     def __init__(self, transport: asyncio.BaseTransport, peer: Peer | None, now: float) -> None:
         self.transport = transport
         self.peer = peer
         self.host = peer[0] if peer else ""
         self.active = 0  # requests in progress (the app has them)
+        self.body = False  # the app waits for the rest of a request body
         self.waiting = True  # no request in progress and bytes of one may be on their way
         self.since = now  # when it started waiting / went idle
 
@@ -61,7 +63,7 @@ class _Conn:
 class ConnectionGuard:
     """Per-server connection bookkeeping: header timeout and idle cap per client address."""
 
-    def __init__(self, header_timeout_s: float = 10.0, max_idle_per_client: int = 64,
+    def __init__(self, header_timeout_s: float = 5.0, max_idle_per_client: int = 64,
                  clock: Any = time.monotonic) -> None:
         self.header_timeout_s = header_timeout_s
         self.max_idle_per_client = max_idle_per_client
@@ -105,15 +107,25 @@ class ConnectionGuard:
         c = self._by_peer.get(peer) if peer is not None else None
         if c is not None:
             c.active = max(0, c.active - 1)
+            c.body = False
             if not c.active:
+                c.since = self.clock()
+
+    def body(self, peer: Peer | None, waiting: bool) -> None:
+        """The app starts (``waiting``) or ends reading a request body on ``peer``'s connection."""
+        c = self._by_peer.get(peer) if peer is not None else None
+        if c is not None:
+            c.body = waiting
+            if waiting:
                 c.since = self.clock()
 
     # ---- the sweep ----------------------------------------------------------------------------------
     def open_connections(self) -> dict[str, int]:
-        """Connections now: ``active`` (a request in progress), ``waiting`` (for headers), ``idle``."""
-        out = {"active": 0, "waiting": 0, "idle": 0}
+        """Connections now: ``active`` (a request in progress), ``body`` (its body on the way), ``waiting``
+        (for headers), ``idle``."""
+        out = {"active": 0, "body": 0, "waiting": 0, "idle": 0}
         for c in self._conns.values():
-            out["active" if c.active else "waiting" if c.waiting else "idle"] += 1
+            out["body" if c.body else "active" if c.active else "waiting" if c.waiting else "idle"] += 1
         return out
 
     def _run_sweep(self) -> None:
@@ -126,9 +138,9 @@ class ConnectionGuard:
         now = self.clock()
         idle_by_host: dict[str, list[_Conn]] = {}
         for c in list(self._conns.values()):
-            if c.active or c.transport.is_closing():
+            if (c.active and not c.body) or c.transport.is_closing():
                 continue
-            if c.waiting and now - c.since > self.header_timeout_s:
+            if c.waiting and not c.active and now - c.since > self.header_timeout_s:
                 self.closed_header_timeout += 1
                 self._close(c, _408)
                 continue

@@ -56,6 +56,9 @@ class GatewayMetrics:
         self.stale_retries = Gauge("tokenfleet_upstream_stale_retries",
                                    "Requests resent on a fresh connection after a kept-alive one was closed "
                                    "(not backend failures)", ["backend"], registry=r)
+        self.stale_dropped = Gauge("tokenfleet_upstream_stale_dropped",
+                                   "Kept-alive upstream connections found closed or idle too long, dropped "
+                                   "before use", ["backend"], registry=r)
         self.auth_derivations = Gauge("tokenfleet_auth_key_derivations",
                                       "scrypt key derivations so far (unknown keys with a known prefix)", registry=r)
         self.auth_pending = Gauge("tokenfleet_auth_pending", "Key derivations queued or running", registry=r)

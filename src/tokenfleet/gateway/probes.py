@@ -10,8 +10,9 @@ timed like any attempt. A backend is probed when
 * for some class with an SLO that its pool serves, the performance model says it meets the SLO at its
   current load but the observed evidence says it does not (a pool with no model: the evidence says not);
 * its pool has not been tried for the backend's probe interval: ``health.probe_interval_s`` at first,
-  doubled after each probe that left it blocked, up to ``health.probe_max_interval_s``, and back to the
-  first once unblocked.
+  doubled after each probe that left it blocked without improving on the evidence (the backend is still
+  slow), up to ``health.probe_max_interval_s``, and back to the first after a probe that did (the
+  evidence is catching up with a backend that recovered) or once unblocked.
 
 A probe that gets no first event within the pool's time-to-first-byte limit is a TTFT sample of that
 limit (the backend is slow, not failing); a connection refused or a 5xx counts as a failure for the
@@ -128,15 +129,21 @@ class Prober:
                 with contextlib.suppress(Exception):
                     await resp.aclose()
         now = self.router.clock()
+        pool.last_tried = now
+        improving = False
         if outcome == "failed":
             b.telemetry.observe_error()
             b.breaker.on_failure()
         else:
             ttft_s = (t_first - t0) if t_first is not None else limit_s
             tpot_s = (t_last - t_first) / (events - 1) if t_first is not None and events > 1 else None
+            before = (b.telemetry.ttft.mean_s, b.telemetry.tpot.mean_s)
+            improving = (before[0] is not None and ttft_s < before[0]) or \
+                (before[1] is not None and tpot_s is not None and tpot_s < before[1])
             b.telemetry.observe_success(now, ttft_s, tpot_s)
-        still = self.blocked(b)
-        b.probe_every_s = min(self.max_s, 2 * (b.probe_every_s or self.base_s)) if still else self.base_s
+        # still blocked by a backend that is still slow: back off; catching up with one that is fast: again soon
+        slow = self.blocked(b) and not improving
+        b.probe_every_s = min(self.max_s, 2 * (b.probe_every_s or self.base_s)) if slow else self.base_s
         b.probe_at = now + b.probe_every_s
         self.metrics.child(self.metrics.probes, b.name, outcome).inc()
         return outcome

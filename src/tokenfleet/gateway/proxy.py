@@ -514,6 +514,7 @@ class Proxy:
         event came, None for a non-streamed answer), slots, and the row."""
         duration_s = t_end - call.t0
         pool = b.pool
+        pool.last_tried = self.router.clock()  # its evidence is as fresh as this answer
         joules = b.joules(duration_s)
         if ok:
             b.breaker.on_success()
