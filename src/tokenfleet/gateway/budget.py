@@ -91,9 +91,11 @@ def _drop(conn: Connection, request_ids: list[str]) -> None:
     held: dict[str, float] = defaultdict(float)
     for i in range(0, len(request_ids), 500):
         part = request_ids[i:i + 500]
-        for key_id, usd in conn.execute(select(r.c.key_id, r.c.usd).where(r.c.request_id.in_(part))).all():
+        # DELETE ... RETURNING: only the reservations this transaction removed come back, so a release and
+        # the settling of the same request's row, racing in two transactions, give the hold back once
+        for key_id, usd in conn.execute(delete(r).where(r.c.request_id.in_(part))
+                                        .returning(r.c.key_id, r.c.usd)).all():
             held[key_id] += usd
-        conn.execute(delete(r).where(r.c.request_id.in_(part)))
     t = budgets_table
     for key_id, usd in held.items():
         conn.execute(update(t).where(t.c.key_id == key_id).values(reserved_usd=t.c.reserved_usd - usd))
@@ -102,6 +104,7 @@ def _drop(conn: Connection, request_ids: list[str]) -> None:
 def settle(conn: Connection, inserted: Iterable[tuple[str, float]], request_ids: list[str]) -> None:
     """In the transaction that inserted rows: add the spend of the rows new to the table (key, usd) and
     drop the reservations of every request in the batch."""
+    _drop(conn, request_ids)  # reservations before budgets, in every transaction: no lock-order deadlock
     spent: dict[str, float] = defaultdict(float)
     for key_id, usd in inserted:
         if usd:
@@ -109,7 +112,6 @@ def settle(conn: Connection, inserted: Iterable[tuple[str, float]], request_ids:
     t = budgets_table
     for key_id, usd in spent.items():
         conn.execute(update(t).where(t.c.key_id == key_id).values(spent_usd=t.c.spent_usd + usd))
-    _drop(conn, request_ids)
 
 
 def expire(engine: Engine, now: float | None = None) -> int:

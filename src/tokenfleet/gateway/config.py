@@ -56,7 +56,8 @@ class ServerConfig(_Strict):
     header_timeout_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # request line + headers, per request
     body_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # the whole body, from its headers
     keep_alive_s: float = Field(15.0, gt=0, allow_inf_nan=False)  # an idle keep-alive connection is closed
-    max_idle_per_client: int = Field(64, ge=1)  # connections of one address without a request in progress
+    # connections of one address waiting on it (idle, or sending headers or a body); the oldest beyond go
+    max_idle_per_client: int = Field(64, ge=1)
 
 
 class LedgerConfig(_Strict):
@@ -194,8 +195,9 @@ class AuthConfig(_Strict):
 
     workers: int = Field(2, ge=1, le=64)  # threads deriving key hashes (apart from everything else)
     max_pending: int = Field(32, ge=1)  # derivations queued or running; beyond: 503 auth_busy
-    failures_burst: float = Field(10.0, ge=1, allow_inf_nan=False)  # per client address: checks needing a
-    failures_per_minute: float = Field(30.0, gt=0, allow_inf_nan=False)  # derivation, refunded when good
+    # per client address, a bucket of key checks that need a derivation (a good key's check is refunded)
+    failures_burst: float = Field(10.0, ge=1, allow_inf_nan=False)
+    failures_per_minute: float = Field(30.0, gt=0, allow_inf_nan=False)  # the bucket's refill
 
 
 class RetryConfig(_Strict):
@@ -210,8 +212,8 @@ class HealthConfig(_Strict):
     half_life_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # observed TTFT / TPOT fade to the model's
     fresh_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # a pool untried this long is tried, not refused
     probes: bool = True  # probe a backend whose observed latency (not its model) blocks a class
-    probe_interval_s: float = Field(1.0, gt=0, allow_inf_nan=False)  # first probe; doubles while still blocked
-    probe_max_interval_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    probe_interval_s: float = Field(1.0, gt=0, allow_inf_nan=False)  # first probe; doubles while still slow
+    probe_max_interval_s: float = Field(30.0, gt=0, allow_inf_nan=False)  # the longest interval
 
     def rule(self) -> HealthRule:
         return HealthRule(half_life_s=self.half_life_s, fresh_s=self.fresh_s)
@@ -219,7 +221,7 @@ class HealthConfig(_Strict):
 
 class BreakerConfig(_Strict):
     failures: int = Field(5, ge=1)  # consecutive failures that open the circuit
-    cooldown_s: float = Field(5.0, gt=0)
+    cooldown_s: float = Field(5.0, gt=0)  # an open circuit (or an ejected backend) waits this long for a probe
 
 
 class GatewayConfig(_Strict):
