@@ -4,7 +4,9 @@ Token times seen by a consumer of each stream are checked against (a) closed sum
 worked out by hand from the iteration structure (batch 1, and a simultaneous burst under load) and
 (b) an offline replay of :class:`tokenfleet.sim.Replica` in pure model time (staggered arrivals of mixed
 sizes): the emulator must put every token at ``origin + model time x time_scale``, give or take timer
-latency.
+latency. On a busy machine timers fire late by whole scheduling stalls, so what "give or take" allows is
+measured in the same run: a reference task on the same event loop sleeps for similar spells and records
+how late it wakes (:class:`TimerReference`); a token may be as late as that, never early.
 """
 
 from __future__ import annotations
@@ -25,6 +27,38 @@ MODEL = "llama-3.3-70b"
 EARLY_S = 0.001  # a timer may fire a hair early; a token is never emitted earlier than that
 MEDIAN_LATE_S = 0.003  # median wake-up latency (timers have ~1 ms resolution; one cs3 step here is >= 4 ms)
 LATE_S = 0.025  # TTFT of one request: one wake-up, on a busy 2-core CI machine
+
+
+class TimerReference:
+    """Lateness of plain ``asyncio.sleep`` wake-ups on the running loop, sampled beside the replica."""
+
+    def __init__(self) -> None:
+        self.late: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(1)
+        while True:
+            d = rng.uniform(0.002, 0.008)
+            t = loop.time()
+            await asyncio.sleep(d)
+            self.late.append(loop.time() - t - d)
+
+    def start(self) -> TimerReference:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def typical(self) -> float:
+        """How late a wake-up typically was in this run (third quartile; 0 without samples)."""
+        return max(0.0, float(np.percentile(self.late, 75))) if self.late else 0.0
+
+    def worst(self) -> float:
+        return max(self.late, default=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +89,13 @@ def lateness(seen: dict[int, float], predicted_wall: dict[int, float]) -> list[f
     return [seen[k] - predicted_wall[k] for k in sorted(predicted_wall)]
 
 
-def check_lateness(late: list[float]) -> None:
-    """No token comes before its time; most come within a timer tick. (Single tokens may be late by a
-    whole OS scheduling stall on a loaded machine; a modelling error, e.g. one iteration too late, moves
-    the median.)"""
+def check_lateness(late: list[float], ref: TimerReference) -> None:
+    """No token comes before its time; most come within a timer tick of it, plus what this run's timers
+    typically lost. (Single tokens may be late by a whole OS scheduling stall on a loaded machine; a
+    modelling error, e.g. one iteration too late, moves the median.)"""
     arr = np.array(late)
     assert arr.min() >= -EARLY_S, arr
-    assert float(np.median(arr)) <= MEDIAN_LATE_S, arr
+    assert float(np.median(arr)) <= MEDIAN_LATE_S + ref.typical(), (arr, ref.typical())
 
 
 def robust_gap(times: list[float]) -> float:
@@ -80,12 +114,16 @@ def test_batch_one_follows_step_time(h100: perf.Deployment) -> None:
     decode = [h100.step_time(0, 1, p + k) for k in range(o - 1)]
     rel_pred = {1: oh + prefill} | {k + 2: oh + prefill + sum(decode[: k + 1]) for k in range(o - 1)}
 
+    ref = TimerReference()
+
     async def main() -> tuple[float, dict[int, float], WallClockReplica, Stream]:
         rep = WallClockReplica(h100, time_scale=1.0)
         loop = asyncio.get_running_loop()
+        ref.start()
         t0 = loop.time()
         stream = rep.submit(p, o)
         seen = await consume(stream, loop)
+        ref.stop()
         await rep.aclose()
         return t0, seen, rep, stream
 
@@ -93,13 +131,15 @@ def test_batch_one_follows_step_time(h100: perf.Deployment) -> None:
     assert sorted(seen) == list(range(1, o + 1))
     # the replica model's own times are the closed sums exactly
     seq = stream.seq
-    assert seq is not None and stream.admitted_s == pytest.approx(oh, abs=LATE_S)
+    assert seq is not None and stream.admitted_s == pytest.approx(oh, abs=LATE_S + ref.worst())
     assert seq.first_token_s - stream.admitted_s == pytest.approx(prefill, rel=1e-9)
     # and the reader sees them in wall-clock time
-    check_lateness(lateness(seen, {k: rep.wall_time(stream.admitted_s + v - oh) for k, v in rel_pred.items()}))
+    check_lateness(lateness(seen, {k: rep.wall_time(stream.admitted_s + v - oh) for k, v in rel_pred.items()}), ref)
     ttft = seen[1] - t0
-    assert oh + prefill - EARLY_S <= ttft <= oh + prefill + LATE_S
-    assert robust_gap([seen[k] for k in range(1, o + 1)]) == pytest.approx(float(np.mean(decode)), rel=0.03)
+    assert oh + prefill - EARLY_S <= ttft <= oh + prefill + LATE_S + ref.worst()
+    slack = 2 * ref.typical() / (o // 2)  # a slope over pairs half the stream apart
+    assert robust_gap([seen[k] for k in range(1, o + 1)]) == pytest.approx(float(np.mean(decode)),
+                                                                         rel=0.03, abs=slack)
 
 
 def test_a_burst_under_load_follows_the_batched_steps(cs3: perf.Deployment) -> None:
@@ -117,12 +157,16 @@ def test_a_burst_under_load_follows_the_batched_steps(cs3: perf.Deployment) -> N
     first_pred = {1: s1, 2: s1 + s2} | {j: s1 + s2 + cum[j - 3] for j in range(3, o + 1)}
     other_pred = {1: s1 + s2} | {j: s1 + s2 + cum[j - 2] for j in range(2, o + 1)}
 
+    ref = TimerReference()
+
     async def main() -> tuple[float, list[dict[int, float]], WallClockReplica, list[Stream]]:
         rep = WallClockReplica(cs3, time_scale=scale)
         loop = asyncio.get_running_loop()
+        ref.start()
         t0 = loop.time()
         streams = [rep.submit(p, o) for _ in range(n)]
         seen = await asyncio.gather(*[consume(s, loop) for s in streams])
+        ref.stop()
         await rep.aclose()
         return t0, seen, rep, streams
 
@@ -133,11 +177,12 @@ def test_a_burst_under_load_follows_the_batched_steps(cs3: perf.Deployment) -> N
     for i, got in enumerate(seen):
         pred = first_pred if i == 0 else other_pred
         late += lateness(got, {k: rep.wall_time(a0 + v) for k, v in pred.items()})
-    check_lateness(late)
+    check_lateness(late, ref)
     ttft_other = np.mean([got[1] - t0 for got in seen[1:]])
-    assert scale * (oh + s1 + s2) - EARLY_S <= ttft_other <= scale * (oh + s1 + s2) + LATE_S
+    assert scale * (oh + s1 + s2) - EARLY_S <= ttft_other <= scale * (oh + s1 + s2) + LATE_S + ref.worst()
     gap = np.median([robust_gap([got[k] for k in range(2, o)]) for got in seen[1:]])  # all N decoding
-    assert float(gap) == pytest.approx(scale * float(np.mean(dec[: o - 3])), rel=0.03)
+    slack = 2 * ref.typical() / ((o - 2) // 2)
+    assert float(gap) == pytest.approx(scale * float(np.mean(dec[: o - 3])), rel=0.03, abs=slack)
 
 
 def replay(dep: perf.Deployment, arrivals: list[tuple[float, int, int]]) -> list[dict[int, float]]:
@@ -171,15 +216,19 @@ def test_staggered_mixed_load_matches_the_sim_replica(cs3: perf.Deployment) -> N
     gaps_s = [rng.uniform(0.0, 0.02) for _ in sizes]
     scale = 2.0
 
+    ref = TimerReference()
+
     async def main() -> tuple[list[dict[int, float]], WallClockReplica, list[Stream]]:
         rep = WallClockReplica(cs3, time_scale=scale)
         loop = asyncio.get_running_loop()
+        ref.start()
         streams, readers = [], []
         for (p, o), g in zip(sizes, gaps_s, strict=True):
             await asyncio.sleep(g)
             streams.append(rep.submit(p, o))
             readers.append(asyncio.create_task(consume(streams[-1], loop)))
         seen = await asyncio.gather(*readers)
+        ref.stop()
         await rep.aclose()
         return seen, rep, streams
 
@@ -193,7 +242,7 @@ def test_staggered_mixed_load_matches_the_sim_replica(cs3: perf.Deployment) -> N
         seq = streams[i].seq
         assert seq is not None and seq.first_token_s == pred[j][1]  # the same model, the same times
         late += lateness(seen[i], {k: rep.wall_time(t) for k, t in pred[j].items()})
-    check_lateness(late)
+    check_lateness(late, ref)
 
 
 def test_unpaced_runs_everything_at_once_and_frees_the_kv(cs3: perf.Deployment) -> None:
