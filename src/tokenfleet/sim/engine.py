@@ -50,6 +50,9 @@ class SimResult:
     wall_s: float = 0.0
     rejected: int = 0  # requests longer than a replica's whole KV cache
     columns: dict[str, np.ndarray] = field(default_factory=dict)  # per request, when kept
+    # per pool: (requests, their output tokens) a prefill pool prefilled and handed to a decode pool; such a
+    # request completes in (and is counted by) the decode pool
+    handed_off: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Simulation:
@@ -229,6 +232,7 @@ class Simulation:
                 heapq.heappush(heap, (r.busy_until, counter, rep_i, r.version, None))
 
         rep_pool = self.rep_pool
+        handed, handed_tokens = [0] * len(self.pools), [0] * len(self.pools)
 
         def finish(rep_i: int, seqs: list[Seq], now: float) -> None:
             nonlocal counter
@@ -237,6 +241,8 @@ class Simulation:
                 r = s.req
                 if prefill and r.output_tokens > 1:
                     pool = self.pools[pool_i]
+                    handed[pool_i] += 1
+                    handed_tokens[pool_i] += r.output_tokens
                     d = Seq(r, s.class_idx, prefilled=True, gen=1, first_token_s=s.first_token_s)
                     d.user = (s.admitted_s, s.total_cached, s.preemptions)
                     counter += 1
@@ -340,6 +346,7 @@ class Simulation:
             wall_s=time.perf_counter() - wall0,
             columns=cols,
             rejected=self.rejected,
+            handed_off=list(zip(handed, handed_tokens, strict=True)),
         )
 
     def _reject(self, rep_i: int) -> None:

@@ -72,9 +72,13 @@ def summarize(res: SimResult) -> dict[str, Any]:
     period = max(res.period_s, 1e-9)
     col = res.collector
     pools = _pool_energy(res)
-    for p, g in zip(pools, col.pools, strict=True):
+    handed = res.handed_off or [(0, 0)] * len(pools)
+    for p, g, (n_handed, tok_handed) in zip(pools, col.pools, handed, strict=True):
         p.update(g.summary(period))
-        p["joules_per_output_token"] = p["energy_kwh"] * J_PER_KWH / max(g.output_tokens, 1)
+        # a prefill pool's requests complete in a decode pool: count the prompts it prefilled, and its energy
+        # per output token of the requests it served (so the pools' J/tok add up to the fleet's)
+        p["requests"] += n_handed
+        p["joules_per_output_token"] = p["energy_kwh"] * J_PER_KWH / max(g.output_tokens + tok_handed, 1)
     fleet_bins: dict[int, float] = {}
     for p in pools:
         for b, e in p.pop("_bins").items():
