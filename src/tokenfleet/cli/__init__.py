@@ -69,6 +69,7 @@ _COMMAND_MODULES = [
 
 BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"})
 MAX_MESSAGE_CHARS = 2000
+PIPED_COLUMNS = "160"  # table width when output is piped and $COLUMNS is not set
 _loaded: dict[str, TyperGroup] = {}
 _state = {"debug": False}
 
@@ -87,6 +88,8 @@ def _fix_switches(cmd: Any) -> Any:
             switches.update(p.secondary_opts)
     for sub in getattr(cmd, "commands", {}).values():
         _fix_switches(sub)
+        if not sub.short_help and sub.help:  # click would cut it at 45 characters with "..."
+            sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
     original = cmd.parse_args
 
     def parse_args(ctx: Any, args: list[str]) -> list[str]:
@@ -123,7 +126,7 @@ def _quiet_help(cmd: Any) -> None:
 
 def _module_group(module: str) -> TyperGroup:
     if module not in _loaded:
-        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
         importlib.import_module(f"tokenfleet.cli.{module}").register(sub)
         group = typer.main.get_group(sub)
         for c in group.commands.values():
@@ -177,6 +180,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at word boundaries to the terminal, no boxed columns
     cls=_LazyGroup,
 )
 
@@ -207,10 +211,23 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _say(prefix: str, text: str) -> None:
+    """One message on stderr: one line when captured; wrapped at word boundaries (paths and ids whole) to the
+    terminal's width, or to ``$COLUMNS`` when the caller sets it."""
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]{prefix}[/] {escape(text)}", highlight=False)
+    console = Console(stderr=True, soft_wrap=True)
+    line = f"{prefix} {text}".rstrip()
+    columns = os.environ.get("COLUMNS", "")
+    width = (int(columns) if columns.isdigit() and columns != PIPED_COLUMNS else
+             console.width if sys.stderr.isatty() else 0)
+    if width >= 20 and len(line) > width:
+        import textwrap
+
+        line = "\n".join(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False,
+                                       subsequent_indent="  "))
+    body = line[len(prefix):]
+    console.print(f"[bold red]{prefix}[/]{escape(body)}", highlight=False)
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
@@ -237,7 +254,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``tokenfleet`` console script."""
     if not sys.stdout.isatty():  # piped or captured: render tables at a readable width instead of 80 columns
-        os.environ.setdefault("COLUMNS", "160")
+        os.environ.setdefault("COLUMNS", PIPED_COLUMNS)
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = "--debug" in args[: next((i for i, a in enumerate(args) if not a.startswith("-")),
                                                len(args))]

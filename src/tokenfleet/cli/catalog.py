@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 
 from tokenfleet import catalog
 from tokenfleet.catalog import HardwareSpec, ModelSpec, WorkloadSpec
+from tokenfleet.cli.tables import Column, table
 from tokenfleet.errors import InputError
 
 _JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -61,19 +61,17 @@ def _print_json(data: Any) -> None:
 
 
 def _detail_table(title: str, record: dict[str, Any], derived: tuple[str, ...],
-                  sources: dict[str, str], flags: dict[str, str]) -> Table:
-    table = Table(title=title, show_lines=False)
-    table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
-    table.add_column("flag", no_wrap=True)
-    table.add_column("source", overflow="fold")
+                  sources: dict[str, str], flags: dict[str, str]) -> RenderableType:
+    rows = []
     for name, value in record.items():
         if name in ("sources", "flags"):
             continue
         source = sources.get(name, "derived from the fields above" if name in derived else "")
         shown = str(value) if name == "year" else _fmt(value, precise=True)
-        table.add_row(name, shown, flags.get(name, ""), source)
-    return table
+        rows.append([name, shown, flags.get(name, ""), source])
+    cols = [Column("field", "id"), Column("value", "text", min_width=12), Column("flag", "text"),
+            Column("source", "text", min_width=24)]
+    return table(title, cols, rows)
 
 
 def _load_models() -> list[ModelSpec]:
@@ -89,21 +87,23 @@ def _model(model_id: str) -> ModelSpec:
 
 
 # ---- hardware ---------------------------------------------------------------------------------------------
-def _hardware_list(specs: list[HardwareSpec]) -> Table:
-    table = Table(title="Hardware catalog (dense TFLOPS per chip; memory and power per chip/unit)")
-    for name in ("id", "vendor", "family", "bf16", "fp8", "fp4", "mem GB", "mem TB/s", "link GB/s", "domain",
-                 "TDP W", "chips/sys", "sys kW", "$/chip", "flags"):
-        table.add_column(name, justify="left" if name in ("id", "vendor", "family") else "right",
-                         no_wrap=name == "id")
-    for h in specs:
-        table.add_row(
-            h.hw_id, h.vendor, h.family,
-            *(_fmt(h.dense_tflops[p]) if p in h.dense_tflops else "-" for p in ("bf16", "fp8", "fp4")),
-            _fmt(h.memory_gb), _fmt(h.memory_bw_tbps), _fmt(h.scaleup_bw_gbps), _fmt(h.scaleup_domain),
-            _fmt(h.chip_power_w), _fmt(h.chips_per_system), f"{h.system_power_w / 1000:,.1f}",
-            _fmt(h.price_usd), str(len(h.flags)),
-        )
-    return table
+# priority: which columns go first at 80 columns (0: always shown)
+_HW_COLS = (Column("id", "id"), Column("vendor", "text", 4), Column("family", "text", 3), Column("bf16"),
+            Column("fp8", priority=1), Column("fp4", priority=2), Column("mem GB"), Column("mem TB/s"),
+            Column("link GB/s", priority=5), Column("domain", priority=6), Column("TDP W", priority=1),
+            Column("chips/sys", priority=5), Column("sys kW", priority=4), Column("$/chip", priority=1),
+            Column("flags", priority=7))
+
+
+def _hardware_list(specs: list[HardwareSpec]) -> RenderableType:
+    rows = [[
+        h.hw_id, h.vendor, h.family,
+        *(_fmt(h.dense_tflops[p]) if p in h.dense_tflops else "-" for p in ("bf16", "fp8", "fp4")),
+        _fmt(h.memory_gb), _fmt(h.memory_bw_tbps), _fmt(h.scaleup_bw_gbps), _fmt(h.scaleup_domain),
+        _fmt(h.chip_power_w), _fmt(h.chips_per_system), f"{h.system_power_w / 1000:,.1f}",
+        _fmt(h.price_usd), str(len(h.flags)),
+    ] for h in specs]
+    return table("Hardware catalog (dense TFLOPS per chip; memory and power per chip/unit)", _HW_COLS, rows)
 
 
 def hardware_cmd(hw_id: str | None = _ID_ARG, as_json: bool = _JSON_OPT) -> None:
@@ -113,16 +113,19 @@ def hardware_cmd(hw_id: str | None = _ID_ARG, as_json: bool = _JSON_OPT) -> None
 
 
 # ---- models -----------------------------------------------------------------------------------------------
-def _models_list(specs: list[ModelSpec]) -> Table:
-    table = Table(title="Model catalog (parameters derived from the architecture)")
-    for name in ("id", "name", "layers", "hidden", "heads/kv", "experts", "total B", "active B", "context"):
-        table.add_column(name, justify="left" if name in ("id", "name") else "right", no_wrap=name == "id")
+_MODEL_COLS = (Column("id", "id"), Column("name", "text", 5, min_width=16), Column("layers", priority=3),
+               Column("hidden", priority=4), Column("heads/kv", priority=6), Column("experts", priority=2),
+               Column("total B"), Column("active B"), Column("context", priority=1))
+
+
+def _models_list(specs: list[ModelSpec]) -> RenderableType:
+    rows = []
     for m in specs:
         experts = f"{m.n_active_experts}/{m.n_experts}" if m.is_moe else "-"
-        table.add_row(m.model_id, m.name, _fmt(m.n_layers), _fmt(m.hidden), f"{m.n_heads}/{m.n_kv_heads}",
-                      experts, f"{m.total_params / 1e9:,.1f}", f"{m.active_params / 1e9:,.1f}",
-                      _fmt(m.max_context))
-    return table
+        rows.append([m.model_id, m.name, _fmt(m.n_layers), _fmt(m.hidden), f"{m.n_heads}/{m.n_kv_heads}",
+                     experts, f"{m.total_params / 1e9:,.1f}", f"{m.active_params / 1e9:,.1f}",
+                     _fmt(m.max_context)])
+    return table("Model catalog (parameters derived from the architecture)", _MODEL_COLS, rows)
 
 
 def models_cmd(model_id: str | None = _ID_ARG, as_json: bool = _JSON_OPT) -> None:
@@ -132,16 +135,15 @@ def models_cmd(model_id: str | None = _ID_ARG, as_json: bool = _JSON_OPT) -> Non
 
 
 # ---- workloads --------------------------------------------------------------------------------------------
-def _workloads_list(specs: list[WorkloadSpec]) -> Table:
-    table = Table(title="Workload catalog (tokens per request; max 0 = not published)")
-    for name in ("id", "input mean", "output mean", "input max", "output max", "estimated", "description"):
-        table.add_column(name, justify="left" if name in ("id", "description", "estimated") else "right",
-                         no_wrap=name == "id", overflow="fold")
-    for w in specs:
-        table.add_row(w.workload_id, _fmt(w.input_tokens_mean), _fmt(w.output_tokens_mean),
-                      _fmt(w.input_tokens_max), _fmt(w.output_tokens_max),
-                      "yes" if "ESTIMATE" in w.notes else "", w.description)
-    return table
+_WL_COLS = (Column("id", "id"), Column("input mean"), Column("output mean"), Column("input max", priority=2),
+            Column("output max", priority=2), Column("estimated", "text", 3), Column("description", "text", 1,
+                                                                                    min_width=24))
+
+
+def _workloads_list(specs: list[WorkloadSpec]) -> RenderableType:
+    rows = [[w.workload_id, _fmt(w.input_tokens_mean), _fmt(w.output_tokens_mean), _fmt(w.input_tokens_max),
+             _fmt(w.output_tokens_max), "yes" if "ESTIMATE" in w.notes else "", w.description] for w in specs]
+    return table("Workload catalog (tokens per request; max 0 = not published)", _WL_COLS, rows)
 
 
 _WL_FIELDS = {"input mean": "input_tokens_mean", "output mean": "output_tokens_mean",
@@ -171,7 +173,7 @@ def workloads_cmd(workload_id: str | None = _ID_ARG, as_json: bool = _JSON_OPT) 
 
 # ---- shared -----------------------------------------------------------------------------------------------
 def _show(ident: str | None, as_json: bool, all_fn: Callable[[], list[Any]], one_fn: Callable[[str], Any],
-          derived: tuple[str, ...], list_table: Callable[[list[Any]], Table],
+          derived: tuple[str, ...], list_table: Callable[[list[Any]], RenderableType],
           title: Callable[[Any], str]) -> None:
     if ident is None:
         specs = all_fn()

@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from tokenfleet import catalog, perf
+from tokenfleet.cli.tables import Column, table
 from tokenfleet.errors import InputError
 from tokenfleet.perf import Layout, SpecDecode
 from tokenfleet.perf.layout import make_layout
@@ -117,20 +117,19 @@ def perf_cmd(
         return
     title = (f"{model_id} on {hw_id}: {isl} in / {osl} out; SLO p99 TTFT {ttft_ms:g} / TPOT {tpot_ms:g} ms"
              + (f"; speculative {draft} k={draft_tokens} a={acceptance}" if draft else ""))
-    table = Table(title=title, box=None, padding=(0, 1), title_justify="left")
-    cols = ["layout", "n", "KV", "TTFT", "tok/s/u", "offline", "at SLO", "kW", "J/tok"]
-    for head in cols:
-        table.add_column(head, justify="left" if head == "layout" else "right", no_wrap=True)
+    cols = [Column("layout", "id"), Column("n"), Column("KV"), Column("TTFT"), Column("tok/s/u"),
+            Column("offline", priority=1), Column("at SLO"), Column("kW", priority=2), Column("J/tok")]
+    cells = []
     for r in rows:
         kv = r["kv_capacity_tokens"]
         short = r["layout"].replace("/kv-fp8", "/kv8").replace("/kv-bf16", "/kv16").replace("/kv-fp4", "/kv4")
-        table.add_row(short, str(r["chips"]), f"{kv / 1e6:.1f}M" if kv >= 1e6 else f"{kv / 1e3:.0f}k",
+        cells.append([short, str(r["chips"]), f"{kv / 1e6:.1f}M" if kv >= 1e6 else f"{kv / 1e3:.0f}k",
                       f"{r['ttft_ms']:,.0f}",
                       f"{r['per_user_tok_s']:,.0f}", f"{r['offline_tok_s_per_chip']:,.0f}",
                       f"{r['server_tok_s_per_chip']:,.0f} B{r['server_batch']}" if r["server_batch"] else
                       f"0 (TPOT>={r['best_tpot_p99_ms']:,.0f})",
-                      f"{r['idle_kw']:.2g}-{r['peak_kw']:.3g}", f"{r['j_per_token_offline']:.2f}")
-    console.print(table)
+                      f"{r['idle_kw']:.2g}-{r['peak_kw']:.3g}", f"{r['j_per_token_offline']:.2f}"])
+    console.print(table(title, cols, cells))
     console.print(f"n: {'systems' if dep.device.unit == 'systems' else 'chips'} per replica; KV: tokens of KV "
                   f"cache; TTFT ms; tok/s/u: per user; offline, at SLO: output tok/s per "
                   f"{'system' if dep.device.unit == 'systems' else 'chip'} (B: running sequences at the SLO); "

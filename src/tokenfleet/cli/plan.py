@@ -159,7 +159,7 @@ def plan_cmd(
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn("{task.description:<10}"), BarColumn(), TimeElapsedColumn(), console=console,
-                      transient=True) as bar:
+                      transient=True, disable=not console.is_terminal) as bar:
             task = bar.add_task("planning", total=1.0)
             r = plan(sc, base, lambda stage, frac: bar.update(task, description=stage, completed=frac), **kw)
     if out is not None:

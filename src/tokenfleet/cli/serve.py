@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+
+from tokenfleet.cli.tables import Column, table
 
 
 def _check_catalog(cfg: object, source: Path) -> None:
@@ -75,14 +76,13 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config)
         _check_catalog(cfg, config)
         console = Console(stderr=True)
-        table = Table(title=f"{config.name}: routing policy {cfg.routing.policy}")
-        for col in ("pool", "model", "tiers", "backends", "$/Mtok in/out", "TTFB s", "performance model"):
-            table.add_column(col)
-        for p in cfg.pools:
-            table.add_row(p.name, p.model, ",".join(p.tiers) or "-", str(len(p.backends)),
-                          f"{p.usd_per_mtok_in:g} / {p.usd_per_mtok_out:g}", f"{cfg.ttfb_timeout_s(p):g}",
-                          Pool(p).perf_note)
-        console.print(table)
+        cols = [Column("pool", "id"), Column("model", "id"), Column("tiers", "text"), Column("backends", priority=2),
+                Column("$/Mtok in/out", priority=1), Column("TTFB s", priority=1),
+                Column("performance model", "text", 3, min_width=20)]
+        console.print(table(f"{config.name}: routing policy {cfg.routing.policy}", cols, [
+            [p.name, p.model, ", ".join(p.tiers) or "-", str(len(p.backends)),
+             f"{p.usd_per_mtok_in:g} / {p.usd_per_mtok_out:g}", f"{cfg.ttfb_timeout_s(p):g}", Pool(p).perf_note]
+            for p in cfg.pools], full=None))
         bare = [k.id for k in cfg.keys if k.prefix is None]
         if bare:
             console.print(f"warning: keys without a prefix ({', '.join(bare[:5])}{', ...' if len(bare) > 5 else ''}): "

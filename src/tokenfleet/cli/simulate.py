@@ -10,8 +10,8 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from tokenfleet.cli.tables import Column, table
 from tokenfleet.errors import InputError, ScenarioError
 from tokenfleet.inputs import check_int, check_output_dir, check_output_file, check_range
 from tokenfleet.scenario import Scenario, load_scenario, parse_scenario
@@ -38,20 +38,9 @@ def _ms(x: Any) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 1e3:,.1f}"
 
 
-def _latency_cols(table: Table) -> None:
-    for c in (
-        "TTFT p50",
-        "TTFT p99",
-        "TPOT p50",
-        "TPOT p99",
-        "E2E p99 s",
-        "queue p99",
-        "SLO met",
-        "goodput/s",
-        "preempt",
-        "prefix hit",
-    ):
-        table.add_column(c, justify="right")
+# the latency columns of the class table; priority: which go first at 80 columns (0 = always shown)
+LATENCY_COLS = (("TTFT p50", 3), ("TTFT p99", 0), ("TPOT p50", 4), ("TPOT p99", 0), ("E2E p99 s", 2),
+                ("queue p99", 5), ("SLO met", 0), ("goodput/s", 1), ("preempt", 6), ("prefix hit", 3))
 
 
 def _latency_row(g: dict[str, Any]) -> list[str]:
@@ -70,59 +59,42 @@ def _latency_row(g: dict[str, Any]) -> list[str]:
     ]
 
 
+POOL_COLS = (
+    Column("pool", "id"), Column("hardware", "text", min_width=19), Column("replicas", priority=3),
+    Column("requests"), Column("util"), Column("TTFT p99", priority=2), Column("TPOT p99", priority=2),
+    Column("out tok/s", priority=4), Column("preempt", priority=6), Column("max KV", priority=5),
+    Column("kWh", priority=4), Column("J/tok"), Column("avg MW", priority=5), Column("peak MW", priority=3),
+    Column("cost $", priority=1),
+)
+
+
 def _print(s: dict[str, Any]) -> None:
     f = s["fleet"]
-    ct = Table(
-        title=f"{s['scenario']}: {s['requests']:,} requests over {s['period_s']:,.0f} simulated s "
-        "(latencies in ms unless marked)"
-    )
-    ct.add_column("class")
-    ct.add_column("SLO ttft/tpot", justify="right")
-    ct.add_column("requests", justify="right")
-    _latency_cols(ct)
-    for c in s["classes"]:
-        slo = f"{c['ttft_slo_ms'] or '-'}/{c['tpot_slo_ms'] or '-'}"
-        ct.add_row(c["class"], slo, f"{c['requests']:,}", *_latency_row(c))
-    ct.add_row("[bold]all[/]", "", f"{f['requests']:,}", *_latency_row(f))
-    console.print(ct)
-    pt = Table(title="Pools")
-    for c in (
-        "pool",
-        "hardware",
-        "replicas",
-        "requests",
-        "util",
-        "TTFT p99",
-        "TPOT p99",
-        "out tok/s",
-        "preempt",
-        "max KV",
-        "kWh",
-        "J/tok",
-        "avg MW",
-        "peak MW",
-        "cost $",
-    ):
-        pt.add_column(c, justify="left" if c in ("pool", "hardware") else "right")
-    for p in s["pools"]:
-        pt.add_row(
-            p["pool"],
-            f"{p['hardware']} ({p['layout']})",
-            str(p["replicas"]),
-            f"{p['requests']:,}",
-            f"{p['utilisation']:.0%}",
-            _ms(p["ttft_s"]["p99"]),
-            _ms(p["tpot_s"]["p99"]),
-            f"{p['output_tok_s']:,.0f}",
-            f"{p['preemptions']:,}",
-            f"{p['max_kv_use_frac']:.0%}",
-            f"{p['energy_kwh']:,.2f}",
-            f"{p['joules_per_output_token']:,.2f}",
-            f"{p['avg_mw']:.4f}",
-            f"{p['peak_mw']:.4f}",
-            f"{p['cost_usd']:,.2f}",
-        )
-    console.print(pt)
+    cols = [Column("class", "id"), Column("SLO ttft/tpot", priority=2), Column("requests"),
+            *(Column(h, priority=p) for h, p in LATENCY_COLS)]
+    rows = [[c["class"], f"{c['ttft_slo_ms'] or '-'}/{c['tpot_slo_ms'] or '-'}", f"{c['requests']:,}",
+             *_latency_row(c)] for c in s["classes"]]
+    rows.append(["[bold]all[/]", "", f"{f['requests']:,}", *_latency_row(f)])
+    console.print(table(f"{s['scenario']}: {s['requests']:,} requests over {s['period_s']:,.0f} simulated s "
+                        "(latencies in ms unless marked)", cols, rows))
+    prow = [[
+        p["pool"],
+        f"{p['hardware']} ({p['layout']})",
+        str(p["replicas"]),
+        f"{p['requests']:,}",
+        f"{p['utilisation']:.0%}",
+        _ms(p["ttft_s"]["p99"]),
+        _ms(p["tpot_s"]["p99"]),
+        f"{p['output_tok_s']:,.0f}",
+        f"{p['preemptions']:,}",
+        f"{p['max_kv_use_frac']:.0%}",
+        f"{p['energy_kwh']:,.2f}",
+        f"{p['joules_per_output_token']:,.2f}",
+        f"{p['avg_mw']:.4f}",
+        f"{p['peak_mw']:.4f}",
+        f"{p['cost_usd']:,.2f}",
+    ] for p in s["pools"]]
+    console.print(table("Pools", POOL_COLS, prow))
     if s["rejected"]:
         console.print(
             f"[yellow]{s['rejected']:,} requests rejected: prompt longer than the KV cache of the "
@@ -222,6 +194,7 @@ def simulate_cmd(
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # piped: no blank line where the bar was
         ) as bar:
             task = bar.add_task("sim", total=sc.sim.max_requests)
             res = sim.run(progress=lambda n: bar.update(task, completed=n))

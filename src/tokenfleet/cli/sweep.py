@@ -67,8 +67,13 @@ def _cell(col: str, v: Any) -> str:
     return num(float(v), 4)
 
 
+# priority of the summary's columns at 80 columns (0: always shown; the grid keys and status always are)
+_SUMMARY_PRIORITY = {"TCO/yr": 0, "MW": 1, "chips": 3, "TTFT p99 ms": 2, "SLO att.": 1, "sim cost": 4,
+                     "warrants": 2}
+
+
 def _summary(rows: list[dict[str, Any]], keys: list[str]) -> Any:
-    from tokenfleet.plan.text import table
+    from tokenfleet.cli.tables import Column, table
 
     lasts = [k.rsplit(".", 1)[-1] for k in keys]
     shown = [(k, last if lasts.count(last) == 1 else short_key(k)) for k, last in zip(keys, lasts, strict=True)]
@@ -76,8 +81,10 @@ def _summary(rows: list[dict[str, Any]], keys: list[str]) -> Any:
     shown += [(c, h) for c, h in SUMMARY_COLUMNS if any(c in r for r in rows)]
     shown += [(c, c.removeprefix("plan.hardware.") + " on") for c in sorted({c for r in rows for c in r
                                                                             if c.startswith("plan.hardware.")})]
+    cols = [Column(h, "text" if c == "status" or c.startswith("plan.hardware.") else "num",
+                   _SUMMARY_PRIORITY.get(h, 1 if c.startswith("plan.hardware.") else 0)) for c, h in shown]
     body = [[_cell(c, r.get(c)) for c, _ in shown] for r in rows[:60]]
-    return table(f"{len(rows)} points", [h for _, h in shown], body, 0)
+    return table(f"{len(rows)} points", cols, body)
 
 
 def sweep_cmd(

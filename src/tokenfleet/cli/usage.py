@@ -11,7 +11,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("usage")
     def usage(
-        ledger: str | None = typer.Option(None, "--ledger", help="Ledger URL (sqlite:///x.db, postgresql://…)."),
+        ledger: str | None = typer.Option(None, "--ledger", help="Ledger URL (sqlite:///x.db, postgresql://user@host/db)."),
         config: Path | None = typer.Option(None, "--config", help="GATEWAY.yaml whose ledger to read."),
         by: str = typer.Option("key,pool,day", help="Group by a comma list of key, pool, day, class, "
                                                     "backend, model."),
@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Requests, tokens, energy and dollars per key, pool and day."""
         from rich.console import Console
-        from rich.table import Table
 
+        from tokenfleet.cli.tables import Column, table
         from tokenfleet.errors import InputError
         from tokenfleet.gateway.ledger import GROUPS, summarise
 
@@ -41,15 +41,14 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(title=f"usage from {ledger}")
-        for g in groups:
-            table.add_column(g)
-        for col in ("requests", "errors", "prompt tok", "completion tok", "kWh", "$", "mean TTFT ms"):
-            table.add_column(col, justify="right")
+        cols = [*(Column(g, "id") for g in groups), Column("requests"), Column("errors", priority=2),
+                Column("prompt tok", priority=3), Column("completion tok", priority=3), Column("kWh", priority=1),
+                Column("$"), Column("mean TTFT ms", priority=1)]
+        cells = []
         for r in rows:
             kwh = (r["joules"] or 0.0) / 3.6e6
             ttft = f"{r['mean_ttft_ms']:.1f}" if r["mean_ttft_ms"] is not None else "-"
-            table.add_row(*[str(r[g]) for g in groups], str(r["requests"]), str(r["errors"] or 0),
+            cells.append([*[str(r[g]) for g in groups], str(r["requests"]), str(r["errors"] or 0),
                           str(r["prompt_tokens"] or 0), str(r["completion_tokens"] or 0), f"{kwh:.6f}",
-                          f"{r['usd'] or 0.0:.6f}", ttft)
-        Console().print(table)
+                          f"{r['usd'] or 0.0:.6f}", ttft])
+        Console().print(table(f"usage from {ledger}", cols, cells))

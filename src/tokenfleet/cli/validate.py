@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 
+from tokenfleet.cli.tables import Column, table
 from tokenfleet.errors import InputError
 from tokenfleet.inputs import check_output_dir, check_output_file
 
-console = Console()
-if not console.is_terminal:
-    console = Console(width=160)
-narrow = Console(width=min(console.width, 100)) if console.is_terminal else Console(width=80)
+console = Console()  # its width: the terminal's, or $COLUMNS (160 when piped)
+narrow = console
 REPORT_FILES = ("report.html", "tables.xlsx")
 
 
@@ -44,89 +42,73 @@ def _abs_pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}%"
 
 
-def _rows_table(preds: list[Any], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("row", "hardware", "model", "prec", "workload", "metric", "published", "predicted", "error",
-                "layout"):
-        table.add_column(col, justify="right" if col in ("row", "published", "predicted", "error") else "left",
-                         no_wrap=col in ("layout", "error", "published", "predicted"))
-    for p in preds:
-        r = p.result
-        if p.predicted is None:
-            continue
-        table.add_row(str(r.row), f"{r.num_chips or '?'}x {r.hw_id}", r.model_id, r.precision or "-",
-                      r.workload_id.removeprefix("mlperf-"), r.metric, _fmt(r.value), _fmt(p.predicted),
-                      _pct(p.pct_error), p.layout)
-    return table
+# which columns go first at 80 columns (0: always shown); ids are never cut
+_ROW_COLS = (Column("row"), Column("hardware", "id"), Column("model", "id"), Column("prec", "text", 3),
+             Column("workload", "text", 2), Column("metric", "text", 1), Column("published"), Column("predicted"),
+             Column("error"), Column("layout", "text", 4))
 
 
-def _skipped_table(preds: list[Any]) -> Table | None:
+def _rows_table(preds: list[Any], title: str) -> RenderableType:
+    rows = [[str(p.result.row), f"{p.result.num_chips or '?'}x {p.result.hw_id}", p.result.model_id,
+             p.result.precision or "-", p.result.workload_id.removeprefix("mlperf-"), p.result.metric,
+             _fmt(p.result.value), _fmt(p.predicted), _pct(p.pct_error), p.layout]
+            for p in preds if p.predicted is not None]
+    return table(title, _ROW_COLS, rows)
+
+
+def _skipped_table(preds: list[Any]) -> RenderableType | None:
     skipped = [p for p in preds if p.predicted is None]
     if not skipped:
         return None
-    sk = Table(title="Skipped rows")
-    sk.add_column("row", justify="right")
-    sk.add_column("result")
-    sk.add_column("reason")
-    for p in skipped:
-        sk.add_row(str(p.result.row), p.result.label(), p.skipped)
-    return sk
+    return table("Skipped rows", [Column("row"), Column("result", "text", min_width=20), Column("reason", "text")],
+                 [[str(p.result.row), p.result.label(), p.skipped] for p in skipped])
 
 
-def _cv_table(cv: Any) -> Table:
-    """80 columns: one line per row, the cross-validated error beside the family."""
-    table = Table(title=f"Cross-validated (leave one of {cv.n_groups} hardware x model groups out)",
-                  box=None, padding=(0, 1), collapse_padding=True, pad_edge=False)
-    for col, just in (("row", "right"), ("system", "left"), ("model", "left"), ("metric", "left"),
-                      ("published", "right"), ("CV pred.", "right"), ("error", "right")):
-        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-    for p in cv.predictions:
-        r = p.result
-        if p.predicted is None:
-            continue
-        table.add_row(str(r.row), f"{r.num_chips or '?'}x{r.hw_id}", r.model_id[:18], r.metric.removesuffix("_tok_s"),
-                      _fmt(r.value), _fmt(p.predicted), _pct(p.pct_error))
-    return table
+def _cv_table(cv: Any) -> RenderableType:
+    """One line per row at 80 columns, the cross-validated error beside the published figure."""
+    cols = [Column("row"), Column("system", "id"), Column("model", "id"), Column("metric", "text", 1),
+            Column("published"), Column("CV pred."), Column("error")]
+    rows = [[str(p.result.row), f"{p.result.num_chips or '?'}x{p.result.hw_id}", p.result.model_id,
+             p.result.metric.removesuffix("_tok_s"), _fmt(p.result.value), _fmt(p.predicted), _pct(p.pct_error)]
+            for p in cv.predictions if p.predicted is not None]
+    return table(f"Cross-validated (leave one of {cv.n_groups} hardware x model groups out)", cols, rows)
 
 
-def _family_table(title: str, columns: dict[str, Any]) -> Table:
+def _family_table(title: str, columns: dict[str, Any]) -> RenderableType:
     """Per-family summaries side by side: ``columns`` maps a heading (in-sample, CV) to {family: Summary}."""
-    table = Table(title=title, box=None, padding=(0, 1), collapse_padding=True, pad_edge=False)
-    table.add_column("family")
+    cols = [Column("family", "id")]
     for head in columns:
-        table.add_column(f"{head} n", justify="right")
-        table.add_column(f"{head} median", justify="right")
-        table.add_column(f"{head} p90", justify="right")
-    fams = sorted({f for fam in columns.values() for f in fam})
-    for f in fams:
+        cols += [Column(f"{head} n".strip()), Column(f"{head} median".strip()), Column(f"{head} p90".strip())]
+    rows = []
+    for f in sorted({f for fam in columns.values() for f in fam}):
         cells = [f]
         for fam in columns.values():
             s = fam.get(f)
             cells += ["-", "-", "-"] if s is None else [f"{s.n_predicted}/{s.n_predicted + s.n_skipped}",
                                                        _abs_pct(s.median_abs_pct_error),
                                                        _abs_pct(s.p90_abs_pct_error)]
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    return table(title, cols, rows)
 
 
-def _power_table(preds: list[Any]) -> Table:
-    """80 columns: kW measured vs predicted, J per output token published vs the model end to end."""
-    table = Table(title="Wall power, whole node (host included): measured vs predicted", box=None, padding=(0, 1),
-                  collapse_padding=True, pad_edge=False)
-    for col in ("row", "system", "run", "meas kW", "pred kW", "error", "J/tok", "model", "J err"):
-        table.add_column(col, justify="left" if col in ("system", "run") else "right", no_wrap=True)
+def _power_table(preds: list[Any]) -> RenderableType:
+    """kW measured vs predicted, J per output token published vs the model end to end."""
+    cols = [Column("row"), Column("system", "id"), Column("run", "text", min_width=12), Column("meas kW"),
+            Column("pred kW"), Column("error"), Column("J/tok", priority=1), Column("model", priority=1),
+            Column("J err", priority=1)]
+    rows = []
     for p in preds:
         r = p.row
-        run = f"{r.model_id[:12]} {r.scenario[:3]}" if r.model_id else "idle"
+        run = f"{r.model_id} {r.scenario}" if r.model_id else "idle"
         cap = f" {r.tdp_setting_w:g}W" if r.tdp_setting_w else ""
         pub_j = r.joules_per_output_token or (r.system_power_w / r.throughput_tok_s if r.throughput_tok_s else None)
         mj, je = p.model_j_per_token, p.j_pct_error
-        table.add_row(str(r.row), f"{r.num_chips}x{r.hw_id}{cap}{' liq' if r.liquid else ''}", run,
-                      f"{r.system_power_w / 1e3:.2f}", "-" if p.predicted_w is None else f"{p.predicted_w / 1e3:.2f}",
-                      _pct(p.pct_error) if p.predicted_w is not None else "skip",
-                      "-" if pub_j is None else f"{pub_j:.3f}", "-" if mj is None else f"{mj:.3f}",
-                      "-" if je is None else f"{je:+.0f}%")
-    return table
+        rows.append([str(r.row), f"{r.num_chips}x{r.hw_id}{cap}{' liq' if r.liquid else ''}", run,
+                     f"{r.system_power_w / 1e3:.2f}", "-" if p.predicted_w is None else f"{p.predicted_w / 1e3:.2f}",
+                     _pct(p.pct_error) if p.predicted_w is not None else "skip",
+                     "-" if pub_j is None else f"{pub_j:.3f}", "-" if mj is None else f"{mj:.3f}",
+                     "-" if je is None else f"{je:+.0f}%"])
+    return table("Wall power, whole node (host included): measured vs predicted", cols, rows)
 
 
 def validate_cmd(
@@ -274,13 +256,11 @@ def calibrate_cmd(
     write_calibration(fits, source, target)
     if in_place:
         perf_params.clear_cache()
-    table = Table(title=f"Calibration written to {target}")
-    for col in ("group", "rows", "median |err| %", "parameters"):
-        table.add_column(col)
-    for f in fits:
-        table.add_row(f.key, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}",
-                      ", ".join(f"{k}={v:.4g}" for k, v in f.params.items()))
-    console.print(table)
+    console.print(table(f"Calibration written to {target}",
+                        [Column("group", "id"), Column("rows"), Column("median |err| %"),
+                         Column("parameters", "text", min_width=24)],
+                        [[f.key, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}",
+                          ", ".join(f"{k}={v:.4g}" for k, v in f.params.items())] for f in fits], full=None))
 
 
 def _calibrate_power(power_csv: Path | None, target: Path, in_place: bool) -> None:
@@ -292,13 +272,11 @@ def _calibrate_power(power_csv: Path | None, target: Path, in_place: bool) -> No
     if not fits:
         raise InputError("no row of the power CSV could be placed on a layout; nothing to fit", where=str(source))
     write_power_calibration(fits, source, target)
-    table = Table(title=f"Power calibration written to {target}")
-    for col in ("family", "rows", "median |err| %", "max |err| %", "parameters"):
-        table.add_column(col)
-    for f in fits:
-        table.add_row(f.family, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}", f"{f.max_abs_pct_error:.1f}",
-                      ", ".join(f"{k}={v:.4g}" for k, v in f.params.items()))
-    console.print(table)
+    console.print(table(f"Power calibration written to {target}",
+                        [Column("family", "id"), Column("rows"), Column("median |err| %"), Column("max |err| %"),
+                         Column("parameters", "text", min_width=24)],
+                        [[f.family, str(len(f.rows)), f"{f.median_abs_pct_error:.1f}", f"{f.max_abs_pct_error:.1f}",
+                          ", ".join(f"{k}={v:.4g}" for k, v in f.params.items())] for f in fits], full=None))
 
 
 def register(app: typer.Typer) -> None:

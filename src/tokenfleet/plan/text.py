@@ -1,12 +1,12 @@
-"""Compact number formats and rich tables that fit the terminal: numbers are never cut (each numeric
-column is as wide as its widest cell), names wrap, and a wide terminal gets one line per row."""
+"""Compact number formats, and tables that fit the terminal (numbers never cut, names never cut, text wraps
+at words; a wide terminal gets one line per row)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-from rich.table import Table
+from rich.console import RenderableType
 
 
 def money(x: float | None) -> str:
@@ -42,19 +42,15 @@ def pct(x: float | None) -> str:
     return f"{x:.0%}" if abs(x) >= 0.095 else f"{x:.1%}"
 
 
-def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], text_cols: int = 1) -> Table:
-    """The first ``text_cols`` columns wrap (fold) when the terminal is narrow; the others are numbers,
-    right-aligned, never wrapped or cut."""
-    t = Table(title=title, title_justify="left", pad_edge=False, box=None, header_style="bold", collapse_padding=True)
-    for i, h in enumerate(headers):
-        if i < text_cols:  # names wrap (fold) when the terminal is narrow: rich narrows only these
-            t.add_column(h, justify="left", overflow="fold", min_width=min(len(h) + 2, 10))
-        else:  # numbers: never wrapped, never cut
-            width = max([len(h), *(len(r[i]) for r in rows)])
-            t.add_column(h, justify="right", no_wrap=True, min_width=width)
-    for r in rows:
-        t.add_row(*r)
-    return t
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], text_cols: int = 1) -> RenderableType:
+    """The first column is a name (never cut), the next ``text_cols - 1`` wrap at words when the terminal is
+    narrow; the others are numbers, right-aligned, never wrapped or cut (:mod:`tokenfleet.cli.tables`)."""
+    from tokenfleet.cli.tables import Column
+    from tokenfleet.cli.tables import table as fit_table
+
+    cols = [Column(h, "id" if i == 0 and text_cols else "text" if i < text_cols else "num")
+            for i, h in enumerate(headers)]
+    return fit_table(title, cols, rows)
 
 
 __all__ = ["money", "mw", "num", "pct", "table"]
