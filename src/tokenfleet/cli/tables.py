@@ -11,13 +11,11 @@ ever cut with "…".
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -31,14 +29,6 @@ class Column:
     kind: Kind = "num"
     priority: int = 0  # 0: always shown; higher numbers are dropped first when the terminal is narrow
     min_width: int = 0  # a text column wraps no narrower than this (its longest word wins if longer)
-
-
-def terminal_width() -> int:
-    """``$COLUMNS`` if set (the CLI sets 160 when output is piped), else the terminal's width."""
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return shutil.get_terminal_size((80, 24)).columns
 
 
 def _plain(cell: str) -> str:
@@ -104,6 +94,37 @@ def fit(cols: Sequence[Column], cells: Sequence[Sequence[str]], width: int) -> t
     return shown, [ws[i] for i in shown]
 
 
+class FitTable:
+    """A table fitted when it is printed, to the width of the console that prints it."""
+
+    def __init__(self, title: str | None, cols: Sequence[Column], rows: Sequence[Sequence[str]], width: int | None,
+                 note_dropped: bool, full: str | None) -> None:
+        self.title, self.cols, self.rows, self.width = title, cols, rows, width
+        self.note_dropped, self.full = note_dropped, full
+
+    def render(self, width: int) -> RenderableType:
+        shown, ws = fit(self.cols, self.rows, width)
+        t = Table(box=None, pad_edge=False, collapse_padding=True, padding=(0, GAP), show_edge=False,
+                  header_style="bold", expand=False)
+        for i, w in zip(shown, ws, strict=True):
+            c = self.cols[i]
+            t.add_column(c.header, justify="right" if c.kind == "num" else "left", width=w, min_width=w,
+                         max_width=w, overflow="fold", no_wrap=False)
+        for r in self.rows:
+            t.add_row(*(r[i] for i in shown))
+        parts: list[RenderableType] = [Text.from_markup(self.title)] if self.title else []  # wraps at words
+        parts.append(t)
+        dropped = [self.cols[i].header for i in range(len(self.cols)) if i not in shown]
+        if dropped and self.note_dropped:
+            more = f" or use {self.full}" if self.full else ""
+            parts.append(Text(f"(not shown at {width} columns: {', '.join(dropped)}; widen the terminal{more})",
+                              style="dim"))
+        return Group(*parts)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.render(self.width or options.max_width)
+
+
 def table(
     title: str | None,
     cols: Sequence[Column],
@@ -111,27 +132,11 @@ def table(
     width: int | None = None,
     note_dropped: bool = True,
     full: str | None = "--json",
-) -> RenderableType:
-    """A borderless table that fits ``width`` (default: the terminal's), with a note naming the columns it
-    had to leave out and the flag (``full``) that prints everything."""
-    width = width or terminal_width()
-    shown, ws = fit(cols, rows, width)
-    t = Table(box=None, pad_edge=False, collapse_padding=True, padding=(0, GAP), show_edge=False,
-              header_style="bold", expand=False)
-    for i, w in zip(shown, ws, strict=True):
-        c = cols[i]
-        t.add_column(c.header, justify="right" if c.kind == "num" else "left", width=w, min_width=w, max_width=w,
-                     overflow="fold", no_wrap=False)
-    for r in rows:
-        t.add_row(*(r[i] for i in shown))
-    parts: list[RenderableType] = [Text.from_markup(title)] if title else []  # wraps at words, full width
-    parts.append(t)
-    dropped = [cols[i].header for i in range(len(cols)) if i not in shown]
-    if dropped and note_dropped:
-        more = f" or use {full}" if full else ""
-        parts.append(Text(f"(not shown at {width} columns: {', '.join(dropped)}; widen the terminal{more})",
-                          style="dim"))
-    return Group(*parts)
+) -> FitTable:
+    """A borderless table that fits ``width`` (default: the printing console's width, which is the terminal's
+    or ``$COLUMNS``), with a note naming the columns it had to leave out and the flag (``full``) that prints
+    everything."""
+    return FitTable(title, cols, rows, width, note_dropped, full)
 
 
-__all__ = ["Column", "fit", "table", "terminal_width"]
+__all__ = ["Column", "FitTable", "fit", "table"]
