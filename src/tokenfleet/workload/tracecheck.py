@@ -14,8 +14,9 @@ MAX_HASH_ID = (1 << 40) - 1  # class k's ids are shifted by k * 2**40 (stream.HA
 MAX_SPAN_S = 10 * 365 * 86400.0  # a trace longer than ten years is a units mistake
 
 
-def float_column(rows: list[list[str]], col: int, path: Path, what: str) -> np.ndarray:
-    """Column ``col`` as float64; an unparsable cell names its row (header = row 1)."""
+def float_column(rows: list[list[str]], col: int, path: Path, what: str, first_row: int = 2) -> np.ndarray:
+    """Column ``col`` as float64; an unparsable cell names its row (``rows[0]`` is row ``first_row``; the
+    header is row 1)."""
     try:
         return np.array([float(r[col]) for r in rows], dtype=np.float64)
     except ValueError:
@@ -23,17 +24,17 @@ def float_column(rows: list[list[str]], col: int, path: Path, what: str) -> np.n
             try:
                 float(r[col])
             except ValueError:
-                raise InputError(f"bad {what} {r[col]!r}: not a number", where=f"{path} row {i + 2}") from None
+                raise InputError(f"bad {what} {r[col]!r}: not a number", where=f"{path} row {i + first_row}") from None
         raise
 
 
-def int_column(rows: list[list[str]], col: int, path: Path, what: str) -> np.ndarray:
+def int_column(rows: list[list[str]], col: int, path: Path, what: str, first_row: int = 2) -> np.ndarray:
     """Column ``col`` as whole numbers (``12`` or ``12.0``; ``2.5``, ``nan``, ``abc`` refused)."""
-    x = float_column(rows, col, path, what)
+    x = float_column(rows, col, path, what, first_row)
     bad = ~np.isfinite(x) | (x != np.round(x)) | (np.abs(x) > 2**62)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"bad {what} {rows[i][col]!r}: not a whole number", where=f"{path} row {i + 2}")
+        raise InputError(f"bad {what} {rows[i][col]!r}: not a whole number", where=f"{path} row {i + first_row}")
     return x.astype(np.int64)
 
 

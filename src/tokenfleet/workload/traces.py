@@ -17,6 +17,8 @@ import io
 import json
 import lzma
 import zlib
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,55 +63,100 @@ def _read(path: Path) -> str:
     return decode_utf8(data, str(path))
 
 
-def _csv(path: Path, text: str, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
+BLOCK_ROWS = 65536  # CSV rows held as strings at once: columns are parsed block by block (memory flat)
+
+
+def _lines(text: str, piece: int = 1 << 22) -> Iterator[str]:
+    """The lines of ``text`` as ``open(newline="")`` gives them, read through a few MB at a time
+    (``io.StringIO`` over the whole text would hold a 4-byte-per-character copy of it)."""
+    start, n = 0, len(text)
+    while start < n:
+        end = text.find("\n", start + piece)
+        end = n if end < 0 else end + 1
+        yield from io.StringIO(text[start:end], newline="")
+        start = end
+
+
+def _csv_blocks(path: Path, text: str, required: tuple[str, ...]) -> tuple[list[str], Iterator[tuple[int, list]]]:
+    """The header, and the body as blocks ``(row number of the first, rows)`` of at most :data:`BLOCK_ROWS`
+    rows, each with the header's number of fields. Blank rows at the end are ignored."""
+    reader = csv.reader(_lines(text))
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        first = next(reader, None)
     except csv.Error as exc:
         raise InputError(f"not valid CSV: {exc}", where=str(path)) from None
-    if not rows:
+    if first is None:
         raise InputError("empty file", where=str(path))
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     for name in required:
         if name not in header:
             raise InputError(f"missing column {name!r} (header: {', '.join(header)})", where=str(path))
-    body = rows[1:]
-    while body and not any(c.strip() for c in body[-1]):
-        body.pop()
-    if not body:
-        raise InputError("trace has a header but no requests", where=str(path))
-    for i, r in enumerate(body):
+
+    def check(r: list[str], row: int) -> list[str]:
         if len(r) != len(header):
             raise InputError(
                 f"{len(r)} fields but the header has {len(header)} (row cut short or extra commas)",
-                where=f"{path} row {i + 2}",
+                where=f"{path} row {row}",
             )
-    return header, body
+        return r
+
+    def blocks() -> Iterator[tuple[int, list[list[str]]]]:
+        block: list[list[str]] = []
+        start = row = 2
+        blank: list[tuple[int, list[str]]] = []  # blank rows seen last: the end of the file, or rows to check
+        try:
+            for r in reader:
+                if not any(c.strip() for c in r):
+                    blank.append((row, r))
+                else:
+                    for b_row, b in blank:
+                        block.append(check(b, b_row))
+                    blank.clear()
+                    block.append(check(r, row))
+                    if len(block) >= BLOCK_ROWS:
+                        yield start, block
+                        start, block = row + 1, []
+                row += 1
+        except csv.Error as exc:
+            raise InputError(f"not valid CSV: {exc}", where=f"{path} row {row}") from None
+        if block or start == 2:
+            if not block:
+                raise InputError("trace has a header but no requests", where=str(path))
+            yield start, block
+
+    return header, blocks()
 
 
 def _azure(path: Path, text: str) -> RequestBatch:
     names = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
-    header, rows = _csv(path, text, names)
+    header, blocks = _csv_blocks(path, text, names)
     ts, ctx, gen = (header.index(c) for c in names)
-    raw = [r[ts].strip().replace(" ", "T") for r in rows]
-    try:
-        stamps = np.array(raw, dtype="datetime64[ns]")
-    except ValueError:
-        for i, s in enumerate(raw):
-            try:
-                np.datetime64(s, "ns")
-            except ValueError:
-                raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + 2}") from None
-        raise
-    nat = np.isnat(stamps)
-    if nat.any():
-        i = int(np.argmax(nat))
-        raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + 2}")
-    t = (stamps - stamps[0]).astype(np.int64) / 1e9
+    stamps, p, o = [], [], []
+    for start, rows in blocks:
+        raw = [r[ts].strip().replace(" ", "T") for r in rows]
+        try:
+            st = np.array(raw, dtype="datetime64[ns]")
+        except ValueError:
+            for i, x in enumerate(raw):
+                try:
+                    np.datetime64(x, "ns")
+                except ValueError:
+                    raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + start}") from None
+            raise
+        nat = np.isnat(st)
+        if nat.any():
+            i = int(np.argmax(nat))
+            raise InputError(f"bad TIMESTAMP {rows[i][ts]!r}", where=f"{path} row {i + start}")
+        stamps.append(st.astype(np.int64))
+        p.append(int_column(rows, ctx, path, "ContextTokens", start))
+        o.append(int_column(rows, gen, path, "GeneratedTokens", start))
+    ns = np.concatenate(stamps)
+    t = (ns - ns[0]) / 1e9
     check_arrivals(t, path, "TIMESTAMP", first_row=2)
     return make_batch(
         t,
-        check_tokens(int_column(rows, ctx, path, "ContextTokens"), path, "ContextTokens"),
-        check_tokens(int_column(rows, gen, path, "GeneratedTokens"), path, "GeneratedTokens"),
+        check_tokens(np.concatenate(p), path, "ContextTokens"),
+        check_tokens(np.concatenate(o), path, "GeneratedTokens"),
     )
 
 
@@ -121,12 +168,17 @@ def load_azure(path: str | Path) -> RequestBatch:
 
 def _burstgpt(path: Path, text: str, drop_failed: bool = True) -> RequestBatch:
     names = ("Timestamp", "Request tokens", "Response tokens")
-    header, rows = _csv(path, text, names)
+    header, blocks = _csv_blocks(path, text, names)
     ts, req, resp = (header.index(c) for c in names)
-    t = float_column(rows, ts, path, "Timestamp")
+    cols: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    for start, rows in blocks:
+        cols[0].append(float_column(rows, ts, path, "Timestamp", start))
+        cols[1].append(int_column(rows, req, path, "Request tokens", start))
+        cols[2].append(int_column(rows, resp, path, "Response tokens", start))
+    t = np.concatenate(cols[0])
     check_arrivals(t, path, "Timestamp", first_row=2)
-    p = check_tokens(int_column(rows, req, path, "Request tokens"), path, "Request tokens")
-    o = check_tokens(int_column(rows, resp, path, "Response tokens"), path, "Response tokens", low=0)
+    p = check_tokens(np.concatenate(cols[1]), path, "Request tokens")
+    o = check_tokens(np.concatenate(cols[2]), path, "Response tokens", low=0)
     keep = o > 0 if drop_failed else np.ones(o.size, dtype=bool)
     t, p, o = t[keep], p[keep], o[keep]
     if not t.size:
@@ -170,11 +222,8 @@ def _count(row: dict[str, object], key: str) -> int:
 
 
 def _mooncake(path: Path, text: str, spread: bool, seed: int, quantum_s: float) -> RequestBatch:
-    t_ms: list[float] = []
-    inp: list[int] = []
-    out: list[int] = []
-    offs: list[int] = [0]
-    ids: list[int] = []
+    t_ms, inp, out = array("d"), array("q"), array("q")  # columns, 8 bytes a value (no object per row)
+    offs, ids = array("q", [0]), array("q")
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -200,12 +249,14 @@ def _mooncake(path: Path, text: str, spread: bool, seed: int, quantum_s: float) 
         offs.append(len(ids))
     if not t_ms:
         raise InputError("trace has no requests", where=str(path))
-    t = np.array(t_ms) / 1e3
+    t = np.frombuffer(t_ms, dtype=np.float64) / 1e3
     check_arrivals(t, path, "timestamp", first_row=None)
     t = t - t[0]
     if spread:
         t = spread_buckets(t, quantum_s, np.random.default_rng(seed))
-    return make_batch(t, np.array(inp), np.array(out), np.array(offs), np.array(ids, dtype=np.int64))
+    col = np.frombuffer
+    return make_batch(t, col(inp, np.int64).copy(), col(out, np.int64).copy(), col(offs, np.int64).copy(),
+                      col(ids, np.int64).copy())
 
 
 def load_mooncake(
