@@ -1,69 +1,30 @@
-"""Simulator speed: the Azure 2023 conversation trace, rate-scaled and looped to N requests, on a
+"""Simulator speed and memory: the Azure 2023 conversation trace, rate-scaled and looped to N requests, on a
 two-hardware fleet (96 GB200 replicas + 8 four-system CS-3 replicas of Llama 3.3 70B = 104 replicas).
 
-    python benchmarks/simulator.py        # 1,000,000 requests, per-request rows streamed to a temp Parquet
-    python benchmarks/simulator.py --requests 200000 --no-output
-    python benchmarks/simulator.py --compiled         # the sim core compiled with mypyc (build/mypyc-sim)
+    python benchmarks/simulator.py                  # 1,000,000 requests, both cores alternated, twice
+    python benchmarks/simulator.py --requests 200000 --repeats 1 --no-output
+    python benchmarks/simulator.py --cores compiled --memory   # peak RSS at N / 5 and at N
 
-Prints simulated requests per second of wall time and of CPU time (one core, pure Python unless
-``--compiled``), peak resident memory, and what bounds the speed.
-
-What bounds it (pyinstrument profile of the pure-Python run, 200,000 requests): the Python interpreter on
-one core -- the run is CPU-bound, with no I/O wait. Per request there are ~2.4 replica events (a prefill
-iteration, the end of a decode run, a run cut short by an arrival); their bookkeeping in
-``Replica.advance`` / ``_schedule`` / ``admit`` is ~65% of the CPU time, including ~10% in the
-performance model's ``Deployment.step_time`` (~5 calls per request: one per prefill iteration, three per
-decode run: first, last and middle iteration to check the run is affine). Publishing replica state and
-routing (an incremental least-outstanding index, O(1) per decision) take ~13%, the event loop ~10%,
-request objects ~5%, per-request output chunks ~5%.
+Each run is a fresh process (its own peak RSS) simulating the whole trace with per-request rows streamed to a
+temporary Parquet file. The compiled and the pure-Python cores alternate, so both see the same machine; each
+line prints CPU time beside wall time and the load average around the run. Vidur's figure is the side-by-side
+measurement in /work/shared/design/ANCHORS.md (not rerun here: it needs its own environment).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import tokenfleet.sim.replica
-from tokenfleet.scenario import Scenario, parse_scenario
-from tokenfleet.sim.engine import Simulation
-from tokenfleet.sim.output import RequestWriter
-
-REPO = Path(__file__).resolve().parents[1]
-BOUND = (
-    "CPU-bound in the Python interpreter (one core, no I/O wait): ~65% replica event bookkeeping "
-    "(Replica.advance/_schedule/admit, incl. ~10% perf step_time, ~5 calls/request), ~13% publishing "
-    "state + routing, ~10% event loop, ~5% request objects, ~5% output chunks (pyinstrument, pure Python)"
-)
-COMPILED_MODULES = ["sim/replica.py", "sim/itertime.py", "sim/kv.py", "sim/seq.py", "sim/engine.py"]
-
-
-def build_compiled() -> Path:
-    """Copy the package to build/mypyc-sim and compile the simulator core there with mypyc (cached)."""
-    out = REPO / "build" / "mypyc-sim"
-    src = REPO / "src" / "tokenfleet"
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(src.rglob("*.py")))).hexdigest()
-    stamp = out / "STAMP"
-    if stamp.is_file() and stamp.read_text() == digest:
-        return out
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(src, out / "tokenfleet", ignore=shutil.ignore_patterns("__pycache__"))
-    print("compiling the simulator core with mypyc (about a minute) ...", file=sys.stderr)
-    subprocess.run(
-        [sys.executable, "-m", "mypyc", *(f"tokenfleet/{m}" for m in COMPILED_MODULES)],
-        cwd=out,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    stamp.write_text(digest)
-    return out
+VIDUR_REQ_PER_S = (364, 389)  # ANCHORS.md: Vidur's event loop, 10k requests, measured side by side 2026-12-01
+TARGET = 100_000  # simulated requests per CPU second with the compiled core (issue 31)
 
 
 def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
@@ -74,11 +35,7 @@ def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
                 "name": "chat",
                 "model": "llama-3.3-70b",
                 "slo": {"ttft_p99_ms": 2000, "tpot_p99_ms": 100},
-                "arrivals": {
-                    "trace": "shared:traces/azure2023_conv.csv",
-                    "rate_multiplier": 80,
-                    "loop": True,
-                },
+                "arrivals": {"trace": "shared:traces/azure2023_conv.csv", "rate_multiplier": 80, "loop": True},
             }
         ],
         "pools": [
@@ -90,56 +47,85 @@ def scenario(n: int, policy: str, exact: bool) -> dict[str, object]:
     }
 
 
+def one_run(args: argparse.Namespace) -> None:
+    """Child process: one simulation on ``args.core``; prints one JSON line."""
+    from tokenfleet.scenario import parse_scenario
+    from tokenfleet.sim.engine import Simulation
+    from tokenfleet.sim.output import RequestWriter
+
+    sc = parse_scenario(scenario(args.requests, args.policy, args.exact), "bench")
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        sinks = [] if args.no_output else [RequestWriter(Path(tmp) / "r.parquet", ["chat"], [p.name for p in sc.pools])]
+        sim = Simulation(sc, keep_requests=False, sinks=sinks, core=args.core)
+        t0, c0 = time.perf_counter(), time.process_time()  # the run: trace loading, simulation, output
+        res = sim.run()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({
+        "core": res.core, "requests": res.requests, "cpu_s": cpu, "wall_s": wall,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load": [load0, os.getloadavg()[0]], "events": sum(r.stats.runs for r in res.replicas),
+        "iterations": sum(r.stats.iterations for r in res.replicas), "period_s": res.period_s,
+    }))
+
+
+def spawn(core: str, n: int, args: argparse.Namespace) -> dict[str, object]:
+    cmd = [sys.executable, __file__, "--child", "--core", core, "--requests", str(n), "--policy", args.policy]
+    cmd += ["--no-output"] * args.no_output + ["--exact"] * args.exact
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def show(r: dict[str, object]) -> None:
+    n, cpu, wall = int(r["requests"]), float(r["cpu_s"]), float(r["wall_s"])  # type: ignore[arg-type]
+    lo, hi = r["load"]  # type: ignore[misc]
+    print(f"  {r['core']:<9} {n:>10,} {cpu:>8.1f} {wall:>8.1f} {n / cpu:>12,.0f} {n / wall:>12,.0f} "
+          f"{float(r['peak_mb']):>8,.0f}   {lo:.1f} -> {hi:.1f}")  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--policy", default="least-outstanding")
     ap.add_argument("--no-output", action="store_true", help="do not stream per-request rows to disk")
     ap.add_argument("--exact", action="store_true", help="step every iteration (slow)")
-    ap.add_argument("--compiled", action="store_true", help="run the sim core compiled with mypyc")
+    ap.add_argument("--cores", default="compiled,python", help="cores to alternate (compiled, python)")
+    ap.add_argument("--repeats", type=int, default=2, help="rounds of the alternation")
+    ap.add_argument("--memory", action="store_true", help="also run the first core at N / 5 (memory flat in N)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--core", default="auto", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.compiled and os.environ.get("TOKENFLEET_BENCH_COMPILED") != "1":
-        path = build_compiled()
-        env = dict(
-            os.environ,
-            PYTHONPATH=f"{path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            TOKENFLEET_BENCH_COMPILED="1",
-        )
-        return subprocess.run(
-            [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])], env=env, check=False
-        ).returncode
-    sc: Scenario = parse_scenario(scenario(args.requests, args.policy, args.exact), "bench")
-    with tempfile.TemporaryDirectory() as tmp:
-        sinks = []
-        if not args.no_output:
-            sinks.append(RequestWriter(Path(tmp) / "requests.parquet", ["chat"], [p.name for p in sc.pools]))
-        sim = Simulation(sc, keep_requests=False, sinks=sinks)
-        t0, c0 = time.perf_counter(), time.process_time()
-        res = sim.run()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tot = res.collector.total.summary(res.period_s)
-    runs = sum(r.stats.runs for r in res.replicas)
-    iters = sum(r.stats.iterations for r in res.replicas)
-    impl = "mypyc-compiled" if tokenfleet.sim.replica.__file__.endswith(".so") else "pure Python"
-    print(f"implementation         {impl} ({tokenfleet.sim.replica.__file__})")
-    print(
-        f"requests simulated     {res.requests:,} on {len(res.replicas)} replicas "
-        f"({', '.join(f'{p.replicas}x {p.spec.hardware}' for p in res.pools)}), policy {args.policy}"
-    )
-    print(f"simulated period       {res.period_s:,.0f} s   throughput {tot['throughput_rps']:,.1f} req/s")
-    print(f"wall time              {wall:,.1f} s   -> {res.requests / wall:,.0f} simulated requests/s")
-    print(
-        f"CPU time (this process) {cpu:,.1f} s  -> {res.requests / cpu:,.0f} simulated requests/s of CPU "
-        "(differs from wall time when other processes share the core)"
-    )
-    print(f"engine iterations      {iters:,} in {runs:,} events ({iters / max(runs, 1):.1f} per event)")
-    print(
-        f"CPU per request        {cpu / res.requests * 1e6:.1f} us = {runs / res.requests:.2f} replica events "
-        f"x {cpu / max(runs, 1) * 1e6:.1f} us (event, routing, request and output work included)"
-    )
-    print(f"what bounds the speed  {BOUND}")
-    print(f"peak memory (RSS)      {peak_mb:,.0f} MB")
+    if args.child:
+        one_run(args)
+        return 0
+    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    print(f"Azure conversation x80, looped; 104 replicas (96 GB200 + 8 CS-3), {args.policy}; rows "
+          f"{'not written' if args.no_output else 'streamed to Parquet'}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"  {'core':<9} {'requests':>10} {'CPU s':>8} {'wall s':>8} {'req/CPU s':>12} {'req/wall s':>12} "
+          f"{'peak MB':>8}   load average")
+    runs: list[dict[str, object]] = []
+    for _ in range(args.repeats):
+        for core in cores:
+            runs.append(spawn(core, args.requests, args))
+            show(runs[-1])
+    if args.memory:
+        small = spawn(cores[0], args.requests // 5, args)
+        show(small)
+        big = [r for r in runs if r["core"] == small["core"]]
+        print(f"peak RSS {small['peak_mb']:,.0f} MB at {args.requests // 5:,} requests, "
+              f"{min(float(r['peak_mb']) for r in big):,.0f} MB at {args.requests:,}")  # type: ignore[arg-type]
+    best = {c: max(int(r["requests"]) / float(r["cpu_s"]) for r in runs if r["core"] == c)  # type: ignore[arg-type]
+            for c in {str(r["core"]) for r in runs}}
+    for c, v in sorted(best.items()):
+        print(f"{c} core: best {v:,.0f} simulated requests per CPU second = {v / VIDUR_REQ_PER_S[1]:,.0f}-"
+              f"{v / VIDUR_REQ_PER_S[0]:,.0f}x Vidur's {VIDUR_REQ_PER_S[0]}-{VIDUR_REQ_PER_S[1]} (ANCHORS.md, "
+              "measured side by side 2026-12-01; not rerun here)")
+    if "compiled" in best and "python" in best:
+        print(f"compiled / pure Python: {best['compiled'] / best['python']:.1f}x")
+    if "compiled" in best:
+        print(f"target >= {TARGET:,} per CPU second with the compiled core: "
+              f"{'MET' if best['compiled'] >= TARGET else 'MISSED'}")
     return 0
 
 

@@ -35,11 +35,8 @@ def scenario(disaggregated: bool) -> dict[str, object]:
 
 
 def run(disaggregated: bool, fast: bool) -> tuple[dict[str, np.ndarray], Simulation]:
-    sim = Simulation(parse_scenario(scenario(disaggregated), "t.yaml"))
-    assert (sim.entry_fast is not None) and (sim.decode_fast is not None or not disaggregated)
-    if not fast:  # every decision through the profile's numpy scoring
-        sim.entry_fast = sim.decode_fast = None
-        sim._sync_to = [(t, r, None, *rest) for t, r, _, *rest in sim._sync_to]  # type: ignore[misc]
+    sim = Simulation(parse_scenario(scenario(disaggregated), "t.yaml"), fast_routing=fast)  # slow: profile scores
+    assert (sim.entry_fast is not None) == fast and (sim.decode_fast is not None or not disaggregated or not fast)
     return sim.run().columns, sim
 
 

@@ -106,7 +106,8 @@ def _print(s: dict[str, Any]) -> None:
         f"{f['joules_per_output_token']:,.2f} J per output token, "
         f"{f['avg_mw']:.4f} MW average / {f['peak_mw']:.4f} MW peak, ${f['cost_usd']:,.2f} "
         f"(hardware ${f['hardware_usd']:,.2f} + energy ${f['energy_usd']:,.2f}; "
-        f"${f['usd_per_mtok']:,.2f} per M output tokens). Simulated {rate:,.0f} requests/s of wall time."
+        f"${f['usd_per_mtok']:,.2f} per M output tokens). Simulated {rate:,.0f} requests/s of wall time "
+        f"on the {s['core']} core."
     )
 
 
@@ -134,6 +135,7 @@ def simulate_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite existing --out / --requests-out / --trace-out files."),
     out: Path = typer.Option(None, "--out", help="Write report.html, requests.parquet, summary.json, tables.xlsx and "
                              "tables/*.csv to this folder."),
+    core: str = typer.Option("auto", "--core", help="Simulator core: auto (compiled where built), compiled, python."),
 ) -> None:
     """Simulate SCENARIO request by request and report latency, SLOs, utilisation, energy and cost."""
     over = _overrides(max_requests, duration_s, seed)
@@ -178,9 +180,10 @@ def simulate_cmd(
             sc,
             base,
             exact=exact or None,
-            keep_requests=requests_out is None and not sc.sim.max_requests,
+            keep_requests=False,  # per-request rows stream to --requests-out; memory stays flat
             sinks=sinks,
             trace=trace_out is not None,
+            core=core,
         )
     except ScenarioError as exc:  # layouts are checked when the pools are built: name the file too
         raise ScenarioError(str(exc), where=str(scenario)) from None

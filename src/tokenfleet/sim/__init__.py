@@ -1,12 +1,15 @@
 """Request-level discrete-event simulation of a heterogeneous inference fleet.
 
 * :class:`Simulation` (``engine``) — scenario -> pools of replicas -> router -> metrics; ``run()`` returns a
-  :class:`SimResult`. Arrivals stream lazily; completed requests flow in chunks to a streaming
+  :class:`SimResult`. Arrivals stream in column chunks (``arrivals``); the event loop (``loop``) routes them,
+  drives the replicas and hands completed requests in column chunks to a streaming
   :class:`~tokenfleet.sim.metrics.Collector` and to optional sinks (CSV / Parquet), so memory stays flat.
-  Under ``least-outstanding`` routing, decisions come from an incremental index
-  (:class:`~tokenfleet.routing.fast.LeastOutstandingIndex`, the same rows as the profile, O(1) each)
-  and the routing table is written only when a decision needs it; other policies score the table.
-  Speed: ``benchmarks/simulator.py`` (1M Azure-conversation requests on 104 replicas).
+  ``least-outstanding`` and ``round-robin`` decisions come from incremental indexes
+  (:mod:`tokenfleet.routing.fast`, the same rows as the profile, O(1) each); other policies score the table.
+* The **core** (``seq``, ``kv``, ``itertime``, ``steptime``, ``replica``, ``loop`` and ``routing.fast``) runs
+  as pure Python or as its compiled twin (Cython, built from the same sources by ``pip install``), with the
+  same results request for request: :mod:`tokenfleet.sim.core` picks one (``Simulation(core=...)``,
+  ``tokenfleet simulate --core``). Speed: ``benchmarks/simulator.py``; the choice: ``docs/simulate.md``.
 * :class:`Replica` (``replica``) — one engine, vLLM-style continuous batching, **pure and driven by an
   injected clock** so the gateway's emulator can run it in wall-clock time::
 
@@ -32,9 +35,10 @@
   ``facility.depreciation_years`` plus energy at ``facility.usd_per_mwh``.
 """
 
+from tokenfleet.sim.config import SchedulerConfig
 from tokenfleet.sim.engine import SimResult, Simulation, Sink
 from tokenfleet.sim.kv import KvCache
-from tokenfleet.sim.replica import Replica, ReplicaStats, SchedulerConfig
+from tokenfleet.sim.replica import Replica, ReplicaStats
 from tokenfleet.sim.seq import Seq
 
 __all__ = ["KvCache", "Replica", "ReplicaStats", "SchedulerConfig", "Seq", "SimResult", "Simulation", "Sink"]

@@ -7,6 +7,8 @@ box: :class:`IterationTimes` samples ``f`` and splits ``[0, m)`` into pieces on 
 ``max(compute, memory)``; a non-affine cost splits down to single iterations, i.e. exact stepping).
 Sums of ``f`` over a piece are then arithmetic series, and "the first iteration boundary after time t"
 is a quadratic solve — so a run costs a handful of ``step_time`` calls however long it is.
+
+Part of the simulator core: ``itertime.pxd`` gives the compiled twin its C types (see :mod:`tokenfleet.sim.core`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Memory is counted in blocks of ``block_tokens``. A running sequence owns *privat
 beyond the cached prefix, and what it generates). Prefix blocks named by trace hash ids (one id covers
 ``prefix_block_tokens``) live in a shared cache with a reference count; at refcount 0 they stay resident
 but evictable, least recently used first. Free blocks = capacity - private - cached.
+
+Part of the simulator core: ``kv.pxd`` gives the compiled twin its C types (see :mod:`tokenfleet.sim.core`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ class KvCache:
     def pinned_if_matched(self, hash_ids: tuple[int, ...], k: int) -> int:
         """Blocks that would stop being evictable if the first ``k`` ids were pinned."""
         ev = self.evictable
-        return sum(self.blocks_per_prefix for h in hash_ids[:k] if h in ev)
+        n = 0
+        for h in hash_ids[:k]:
+            if h in ev:
+                n += self.blocks_per_prefix
+        return n
 
     def pin(self, hash_ids: tuple[int, ...]) -> None:
         refs, ev = self.refs, self.evictable

@@ -1,9 +1,10 @@
 """Streaming metrics of completed requests: per class and per pool latency percentiles, SLO attainment,
 goodput, throughput, queueing, prefix-cache hits.
 
-Completed requests arrive as column chunks (:data:`COLUMNS`). Percentiles come from log-spaced histograms
-(bins 1% wide, so within 0.5%) so memory stays flat however long the run; when the caller keeps the
-columns (``keep=True``) they are exact.
+Completed requests arrive as column chunks (:data:`COLUMNS`). Percentiles are exact while the collector
+keeps the latencies (``keep=True``, or until ``exact_cap`` requests); past that they come from log-spaced
+histograms (bins 1% wide: within 0.5% of the value), so memory stays flat however long the run.
+Histograms of different runs merge exactly (bin counts add up).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LAT_MIN_S, LAT_RATIO = 1e-6, 1.01
 N_BINS = int(math.log(1e6 / LAT_MIN_S) / math.log(LAT_RATIO)) + 2
 QUANTILES = (50, 90, 99)
 METRICS = ("ttft_s", "tpot_s", "e2e_s", "queue_s")
+EXACT_CAP = 200_000  # requests whose latencies a run that keeps no columns keeps for exact percentiles
 
 
 def _bin(x: np.ndarray) -> np.ndarray:
@@ -125,11 +127,15 @@ class Group:
 
 
 class Collector:
-    """Consumes chunks of completed requests; ``overhead_s`` (per pool) is added to TTFT and E2E."""
+    """Consumes chunks of completed requests; ``overhead_s`` (per pool) is added to TTFT and E2E. With
+    ``keep``, latencies are kept for exact percentiles; ``exact_cap`` drops them (histograms from then on)
+    once more requests than that have completed."""
 
-    def __init__(self, classes: list[Group], pools: list[Group], overhead_s: np.ndarray, keep: bool) -> None:
+    def __init__(self, classes: list[Group], pools: list[Group], overhead_s: np.ndarray, keep: bool,
+                 exact_cap: int | None = None) -> None:
         self.classes, self.pools, self.keep = classes, pools, keep
         self.overhead_s = overhead_s
+        self.exact_cap = exact_cap
         self.total = Group("all")
 
     def add_chunk(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -159,7 +165,11 @@ class Collector:
                 if sel.any():
                     o, pr, ca, pe = (a[sel] for a in args)
                     g.add({m: x[sel] for m, x in lat.items()}, ok[sel], o, pr, ca, pe, keep=self.keep)
+        if self.keep and self.exact_cap is not None and self.total.count > self.exact_cap:
+            self.keep = False  # from here on the histograms answer: memory stays flat
+            for g in (self.total, *self.classes, *self.pools):
+                g.kept = {m: [] for m in METRICS}
         return lat | {"slo_ok": ok}
 
 
-__all__ = ["COLUMNS", "METRICS", "QUANTILES", "Collector", "Group"]
+__all__ = ["COLUMNS", "EXACT_CAP", "METRICS", "QUANTILES", "Collector", "Group"]

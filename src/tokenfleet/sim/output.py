@@ -29,11 +29,12 @@ class RequestWriter:
         self._fh: Any = None
         self._csv: Any = None
 
-    def _table(self, cols: dict[str, np.ndarray], derived: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _table(self, cols: dict[str, np.ndarray], derived: dict[str, np.ndarray], names: bool = True,
+               ) -> dict[str, np.ndarray]:
         out = {
             "request_id": cols["request_id"],
-            "class": self.class_names[cols["class_idx"]],
-            "pool": self.pool_names[cols["pool_idx"]],
+            "class": self.class_names[cols["class_idx"]] if names else cols["class_idx"],
+            "pool": self.pool_names[cols["pool_idx"]] if names else cols["pool_idx"],
             "replica": cols["replica"],
         }
         for k in COLUMNS[COLUMNS.index("arrival_s"):]:  # the collector's timing and token columns, in order
@@ -43,12 +44,15 @@ class RequestWriter:
         return out
 
     def write(self, cols: dict[str, np.ndarray], derived: dict[str, np.ndarray]) -> None:
-        t = self._table(cols, derived)
+        t = self._table(cols, derived, names=self.kind != "parquet")
         if self.kind == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            tab = pa.table({k: pa.array(v.tolist() if v.dtype == object else v) for k, v in t.items()})
+            names = {"class": (self.class_names, cols["class_idx"]), "pool": (self.pool_names, cols["pool_idx"])}
+            # name columns by index into the few names (no Python string per row); numbers as they are
+            tab = pa.table({k: pa.array(names[k][0].tolist()).take(pa.array(names[k][1])) if k in names else pa.array(v)
+                            for k, v in t.items()})
             if self._pq is None:
                 self._pq = pq.ParquetWriter(str(self.path), tab.schema)
             self._pq.write_table(tab)

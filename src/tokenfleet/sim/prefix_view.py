@@ -28,7 +28,7 @@ class ReplicaPrefixView:
         self._pending: list[dict[int, int]] = [{} for _ in replicas]
 
     def _full(self, row: int, seq: Seq) -> tuple[int, ...]:
-        return seq.hashes[: seq.req.prompt_tokens // self._block[row]]
+        return seq.hashes[: seq.prompt_tokens // self._block[row]]
 
     def add(self, row: int, seq: Seq) -> None:
         """``seq`` was routed to ``row``: its full prompt blocks will be cached there."""

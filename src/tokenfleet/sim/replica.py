@@ -16,33 +16,28 @@ sequence is preempted and recomputed later (vLLM's recompute preemption). Betwee
 composition (only decoding, nothing admissible), the iterations up to the next completion are one *run*
 advanced in closed form (:class:`~tokenfleet.sim.itertime.IterationTimes`); an arrival cuts the run at
 the next iteration boundary. ``exact=True`` steps every iteration instead (the same results).
+
+Part of the simulator core: ``replica.pxd`` gives the compiled twin its C types (see :mod:`tokenfleet.sim.core`);
+imports within the core are relative so that the twin imports its own compiled modules.
 """
 
 from __future__ import annotations
 
-import heapq
+import math
 from collections import deque
-from dataclasses import dataclass
+from heapq import heappop, heappush
 
 from tokenfleet.perf import Deployment
-from tokenfleet.sim.itertime import IterationTimes, affine_sum, crossing, line_slope
-from tokenfleet.sim.kv import KvCache
-from tokenfleet.sim.seq import DECODE, DONE, PREFILL, WAITING, Seq
+from tokenfleet.sim.config import SchedulerConfig
+
+from .itertime import IterationTimes, affine_sum, crossing, line_slope
+from .kv import KvCache
+from .seq import DECODE, DONE, PREFILL, WAITING, Seq
+from .steptime import step_model
 
 INF = float("inf")
 UTIL_CTX_BUCKET = 256  # decode utilisation (energy only) is cached per batch size and 256-token mean context
 
-
-@dataclass(frozen=True, slots=True)
-class SchedulerConfig:
-    max_seqs: int = 256
-    max_batched_tokens: int = 8192
-    chunked_prefill: bool = True
-    prefix_caching: bool = True
-    block_tokens: int = 16
-    prefix_block_tokens: int = 512
-    role: str = "mixed"  # "prefill": finish after the first token; "decode": takes prefilled sequences
-    exact: bool = False
 
 
 class ReplicaStats:
@@ -68,15 +63,21 @@ class ReplicaStats:
 class Replica:
     __slots__ = (
         "_bs",
+        "_chunked",
         "_chunks",
         "_exact",
         "_fin",
         "_it",
         "_lin",
         "_m",
+        "_max_seqs",
+        "_max_tokens",
+        "_pblock",
+        "_prefix",
         "_run_m",
         "_sig",
         "_slope",
+        "_st",
         "_step_s",
         "_t0",
         "_tot",
@@ -108,7 +109,10 @@ class Replica:
 
     def __init__(self, dep: Deployment, cfg: SchedulerConfig, trace: bool = False) -> None:
         self.dep, self.cfg = dep, cfg
+        self._st = step_model(dep)  # what ``step_time`` is asked of (the deployment, or its compiled mirror)
         bs = cfg.block_tokens
+        self._max_seqs, self._max_tokens = cfg.max_seqs, cfg.max_batched_tokens
+        self._chunked, self._prefix, self._pblock = cfg.chunked_prefill, cfg.prefix_caching, cfg.prefix_block_tokens
         self.kv = KvCache(dep.kv_capacity_tokens // bs, cfg.prefix_block_tokens // bs)
         self.waiting: deque[Seq] = deque()
         self.prefilling: list[Seq] = []
@@ -163,7 +167,7 @@ class Replica:
 
     @property
     def in_flight(self) -> int:
-        return self.running + len(self.waiting)
+        return self.n + len(self.prefilling) + len(self.waiting)
 
     @property
     def kv_use_frac(self) -> float:
@@ -173,6 +177,12 @@ class Replica:
     def last_step_s(self) -> float:
         """First iteration time of the current batch composition (0 when idle): time per output token."""
         return self.comp_step_s
+
+    def share_cache(self, utilisation: dict[tuple[int, int], float]) -> None:
+        """Use ``utilisation`` as the cache of step utilisation (energy) figures: replicas of one deployment
+        may share one (its figures depend on the deployment and the batch only)."""
+        utilisation.update(self._ucache)
+        self._ucache = utilisation
 
     def _published(self, step_s: float, chunked: bool) -> None:
         sig = -1 if chunked else self.n
@@ -191,8 +201,8 @@ class Replica:
         waiting.append(seq)
         if not seq.prefilled:
             hint = 0
-            if seq.hashes and self.cfg.prefix_caching:
-                b = self.cfg.prefix_block_tokens
+            if seq.hashes and self._prefix:
+                b = self._pblock
                 hint = self.kv.match(seq.hashes, min(len(seq.hashes), (seq.prompt - 1) // b)) * b
             seq.hint = hint
             self.pending_tokens += seq.prompt - hint
@@ -200,7 +210,7 @@ class Replica:
             self._schedule(now)
             return True
         m = self._m
-        if m <= 1 or not was_empty or self.n + len(self.prefilling) >= self.cfg.max_seqs:
+        if m <= 1 or not was_empty or self.n + len(self.prefilling) >= self._max_seqs:
             return False
         dt = now - self._t0  # cut the run at the first iteration boundary at or after now
         if self._lin:
@@ -237,15 +247,18 @@ class Replica:
         st.dyn_energy_j += e
         if e > 0 and self.bin_s > 0:
             w = self.bin_s
-            b0 = int(t0 // w)
-            if b0 == int(now // w):
+            b0 = math.floor(t0 / w)
+            if b0 == math.floor(now / w):
                 self.bins[b0] = self.bins.get(b0, 0.0) + e
             else:
                 self._bin_energy(t0, now, e)
         st.iterations += m
         st.runs += 1
         if self.trace is not None:
-            self.trace.append((t0, dt, m, n, sum(c for _, c in self._chunks)))
+            ptoks = 0
+            for _, c in self._chunks:
+                ptoks += c
+            self.trace.append((t0, dt, m, n, ptoks))
         kv = self.kv
         if n:
             need = self._blocks_needed(m)
@@ -255,7 +268,8 @@ class Replica:
                 ok = kv.allocate(need)
                 assert ok, "decode growth was checked when the run started"
             st.decode_tokens += m * n
-        self.iters = iters = self.iters + m
+        iters = self.iters + m
+        self.iters = iters
         chunks = self._chunks
         if chunks:
             prefilling = self.prefilling
@@ -268,7 +282,7 @@ class Replica:
             self._chunks = []
         fin = self._fin
         while fin and fin[0][0] <= iters:
-            seq = heapq.heappop(fin)[2]
+            seq = heappop(fin)[2]
             if seq.state != DECODE:
                 continue
             seq.gen = seq.out_total
@@ -284,7 +298,7 @@ class Replica:
 
     def _bin_energy(self, t0: float, t1: float, e: float) -> None:
         w, bins = self.bin_s, self.bins
-        b0, b1 = int(t0 // w), int(t1 // w)
+        b0, b1 = math.floor(t0 / w), math.floor(t1 / w)
         if b0 == b1:
             bins[b0] = bins.get(b0, 0.0) + e
             return
@@ -295,8 +309,8 @@ class Replica:
                 bins[b] = bins.get(b, 0.0) + p * (hi - lo)
 
     def _prefill_complete(self, seq: Seq, now: float, first: list[Seq], done: list[Seq]) -> None:
-        if self.cfg.prefix_caching and seq.hashes:
-            full = min(len(seq.hashes), seq.req.prompt_tokens // self.cfg.prefix_block_tokens)
+        if self._prefix and seq.hashes:
+            full = min(len(seq.hashes), seq.prompt_tokens // self._pblock)
             new = seq.hashes[len(seq.refs) : full]
             if new:
                 seq.private -= self.kv.insert(new)
@@ -318,11 +332,12 @@ class Replica:
         seq.state = DECODE
         seq.kv_base = kv_tokens
         seq.iter_base = iters
-        seq.key = key = (kv_tokens - iters) % self._bs
+        key = (kv_tokens - iters) % self._bs
+        seq.key = key
         self.cnt[key] += 1
         self.n += 1
         self.cb += kv_tokens - iters
-        heapq.heappush(self._fin, (iters + seq.out_total - seq.gen, seq.order, seq))
+        heappush(self._fin, (iters + seq.out_total - seq.gen, seq.order, seq))
 
     def _leave_decode(self, seq: Seq) -> None:
         bs = self._bs
@@ -368,10 +383,18 @@ class Replica:
 
     # ---- scheduling ---------------------------------------------------------------------------------
     def _preempt_one(self) -> None:
-        victim = max((s for s in self.prefilling), key=lambda s: s.order, default=None)
+        """Preempt the most recently admitted running sequence (vLLM's recompute preemption)."""
+        victim: Seq | None = None
+        for s in self.prefilling:
+            if victim is None or s.order > victim.order:
+                victim = s
         if self.n:
-            dec = max((e[2] for e in self._fin if e[2].state == DECODE), key=lambda s: s.order)
-            if victim is None or dec.order > victim.order:
+            dec: Seq | None = None
+            for entry in self._fin:
+                s = entry[2]
+                if s.state == DECODE and (dec is None or s.order > dec.order):
+                    dec = s
+            if dec is not None and (victim is None or dec.order > victim.order):
                 victim = dec
         assert victim is not None
         if victim.state == DECODE:
@@ -381,7 +404,7 @@ class Replica:
             self.prefilling.remove(victim)
             self.pending_tokens -= victim.prompt - victim.done
         self._release(victim)
-        victim.prompt = victim.req.prompt_tokens + victim.gen  # recompute what it had
+        victim.prompt = victim.prompt_tokens + victim.gen  # recompute what it had
         victim.done = 0
         victim.prefilled = False
         victim.preemptions += 1
@@ -392,13 +415,13 @@ class Replica:
         self.stats.preemptions += 1
 
     def _try_admit(self, seq: Seq, reserve: int) -> bool:
-        cfg, kv = self.cfg, self.kv
+        kv = self.kv
         bs = self._bs
         k = 0
         prefilled = seq.prefilled
-        hashes = seq.hashes if cfg.prefix_caching and not prefilled else ()
+        hashes = seq.hashes if self._prefix and not prefilled else ()
         if hashes:
-            k = kv.match(hashes, min(len(hashes), (seq.prompt - 1) // cfg.prefix_block_tokens))
+            k = kv.match(hashes, min(len(hashes), (seq.prompt - 1) // self._pblock))
         blocks = -(-seq.prompt // bs) - k * kv.blocks_per_prefix
         pinned = kv.pinned_if_matched(hashes, k) if k else 0
         own = 1 if prefilled and seq.prompt % bs == 0 else 0  # its first decode step needs a block
@@ -412,7 +435,7 @@ class Replica:
             kv.allocate(blocks)
         seq.refs = hashes[:k]
         seq.private = blocks
-        seq.cached = k * cfg.prefix_block_tokens
+        seq.cached = k * self._pblock
         seq.order = self.next_order
         self.next_order += 1
         if seq.admitted_s < 0:
@@ -431,7 +454,7 @@ class Replica:
         return True
 
     def _schedule(self, now: float) -> None:
-        cfg, kv = self.cfg, self.kv
+        kv = self.kv
         bs = self._bs
         n = self.n
         if n:
@@ -441,10 +464,10 @@ class Replica:
         prefilling, waiting = self.prefilling, self.waiting
         if waiting:
             reserve = self.cnt[(-self.iters) % bs] if n else 0
-            budget = cfg.max_batched_tokens - n
+            budget = self._max_tokens - n
             for s in prefilling:
                 budget -= s.prompt - s.done
-            while waiting and budget > 0 and self.n + len(prefilling) < cfg.max_seqs:
+            while waiting and budget > 0 and self.n + len(prefilling) < self._max_seqs:
                 seq = waiting[0]
                 if not self._try_admit(seq, reserve):
                     if not self.n and not prefilling and -(-seq.prompt // bs) > kv.capacity_blocks:
@@ -462,30 +485,31 @@ class Replica:
                     n = self.n
                     reserve = self.cnt[(-self.iters) % bs]
         self._t0 = now
-        dep = self.dep
+        st = self._st
         ctx0 = self.cb + n * self.iters
         if prefilling:  # an iteration with prefill chunks, in admission order
-            budget = cfg.max_batched_tokens - n
+            budget = self._max_tokens - n
             chunks: list[tuple[Seq, int]] = []
             ptoks, pairs = 0, 0.0
             for seq in prefilling:
                 if budget <= 0:
                     break
                 rem = seq.prompt - seq.done
-                if rem > budget and not cfg.chunked_prefill and chunks:
+                if rem > budget and not self._chunked and chunks:
                     break
-                c = min(rem, budget) if cfg.chunked_prefill else rem
+                c = min(rem, budget) if self._chunked else rem
                 chunks.append((seq, c))
                 ptoks += c
                 pairs += c * (seq.done + c * 0.5)
                 budget -= c
             self.pending_tokens -= ptoks
             self._chunks = chunks
-            t = dep.step_time(ptoks, n, ctx0, pairs)
+            t = st.step_time(ptoks, n, ctx0, pairs)
             key = (-1 - (ptoks >> 6), n >> 2)  # energy only: utilisation cached per 64 prefill tokens, 4 seqs
             u = self._ucache.get(key)
             if u is None:
-                u = self._ucache[key] = dep.step(ptoks, n, ctx0, pairs).utilisation
+                u = self.dep.step(ptoks, n, ctx0, pairs).utilisation
+                self._ucache[key] = u
             self._u = u
             self._m = 1
             self._it = None
@@ -505,17 +529,17 @@ class Replica:
             return
         fin = self._fin
         while fin[0][2].state != DECODE:  # drop entries of preempted sequences
-            heapq.heappop(fin)
+            heappop(fin)
         m = 1 if self._exact else max(fin[0][0] - self.iters, 1)
         avail = kv.free + len(kv.evictable) * kv.blocks_per_prefix
         if n * (m // bs + 1) > avail:
             m = self._iters_that_fit(m, avail)
-        step_time = dep.step_time
-        f0 = step_time(0, n, ctx0)
+        f0 = st.step_time(0, n, ctx0, -1.0)
         key = (n, ctx0 // (n * UTIL_CTX_BUCKET))  # utilisation varies slowly with context: cache it
         u = self._ucache.get(key)
         if u is None:
-            u = self._ucache[key] = dep.step(0, n, ctx0).utilisation
+            u = self.dep.step(0, n, ctx0).utilisation
+            self._ucache[key] = u
         self._u = u
         self._m = m
         self._step_s = f0
@@ -527,23 +551,25 @@ class Replica:
         if m == 1:
             self.busy_until = now + f0
         else:  # a run of m iterations: one affine piece (the common case) or several
-            fb = step_time(0, n, ctx0 + (m - 1) * n)
-            slope = line_slope(f0, fb, step_time(0, n, ctx0 + (m - 1) // 2 * n) if m > 2 else fb, m)
+            fb = st.step_time(0, n, ctx0 + (m - 1) * n, -1.0)
+            slope = line_slope(f0, fb, st.step_time(0, n, ctx0 + (m - 1) // 2 * n, -1.0) if m > 2 else fb, m)
             if slope == slope:
                 self._lin = True
                 self._slope = slope
                 self._run_m = m
-                self._tot = tot = affine_sum(f0, slope, m)
+                tot = affine_sum(f0, slope, m)
+                self._tot = tot
                 self.busy_until = now + tot
             else:
                 self._lin = False
-                self._it = it = self._pieces(n, ctx0, m, f0)
+                it = self._pieces(n, ctx0, m, f0)
+                self._it = it
                 self.busy_until = now + it.total(m)
         self.version += 1
 
     def _pieces(self, n: int, ctx0: int, m: int, f0: float) -> IterationTimes:
-        dep = self.dep
-        return IterationTimes(lambda k: dep.step_time(0, n, ctx0 + k * n), m, f0)
+        st = self._st
+        return IterationTimes(lambda k: st.step_time(0, n, ctx0 + k * n, -1.0), m, f0)
 
 
 __all__ = ["Replica", "ReplicaStats", "SchedulerConfig"]

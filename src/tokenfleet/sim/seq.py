@@ -1,19 +1,28 @@
-"""A request while it lives on a replica (mutable, internal to the simulator)."""
+"""A request while it lives on a replica (mutable, internal to the simulator).
+
+Part of the simulator core: ``seq.pxd`` gives the compiled twin its C types (see :mod:`tokenfleet.sim.core`).
+"""
 
 from __future__ import annotations
 
 from tokenfleet.workload.request import Request
 
 WAITING, PREFILL, DECODE, DONE = 0, 1, 2, 3
+NO_HASHES: tuple[int, ...] = ()
 
 
 class Seq:
     """Progress of one request. In the decode phase ``gen`` and the KV length are stored at a base
     iteration of the replica and derived as ``base + (replica.iters - iter_base)``: a run of decode
-    iterations advances every sequence without touching any of them."""
+    iterations advances every sequence without touching any of them.
+
+    ``req`` is the :class:`Request` it was made from, or None for sequences the event loop makes straight
+    from request columns (:func:`new_seq`); ``request_id``, ``arrival_s`` and ``prompt_tokens`` hold what
+    the simulator needs of it either way."""
 
     __slots__ = (
         "admitted_s",
+        "arrival_s",
         "cached",
         "class_idx",
         "done",
@@ -26,12 +35,15 @@ class Seq:
         "kv_base",
         "order",
         "out_total",
+        "output_tokens",
         "preemptions",
         "prefilled",
         "private",
         "prompt",
+        "prompt_tokens",
         "refs",
         "req",
+        "request_id",
         "state",
         "total_cached",
         "user",
@@ -47,6 +59,10 @@ class Seq:
         first_token_s: float = -1.0,
     ) -> None:
         self.req = req
+        self.request_id = req.request_id
+        self.arrival_s = req.arrival_s
+        self.prompt_tokens = req.prompt_tokens
+        self.output_tokens = req.output_tokens
         self.class_idx = class_idx
         self.prompt = req.prompt_tokens
         self.out_total = req.output_tokens if out_total is None else out_total
@@ -62,7 +78,7 @@ class Seq:
         self.key = 0
         self.order = 0
         self.private = 0
-        self.refs: tuple[int, ...] = ()
+        self.refs: tuple[int, ...] = NO_HASHES
         self.state = WAITING
         self.first_token_s = first_token_s
         self.admitted_s = -1.0
@@ -70,4 +86,44 @@ class Seq:
         self.user: object = None  # free slot for the driver (the engine keeps routing data here)
 
 
-__all__ = ["DECODE", "DONE", "PREFILL", "WAITING", "Seq"]
+def new_seq(
+    request_id: int,
+    arrival_s: float,
+    prompt_tokens: int,
+    output_tokens: int,
+    hashes: tuple[int, ...],
+    class_idx: int,
+    out_total: int,
+) -> Seq:
+    """A :class:`Seq` straight from request columns (no :class:`Request` object): the event loop's path."""
+    s = Seq.__new__(Seq)
+    s.req = None  # type: ignore[assignment]  # no Request object on the event loop's path (see the class)
+    s.request_id = request_id
+    s.arrival_s = arrival_s
+    s.prompt_tokens = prompt_tokens
+    s.output_tokens = output_tokens
+    s.class_idx = class_idx
+    s.prompt = prompt_tokens
+    s.out_total = out_total
+    s.prefilled = False
+    s.hashes = hashes
+    s.done = 0
+    s.cached = 0
+    s.total_cached = 0
+    s.hint = 0
+    s.gen = 0
+    s.iter_base = 0
+    s.kv_base = 0
+    s.key = 0
+    s.order = 0
+    s.private = 0
+    s.refs = NO_HASHES
+    s.state = WAITING
+    s.first_token_s = -1.0
+    s.admitted_s = -1.0
+    s.preemptions = 0
+    s.user = None
+    return s
+
+
+__all__ = ["DECODE", "DONE", "PREFILL", "WAITING", "Seq", "new_seq"]

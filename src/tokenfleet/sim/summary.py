@@ -116,6 +116,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
         "period_s": res.period_s,
         "wall_s": res.wall_s,
         "sim_requests_per_s": res.requests / res.wall_s if res.wall_s else None,
+        "core": res.core,
         "fleet": fleet,
         "classes": classes,
         "pools": pools,

@@ -1,0 +1,1 @@
+"""Compiled twin of ``tokenfleet.routing.fast`` (see :mod:`tokenfleet._c`)."""

@@ -1,0 +1,1 @@
+"""Compiled twins of ``tokenfleet.sim`` core modules (see :mod:`tokenfleet._c`)."""
