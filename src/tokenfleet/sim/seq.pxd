@@ -10,5 +10,9 @@ cdef class Seq:
     cdef public double arrival_s, first_token_s, admitted_s
     cdef public tuple hashes, refs
 
+    cdef void _fill(self, object req, long long request_id, double arrival_s, long long prompt_tokens,
+                    long long output_tokens, tuple hashes, long long class_idx, long long out_total)
+
+@cython.locals(s=Seq)
 cpdef Seq new_seq(long long request_id, double arrival_s, long long prompt_tokens, long long output_tokens,
                   tuple hashes, long long class_idx, long long out_total)

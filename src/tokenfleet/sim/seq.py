@@ -58,21 +58,29 @@ class Seq:
         gen: int = 0,
         first_token_s: float = -1.0,
     ) -> None:
-        self.req = req
-        self.request_id = req.request_id
-        self.arrival_s = req.arrival_s
-        self.prompt_tokens = req.prompt_tokens
-        self.output_tokens = req.output_tokens
-        self.class_idx = class_idx
-        self.prompt = req.prompt_tokens
-        self.out_total = req.output_tokens if out_total is None else out_total
+        self._fill(req, req.request_id, req.arrival_s, req.prompt_tokens, req.output_tokens, req.prefix_hash_ids,
+                   class_idx, req.output_tokens if out_total is None else out_total)
         self.prefilled = prefilled  # KV arrives from elsewhere (disaggregated decode): no prefill compute
-        self.hashes = req.prefix_hash_ids
+        self.gen = gen
+        self.first_token_s = first_token_s
+
+    def _fill(self, req: Request, request_id: int, arrival_s: float, prompt_tokens: int, output_tokens: int,
+              hashes: tuple[int, ...], class_idx: int, out_total: int) -> None:
+        self.req = req
+        self.request_id = request_id
+        self.arrival_s = arrival_s
+        self.prompt_tokens = prompt_tokens
+        self.output_tokens = output_tokens
+        self.class_idx = class_idx
+        self.prompt = prompt_tokens
+        self.out_total = out_total
+        self.prefilled = False
+        self.hashes = hashes
         self.done = 0
         self.cached = 0
         self.total_cached = 0
         self.hint = 0  # cached prompt tokens expected when it arrived (the replica's TTFT prediction)
-        self.gen = gen
+        self.gen = 0
         self.iter_base = 0
         self.kv_base = 0
         self.key = 0
@@ -80,7 +88,7 @@ class Seq:
         self.private = 0
         self.refs: tuple[int, ...] = NO_HASHES
         self.state = WAITING
-        self.first_token_s = first_token_s
+        self.first_token_s = -1.0
         self.admitted_s = -1.0
         self.preemptions = 0
         self.user: object = None  # free slot for the driver (the engine keeps routing data here)
@@ -97,32 +105,7 @@ def new_seq(
 ) -> Seq:
     """A :class:`Seq` straight from request columns (no :class:`Request` object): the event loop's path."""
     s = Seq.__new__(Seq)
-    s.req = None  # type: ignore[assignment]  # no Request object on the event loop's path (see the class)
-    s.request_id = request_id
-    s.arrival_s = arrival_s
-    s.prompt_tokens = prompt_tokens
-    s.output_tokens = output_tokens
-    s.class_idx = class_idx
-    s.prompt = prompt_tokens
-    s.out_total = out_total
-    s.prefilled = False
-    s.hashes = hashes
-    s.done = 0
-    s.cached = 0
-    s.total_cached = 0
-    s.hint = 0
-    s.gen = 0
-    s.iter_base = 0
-    s.kv_base = 0
-    s.key = 0
-    s.order = 0
-    s.private = 0
-    s.refs = NO_HASHES
-    s.state = WAITING
-    s.first_token_s = -1.0
-    s.admitted_s = -1.0
-    s.preemptions = 0
-    s.user = None
+    s._fill(None, request_id, arrival_s, prompt_tokens, output_tokens, hashes, class_idx, out_total)  # type: ignore[arg-type]
     return s
 
 
