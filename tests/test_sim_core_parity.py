@@ -144,6 +144,7 @@ def _run(doc: dict[str, Any], core: str, requests: list[Request] | None = None) 
             ("busy_s", "dyn_energy_j", "iterations", "runs", "preemptions", "max_kv_blocks", "prefill_tokens",
              "decode_tokens", "cached_tokens", "prompt_tokens")}
     reps["bins"] = [sorted(r.bins.items()) for r in res.replicas]
+    reps["handed_off"] = res.handed_off
     s = summarize(res)
     s.pop("wall_s"), s.pop("sim_requests_per_s"), s.pop("core", None)
     return res.columns, reps, s
