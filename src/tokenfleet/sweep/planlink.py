@@ -133,8 +133,10 @@ def plan_row(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_plan(data: dict[str, Any], base_dir: Path, where: str, *, verify: bool = False, pareto: bool = False,
-             progress: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any], Any]:
-    """Plan the scenario ``data``: (sweep row columns, :func:`plan_payload`, the planner's ``PlanResult``)."""
+             progress: Progress | None = None, sensitivity: bool = False
+             ) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Plan the scenario ``data``: (sweep row columns, :func:`plan_payload`, the planner's ``PlanResult``);
+    ``sensitivity`` adds the plan's tornado and SLO breakpoints (off for sweep points)."""
     from tokenfleet.plan.planner import plan
     from tokenfleet.plan.schema import parse_plan_scenario
 
@@ -143,7 +145,7 @@ def run_plan(data: dict[str, Any], base_dir: Path, where: str, *, verify: bool =
 
         raise InputError("the scenario has no plan: section, so there is nothing to plan", where=where)
     sc = parse_plan_scenario(data, where)
-    result = plan(sc, base_dir, progress, run_verify=verify, pareto=pareto, shadow=False)
+    result = plan(sc, base_dir, progress, run_verify=verify, pareto=pareto, shadow=False, sensitivity=sensitivity)
     payload = plan_payload(result)
     return plan_row(payload), payload, result
 
