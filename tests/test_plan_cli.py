@@ -69,12 +69,13 @@ def test_budget_too_small_says_what_binds(capsys: pytest.CaptureFixture[str], tm
 
     demands = class_demands(unconstrained, Path("."))
     need = solve(make_problem(unconstrained, demands, all_options(unconstrained, demands)), "power")
-    assert need is not None and need.peak_facility_mw > 0.01
+    assert need is not None and need.provisioned_mw > 0.01
     with pytest.raises(InfeasibleError) as exc:
         plan(sc, Path("."), run_verify=False, pareto=False)
     # enough digits to see the gap (not "needs 0.1 MW ...; budget is 0.0 MW")
-    gap = need.peak_facility_mw - 0.01
-    assert (f"needs {need.peak_facility_mw:,.4g} MW at PUE 1.2; budget is 0.01 MW (short by {gap:,.4g} MW)"
+    gap = need.provisioned_mw - 0.01
+    assert (f"needs {need.provisioned_mw:,.4g} MW provisioned (nameplate x PUE 1.2); budget is 0.01 MW "
+            f"(short by {gap:,.4g} MW)"
             in str(exc.value))
     assert exc.value.binding == ["power budget"]
     f = tmp_path / "tight.yaml"

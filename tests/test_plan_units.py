@@ -89,6 +89,8 @@ def test_shadow_price_of_a_binding_budget_is_a_real_saving() -> None:
     # dear H100s (as in the dashboard's budget test): the cheapest fleet then draws more MW than one that mixes
     # H100s in, so the scenario trades MW against cost under whole units whatever the step-time calibration
     data["plan"]["candidates"][2]["price_usd"] = 150_000
+    # the budget on the modelled draw (fine-grained in MW), so a budget between two frontier fleets binds
+    data["plan"].update(power_basis="measured_peak", oversubscription=1.0)
     free = plan(parse_plan_scenario(data), Path("."), run_verify=False, shadow=False)
     frontier = free.pareto_mw
     assert len(frontier) >= 2, "this scenario trades MW against cost"
@@ -151,20 +153,46 @@ def test_weight_only_candidates_price_quantised_layouts_at_16_bit_matmuls() -> N
 def test_units_catalog_has_sources_and_rejects_missing_figures() -> None:
     for u in all_units():
         assert u.chips >= 1 and u.price_usd > 0 and u.power_w > 0
-        assert u.sources.get("price_usd") and u.sources.get("power_w") and u.sources.get("lead_time_months")
+        assert u.price_usd == pytest.approx(sum(u.items.values()))  # the price is what its items cost
+        assert all(u.sources.get(k) for k in u.items), u.hw_id  # a source per item
+        assert u.sources.get("power_w") and u.sources.get("lead_time_months")
     assert unit("gb300-nvl72").chips == 72 and unit("cs3").chips == 1
-    with pytest.raises(InputError, match=r"entry 0 \(x\)\.price_usd: price_usd missing"):
+    with pytest.raises(InputError, match=r"entry 0 \(x\)\.items: items missing"):
         parse_units([{"hw_id": "x", "name": "X", "chips": 8, "power_w": 1000.0}])
     with pytest.raises(InputError, match=r"chips: must be a positive whole number"):
-        parse_units([{"hw_id": "x", "name": "X", "chips": 0, "price_usd": 1.0, "power_w": 1.0}])
+        parse_units([{"hw_id": "x", "name": "X", "chips": 0, "items": {"system": 1.0}, "power_w": 1.0,
+                      "sources": {"system": "s"}}])
+    with pytest.raises(InputError, match=r"sources\.host: item 'host' has no source"):
+        parse_units([{"hw_id": "x", "name": "X", "chips": 8, "items": {"gpus": 8.0, "host": 1.0}, "power_w": 1.0,
+                      "sources": {"gpus": "s"}}])
+
+
+def test_every_unit_of_one_kind_carries_the_same_items() -> None:
+    """Whole-system prices: an 8-GPU server is its GPUs plus the host that makes it work (CPUs, memory,
+    NICs, chassis), whatever the vendor; racks and wafer-scale systems are sold whole."""
+    kinds: dict[str, set[frozenset[str]]] = {}
+    for u in all_units():
+        kinds.setdefault(u.kind, set()).add(frozenset(u.items))
+    assert all(len(v) == 1 for v in kinds.values()), kinds
+    assert kinds["8-gpu-server"] == {frozenset({"gpus", "host"})}
+    servers = [u for u in all_units() if u.kind == "8-gpu-server"]
+    assert {u.hw_id for u in servers} >= {"h100", "h200", "b200", "mi300x", "mi325x", "mi355x"}
+    assert len({u.items["host"] for u in servers}) == 1  # one host for every vendor's server
+    for u in servers:  # no server is priced as its GPUs only
+        assert u.price_usd > u.items["gpus"] and u.flags.get("host") == "ESTIMATE"
 
 
 def test_power_crunch_study_binds_on_mw() -> None:
     sc, base = load_plan_scenario(EXAMPLES / "power-crunch-2026.yaml")
     r = plan(sc, base, run_verify=False, pareto=False, shadow=False)
     assert any(b.constraint == "power budget" for b in r.binding)
-    assert sc.plan.power_budget_mw is not None
-    assert r.solution.peak_facility_mw == pytest.approx(sc.plan.power_budget_mw, rel=0.01)
+    assert sc.plan.power_budget_mw is not None and sc.plan.power_basis == "nameplate"
+    sol = r.solution  # the budget holds what the units bought can draw: nameplate x PUE, not the modelled draw
+    plate = sum(float(b["count"]) * unit(str(b["hardware"])).power_w for b in r.bill_of_materials)  # type: ignore[arg-type]
+    assert sol.provisioned_mw == pytest.approx(plate * sc.facility.pue / 1e6, rel=1e-9)
+    assert sol.provisioned_mw <= sc.plan.power_budget_mw * (1 + 1e-9)
+    assert sol.provisioned_mw == pytest.approx(sc.plan.power_budget_mw, rel=0.01)  # it binds
+    assert sol.avg_facility_mw <= sol.peak_facility_mw < sol.provisioned_mw
     low = [p for p in r.pools if p.class_name == "low-latency"]
     assert low and sum(p.units for p in low if p.hw_id == "cs3") <= 28_000  # the wafer-scale cap holds
 
@@ -180,7 +208,7 @@ def test_terminal_output_fits_the_width_and_cuts_no_number(capped: PlanResult, w
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
     assert "…" not in text
-    for header in ("repl.", "units", "load@pk", "headroom", "tok/s/u", "SLO met", "count", "plate MW", "lead"):
+    for header in ("repl.", "units", "load@pk", "headroom", "tok/s/u", "SLO met", "count", "prov. MW", "lead"):
         assert header in text  # no column dropped for want of room
     for p in capped.pools:  # every replica and unit count is printed whole
         assert re.search(rf"\b{p.replicas:,}\b", text) and re.search(rf"\b{p.units:,}\b", text)

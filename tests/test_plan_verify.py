@@ -35,15 +35,14 @@ def test_the_slice_carries_the_planned_load_with_the_traffic_scale(scaled: PlanR
     assert v is not None and sol.scale > 2.0  # the bug this guards against simulated at 1x
     for k in v.classes:
         d = next(d for d in scaled.demands if d.name == k.name)
-        pools = [p for p in scaled.pools if p.class_name == k.name]
+        pools = [p for p in scaled.pools if k.name in p.class_rps]  # its own pools and shared ones
         fleet_reps = sum(p.replicas for p in pools)
         assert k.fleet_replicas == fleet_reps and 1 <= k.replicas <= fleet_reps
-        cap = sum(p.rate_rps_per_replica * p.replicas for p in pools)
-        if len(pools) == 1:  # one pool: every replica carries peak x scale / replicas
-            assert k.planned_rps == pytest.approx(d.peak_rps * sol.scale * k.replicas / fleet_reps, rel=1e-9)
-        assert k.planned_rps <= d.peak_rps * sol.scale * (1 + 1e-9)
-        per_rep = [d.peak_rps * sol.scale * p.rate_rps_per_replica / cap for p in pools]  # as in the fleet
+        assert sum(p.class_rps[k.name] for p in pools) == pytest.approx(d.peak_rps * sol.scale, rel=1e-6)
+        per_rep = [p.class_rps[k.name] / p.replicas for p in pools]  # as in the fleet
         assert min(per_rep) * k.replicas * (1 - 1e-9) <= k.planned_rps <= max(per_rep) * k.replicas * (1 + 1e-9)
+        if len(pools) == 1:
+            assert k.planned_rps == pytest.approx(d.peak_rps * sol.scale * k.replicas / fleet_reps, rel=1e-9)
         assert k.simulated_rps == pytest.approx(k.planned_rps, rel=0.10)
         assert k.simulated  # every class got requests
 

@@ -2,9 +2,11 @@
 system, a GroqRack) — loaded from packaged ``data/units.yaml``, keyed by ``hw_id``.
 
 A :class:`UnitSpec` holds the chips (the performance model's units: GPUs, CS-3 systems, LPUs) one unit
-carries, its price and nameplate power, a supply cap where one is public, and the lead time from order to
-racked, each figure with its source. A hardware entry without a row is sold as ``hardware.yaml`` describes
-its system (``chips_per_system``, ``price_usd x chips_per_system``, ``system_power_w``), marked DERIVED.
+carries, its price as a working system — the sum of its ``items`` (an 8-GPU server: ``gpus`` + ``host``;
+units of one ``kind`` carry the same items) — its nameplate power, a supply cap where one is public, and
+the lead time from order to racked, each figure with its source. A hardware entry without a row is sold
+as ``hardware.yaml`` describes its system (``chips_per_system``, ``price_usd x chips_per_system``,
+``system_power_w``), marked DERIVED.
 
 >>> from tokenfleet.catalog.units import unit
 >>> unit("gb300-nvl72").chips
@@ -30,12 +32,14 @@ class UnitSpec:
     hw_id: str
     name: str  # "GB300 NVL72 rack"
     chips: int  # performance-model units per purchasable unit
-    price_usd: float  # one unit
+    price_usd: float  # one unit: the sum of ``items``
     power_w: float  # nameplate power of one unit
     lead_time_months: float = 0.0
     supply_cap_units: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    kind: str = "system"  # 8-gpu-server, nvl72-rack, wafer-system, lpu-rack
+    items: dict[str, float] = field(default_factory=dict)  # what the price buys, $ each
 
     @property
     def price_per_chip_usd(self) -> float:
@@ -44,7 +48,7 @@ class UnitSpec:
 
 def _positive(row: dict[str, object], key: str, where: str, *, integer: bool = False) -> None:
     if key not in row or row[key] is None:
-        raise InputError(f"{key} missing: every unit needs chips, price_usd and power_w", where=f"{where}.{key}")
+        raise InputError(f"{key} missing: every unit needs chips, items and power_w", where=f"{where}.{key}")
     v = row[key]
     ok = isinstance(v, int) if integer else isinstance(v, int | float)
     if not ok or isinstance(v, bool) or not math.isfinite(float(v)) or float(v) <= 0:  # type: ignore[arg-type]
@@ -53,21 +57,31 @@ def _positive(row: dict[str, object], key: str, where: str, *, integer: bool = F
 
 
 def parse_units(rows: list[dict[str, object]], source: str = FILE) -> dict[str, UnitSpec]:
-    """Rows of units.yaml -> {hw_id: UnitSpec}; a missing or non-physical figure raises InputError naming it."""
-    names = set(UnitSpec.__dataclass_fields__)
+    """Rows of units.yaml -> {hw_id: UnitSpec}; a missing or non-physical figure, or an item without a
+    source, raises InputError naming it."""
+    names = set(UnitSpec.__dataclass_fields__) - {"price_usd"}
     out: dict[str, UnitSpec] = {}
     for i, row in enumerate(rows):
         where = f"{source} entry {i} ({row.get('hw_id', '?')})"
         unknown = set(row) - names
         if unknown:
             raise InputError(f"unknown fields {sorted(unknown)}", where=where)
-        for key in ("chips", "price_usd", "power_w"):
+        items = row.get("items")
+        if not isinstance(items, dict) or not items:
+            raise InputError("items missing: every unit needs its price items (e.g. gpus, host)",
+                             where=f"{where}.items")
+        for key in items:
+            _positive(items, key, f"{where}.items")
+            if not (row.get("sources") or {}).get(key):  # type: ignore[attr-defined]
+                raise InputError(f"item {key!r} has no source", where=f"{where}.sources.{key}")
+        for key in ("chips", "power_w"):
             _positive(row, key, where, integer=key == "chips")
         cap = row.get("supply_cap_units")
         if cap is not None and (not isinstance(cap, int) or cap < 1):
             raise InputError(f"must be a positive whole number of units, got {cap!r}",
                              where=f"{where}.supply_cap_units")
-        out[str(row["hw_id"])] = UnitSpec(**row)  # type: ignore[arg-type]
+        price = float(sum(float(v) for v in items.values()))
+        out[str(row["hw_id"])] = UnitSpec(**row, price_usd=price)  # type: ignore[arg-type]
     return out
 
 
@@ -88,9 +102,9 @@ def unit(hw_id: str) -> UnitSpec:
     name = f"{hw.chips_per_system}x {hw.name} system" if hw.form == "chip" else hw.name
     return UnitSpec(hw_id, name, hw.chips_per_system,
                     hw.system_price_usd, hw.system_power_w, 0.0, None,
-                    {"price_usd": "DERIVED: hardware.yaml price_usd x chips_per_system",
+                    {"system": "DERIVED: hardware.yaml price_usd x chips_per_system",
                      "power_w": "hardware.yaml system_power_w"},
-                    {"price_usd": "DERIVED"})
+                    {"system": "DERIVED"}, "derived", {"system": hw.system_price_usd})
 
 
 def all_units() -> list[UnitSpec]:

@@ -39,13 +39,16 @@ class Shadow:
 
 
 def class_costs(pools: list, demands: list[Demand]) -> list[ClassCost]:  # pools: list[PoolPlan]
+    """Each class's part of every pool it rides (a shared pool splits by the share of its replicas' time
+    each class takes), so the classes add up to the fleet."""
     total = sum(p.tco_usd_per_year for p in pools)
     out = []
     for d in demands:
-        mine = [p for p in pools if p.class_name == d.name]
-        tco = sum(p.tco_usd_per_year for p in mine)
-        out.append(ClassCost(d.name, sum(p.capex_usd for p in mine), sum(p.opex_usd_per_year for p in mine), tco,
-                             tco / total if total > 0 else 0.0, sum(p.output_tokens_per_year for p in mine)))
+        mine = [(p, p.class_share.get(d.name, 0.0)) for p in pools if d.name in p.class_share]
+        tco = sum(p.tco_usd_per_year * w for p, w in mine)
+        out.append(ClassCost(d.name, sum(p.capex_usd * w for p, w in mine),
+                             sum(p.opex_usd_per_year * w for p, w in mine), tco, tco / total if total > 0 else 0.0,
+                             sum(p.class_tokens.get(d.name, 0.0) for p, _ in mine)))
     return out
 
 
@@ -53,13 +56,13 @@ def objective_value(sol: Solution) -> float:
     if sol.objective == "cost":
         return sol.tco_usd_per_year
     if sol.objective == "power":
-        return sol.peak_facility_mw
+        return sol.provisioned_mw
     return -sol.scale
 
 
 def _constraint_relaxations(p: Problem, sol: Solution) -> list[tuple[str, str, Problem]]:
     lim, out = p.limits, []
-    if lim.power_budget_mw is not None and sol.peak_facility_mw >= lim.power_budget_mw * 0.98:
+    if lim.power_budget_mw is not None and sol.provisioned_mw >= lim.power_budget_mw * 0.98:
         b = lim.power_budget_mw
         out.append(("power budget", f"{b:,.4g} -> {b * (1 + RELAX):,.4g} MW",
                     replace(p, limits=replace(lim, power_budget_mw=b * (1 + RELAX)))))

@@ -22,7 +22,7 @@ def _objective_value(sol: Solution) -> float:
     if sol.objective == "cost":
         return sol.tco_usd_per_year
     if sol.objective == "power":
-        return sol.peak_facility_mw
+        return sol.provisioned_mw
     return -sol.scale
 
 
@@ -36,8 +36,8 @@ def _gain_text(objective: str, gain: float) -> str:
 
 def _relaxations(p: Problem, sol: Solution) -> list[tuple[str, str, Problem]]:
     lim, out = p.limits, []
-    if lim.power_budget_mw is not None and sol.peak_facility_mw >= lim.power_budget_mw * 0.98:
-        out.append(("power budget", f"uses {_sig(sol.peak_facility_mw)} of {_sig(lim.power_budget_mw)} MW",
+    if lim.power_budget_mw is not None and sol.provisioned_mw >= lim.power_budget_mw * 0.98:
+        out.append(("power budget", f"uses {_sig(sol.provisioned_mw)} of {_sig(lim.power_budget_mw)} MW",
                     replace(p, limits=replace(lim, power_budget_mw=None))))
     if lim.supply_caps:
         for h, hw in enumerate(p.hardware):
@@ -88,10 +88,12 @@ def explain_infeasible(p: Problem, objective: str) -> InfeasibleError:
     free = replace(p, limits=replace(lim, power_budget_mw=None, budget_usd_per_year=None))
     if lim.power_budget_mw is not None:
         need = solve(free, "power")
-        if need is not None and need.peak_facility_mw > lim.power_budget_mw:
-            gap = need.peak_facility_mw - lim.power_budget_mw
-            msgs.append(f"needs {_sig(need.peak_facility_mw)} MW at PUE {p.econ.pue:g}; budget is "
-                        f"{_sig(lim.power_budget_mw)} MW (short by {_sig(gap)} MW)")
+        if need is not None and need.provisioned_mw > lim.power_budget_mw:
+            gap = need.provisioned_mw - lim.power_budget_mw
+            basis = "nameplate" if lim.power_basis == "nameplate" else "modelled peak draw"
+            oversub = f" / oversubscription {lim.oversubscription:g}" if lim.oversubscription != 1.0 else ""
+            msgs.append(f"needs {_sig(need.provisioned_mw)} MW provisioned ({basis} x PUE {p.econ.pue:g}{oversub}); "
+                        f"budget is {_sig(lim.power_budget_mw)} MW (short by {_sig(gap)} MW)")
             binds.append("power budget")
     if lim.supply_caps:
         uncapped = solve(replace(p, limits=replace(free.limits, supply_caps=False)), "cost")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -26,7 +27,7 @@ from tokenfleet import catalog, perf
 from tokenfleet.errors import InfeasibleError, LayoutError, TokenfleetError
 from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.schema import CandidateSpec, PlanScenario, SpecDecodeSpec
-from tokenfleet.scenario import LayoutSpec
+from tokenfleet.scenario import LayoutSpec, Slo
 
 SpecKey = tuple[str, int, float] | None  # (draft model, draft tokens, acceptance)
 
@@ -44,7 +45,10 @@ class Rate:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One way to serve a class: a replica of ``layout`` on ``hw_id`` (plus a draft when speculative)."""
+    """One way to serve a class: a replica of ``layout`` on ``hw_id`` (plus a draft when speculative), sized
+    at the SLO of class ``class_idx`` (its anchor). ``carries`` lists the other classes of the same model
+    whose SLO the anchor's covers, each ``(class index, requests/s per replica, IT W at that rate)`` at the
+    anchor's SLO with that class's lengths: a replica of this option may serve them too (a shared pool)."""
 
     class_idx: int
     class_name: str
@@ -58,6 +62,15 @@ class Option:
     per_user_tok_s: float
     peak_it_w: float  # IT power at rate_rps
     idle_it_w: float  # IT power of the replica at idle
+    carries: tuple[tuple[int, float, float], ...] = ()
+
+    @property
+    def flows(self) -> tuple[tuple[int, float, float], ...]:
+        """``(class index, requests/s per replica, IT W at that rate)``: the anchor first, then the carries."""
+        return ((self.class_idx, self.rate_rps, self.peak_it_w), *self.carries)
+
+    def rate_for(self, class_idx: int) -> float:
+        return next((r for c, r, _ in self.flows if c == class_idx), 0.0)
 
     @property
     def label(self) -> str:
@@ -166,6 +179,15 @@ def _spec_key(s: SpecDecodeSpec | None) -> SpecKey:
     return None if s is None else (s.draft_model, s.draft_tokens, float(s.acceptance))
 
 
+def rate_at(model: str, hw: str, layout: perf.Layout, spec: SpecKey, d: Demand, slo: Slo,
+            speed: float = 1.0) -> Rate:
+    """One replica's largest rate for class ``d``'s lengths within ``slo`` (perhaps another class's)."""
+    isl, osl = round(d.isl), round(d.osl)
+    if spec is None:
+        return plain_rate(model, hw, layout, isl, osl, slo.ttft_s, slo.tpot_s, speed)
+    return spec_rate(model, hw, layout, spec, isl, osl, slo.ttft_s, slo.tpot_s, speed)
+
+
 def options_for(d: Demand, ci: int, cand: CandidateSpec, derate: float = 1.0) -> list[Option]:
     hw = catalog.hardware(cand.hardware)
     isl, osl = round(d.isl), round(d.osl)
@@ -223,16 +245,52 @@ def best_single_stream(d: Demand, cands: list[CandidateSpec]) -> tuple[float, fl
     return best_u, best_t, who_u, who_t
 
 
-def all_options(sc: PlanScenario, demands: list[Demand], derate: dict[int, float] | None = None) -> list[Option]:
-    """Every feasible option; a class no candidate can serve raises InfeasibleError saying which SLO fails
-    and the best any candidate reaches."""
+SpeedOf = Callable[[str, str], float]  # (model, hardware) -> a multiple of the perf model's predicted speed
+
+
+def all_options(sc: PlanScenario, demands: list[Demand], derate: dict[int, float] | None = None,
+                share: bool = True, speed_of: SpeedOf | None = None) -> list[Option]:
+    """Every feasible option, each carrying the classes it may share with (``share``); a class no candidate
+    can serve raises InfeasibleError saying which SLO fails and the best any candidate reaches. A class with
+    the model and SLO of an earlier class gets no options of its own: the earlier class's carry it.
+    ``speed_of(model, hardware)`` scales each candidate's speed (the sensitivity's "what if the model is
+    20 % off")."""
     cands = usable_candidates(sc)
+    derate = derate or {}
+
+    def scaled(c: CandidateSpec, model: str) -> CandidateSpec:
+        f = 1.0 if speed_of is None else speed_of(model, c.hardware)
+        return c if f == 1.0 else c.model_copy(update={"speed_factor": c.speed_factor * f})
+
     out: list[Option] = []
     for ci, d in enumerate(demands):
-        opts = [o for c in cands for o in options_for(d, ci, c, (derate or {}).get(ci, 1.0))]
-        if not opts:
+        twin = share and any(e.model == d.model and e.slo == d.slo for e in demands[:ci])
+        opts = [] if twin else [o for c in cands for o in options_for(d, ci, scaled(c, d.model), derate.get(ci, 1.0))]
+        if not opts and not twin:
             raise InfeasibleError(_unmet_message(d, cands), binding=[f"slo:{d.name}"])
         out.extend(opts)
+    if not share:
+        return out
+    speeds = {(d.model, c.hardware): scaled(c, d.model).speed_factor for d in demands for c in cands}
+    return with_carries(out, demands, speeds, derate)
+
+
+def with_carries(options: list[Option], demands: list[Demand], speeds: dict[tuple[str, str], float],
+                 derate: dict[int, float]) -> list[Option]:
+    """Each option with the other classes of its model whose SLO its anchor's covers (rates at the anchor's
+    SLO, each class's own lengths; ``speeds``: the candidates' speed factor per (model, hardware))."""
+    out = []
+    for o in options:
+        a = demands[o.class_idx]
+        speed = speeds.get((a.model, o.hw_id), 1.0)
+        carries = []
+        for ci, d in enumerate(demands):
+            if ci == o.class_idx or d.model != a.model or not a.slo.covers(d.slo):
+                continue
+            r = rate_at(a.model, o.hw_id, o.layout, o.spec, d, a.slo, speed)
+            if r.request_rate > 0:
+                carries.append((ci, r.request_rate * derate.get(ci, 1.0), r.it_power_w))
+        out.append(replace(o, carries=tuple(carries)) if carries else o)
     return out
 
 
@@ -266,5 +324,18 @@ def _unmet_message(d: Demand, cands: list[CandidateSpec]) -> str:
     return f"class {d.name!r}: " + "; ".join(parts)
 
 
-__all__ = ["Option", "Rate", "all_options", "best_single_stream", "deployment", "layouts_for", "options_for",
-           "plain_rate", "spec_rate", "usable_candidates"]
+__all__ = [
+    "Option",
+    "Rate",
+    "SpeedOf",
+    "all_options",
+    "best_single_stream",
+    "deployment",
+    "layouts_for",
+    "options_for",
+    "plain_rate",
+    "rate_at",
+    "spec_rate",
+    "usable_candidates",
+    "with_carries",
+]

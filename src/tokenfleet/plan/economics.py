@@ -1,18 +1,22 @@
-"""Money and megawatts of a fleet, linear in replica and system counts (so the MILP can use them).
+"""Money and megawatts of a fleet, linear in replica, unit and flow counts (so the MILP can use them).
 
 Formulas (stated in the report too)::
 
-    units_j          = whole purchasable units (8-GPU servers, NVL72 racks, CS-3s, ...) bought for option j
-    capex_usd        = sum_j units_j x unit_price_h(j)                                  (bought candidates)
-    rent_usd_per_yr  = sum_j units_j x chips_per_unit_h x usd_per_chip_hour_h x 8760   (rented ones)
-    IT_w (peak)      = sum_j replicas_j x P_j(at its planned peak rate)  +  idle_w_per_chip_h x unused chips
-    IT_w (average)   = the same with each replica at the class's mean / sized-peak load
-    facility_w       = IT_w x PUE
+    units_h          = whole purchasable units (8-GPU servers, NVL72 racks, CS-3s, ...) of hardware h
+    capex_usd        = sum_h units_h x unit_price_h                                    (bought candidates)
+    rent_usd_per_yr  = sum_h units_h x chips_per_unit_h x usd_per_chip_hour_h x 8760   (rented ones)
+    IT_w (peak)      = idle_w_per_chip x every chip bought
+                       + sum_j replicas_j x (idle_j - its chips' idle)  +  sum_f rps_f x (P_f - idle_j) / rate_f
+    IT_w (average)   = the same with each class at its mean rate
+    facility_w       = IT_w x PUE                                       (modelled draw, peak and average)
+    provisioned_mw   = nameplate: sum_h units_h x unit nameplate W x PUE / 1e6 / oversubscription
+                       measured_peak: facility_w (peak) / 1e6 / oversubscription
     energy_usd_per_yr   = facility_w(average) x 8760 h x usd_per_mwh / 1e6
-    facility_usd_per_yr = facility_usd_per_mw x facility_mw(peak) / facility_life_years
+    facility_usd_per_yr = facility_usd_per_mw x provisioned_mw / facility_life_years
     opex_usd_per_yr  = energy + facility + rent
     tco_usd_per_yr   = capex_usd / depreciation_years + opex_usd_per_yr         (the ``cost`` objective)
     tco_usd (horizon)= horizon_years x tco_usd_per_yr
+    the power budget holds provisioned_mw
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from dataclasses import dataclass
 
 from tokenfleet import catalog
 from tokenfleet.perf import power_model
-from tokenfleet.plan.capacity import Option
-from tokenfleet.plan.demand import Demand
 from tokenfleet.plan.schema import CandidateSpec, PlanScenario
 
 HOURS_PER_YEAR = 8760.0
@@ -81,10 +83,4 @@ def economics(sc: PlanScenario) -> Economics:
                      p.horizon_years)
 
 
-def mean_it_w(o: Option, d: Demand, sized_rps: float) -> float:
-    """IT power of one replica of ``o`` at the class's mean load (power is linear in utilisation)."""
-    frac = min(1.0, d.mean_rps / sized_rps) if sized_rps > 0 else 1.0
-    return o.idle_it_w + frac * (o.peak_it_w - o.idle_it_w)
-
-
-__all__ = ["FORMULAS", "HOURS_PER_YEAR", "Economics", "HardwareEcon", "economics", "hardware_econ", "mean_it_w"]
+__all__ = ["FORMULAS", "HOURS_PER_YEAR", "Economics", "HardwareEcon", "economics", "hardware_econ"]

@@ -24,6 +24,14 @@ def slo_json(s: Slo) -> dict[str, float | None]:
     return {"ttft_p99_ms": s.ttft_p99_ms, "tpot_p99_ms": s.tpot_p99_ms, "min_user_tok_s": s.min_user_tok_s}
 
 
+def power_json(r: PlanResult) -> dict[str, Any]:
+    """The power the plan needs on the budget's basis beside the modelled draw (facility MW, x PUE)."""
+    p, sol = r.scenario.plan, r.solution
+    return {"basis": p.power_basis, "oversubscription": p.oversubscription or 1.0, "budget_mw": p.power_budget_mw,
+            "provisioned_mw": sol.provisioned_mw, "peak_draw_mw": sol.peak_facility_mw,
+            "average_draw_mw": sol.avg_facility_mw, "pue": r.scenario.facility.pue}
+
+
 def pool_row(p: PoolPlan) -> dict[str, Any]:
     return {
         "name": p.name, "class": p.class_name, "model": p.model, "hardware": p.hw_id, "vendor": p.vendor,
@@ -34,7 +42,8 @@ def pool_row(p: PoolPlan) -> dict[str, Any]:
         "it_mw": p.it_mw, "facility_mw": p.facility_mw, "avg_facility_mw": p.avg_facility_mw,
         "capex_usd": p.capex_usd, "opex_usd_per_year": p.opex_usd_per_year,
         "tco_usd_per_year": p.tco_usd_per_year, "output_tokens_per_year": p.output_tokens_per_year,
-        "usd_per_mtok": _num(p.usd_per_mtok),
+        "usd_per_mtok": _num(p.usd_per_mtok), "provisioned_mw": p.provisioned_mw, "classes": list(p.classes),
+        "class_rps": p.class_rps, "class_share": p.class_share,
     }
 
 
@@ -57,6 +66,7 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
             "capex_usd": capex, "opex_usd_per_year": opex, "tco_usd_per_year": sol.tco_usd_per_year,
             "tco_usd_horizon": sol.tco_usd_per_year * sc.plan.horizon_years,
             "facility_mw": sol.peak_facility_mw, "it_mw": sol.peak_facility_mw / sc.facility.pue,
+            "provisioned_mw": sol.provisioned_mw,
             "avg_facility_mw": sol.avg_facility_mw, "output_tokens_per_year": tokens,
             "usd_per_mtok": sol.tco_usd_per_year / tokens * 1e6 if tokens > 0 else None,
             "traffic_scale": sol.scale,
@@ -74,6 +84,26 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
                            "saving_frac": s.saving_frac} for s in r.shadow],
         "binding": [{"constraint": b.constraint, "detail": b.detail, "gain": b.gain} for b in r.binding],
         "excluded": r.excluded,
+        "power": power_json(r),
+        "deal_terms": None if r.terms is None else {
+            **{k: getattr(r.terms, k) for k in ("hardware", "unit_name", "contract_usd", "facility_mw", "term_years",
+                                                "mw_years", "units", "usd_per_unit_bought", "usd_per_mw_year",
+                                                "usd_per_unit_year", "equivalent_unit_price_usd",
+                                                "catalog_unit_price_usd", "min_user_tok_s", "source")},
+            "serves": [{"model": s.model, "layout": s.layout, "per_user_tok_s": s.per_user_tok_s,
+                        "output_tok_s_per_unit": s.tok_s_per_unit, "output_tok_s": s.tok_s_total,
+                        "usd_per_mtok": s.usd_per_mtok} for s in r.terms.serves]},
+        "low_load": [{"pool": n.pool, "peak_load": n.peak_load, "why": n.why, "alternative": n.alternative}
+                     for n in r.low_load],
+        "sensitivity": [{"input": b.input, "low": b.low, "high": b.high, "tco_low_usd": b.tco_low_usd,
+                         "tco_high_usd": b.tco_high_usd, "unit": b.unit, "base": b.base,
+                         **({"traffic_scale_low": b.scale_low, "traffic_scale_high": b.scale_high}
+                            if b.scale_low is not None or b.scale_high is not None else {})}
+                        for b in r.sensitivity],
+        "slo_breakpoints": [{"class": b.class_name, "slo": b.slo, "value": b.value,
+                             "tco_tighter_usd": b.tco_tighter_usd, "tco_looser_usd": b.tco_looser_usd,
+                             "direction": b.direction, "base_value": b.base_value, "fleet_tighter": b.fleet_tighter,
+                             "fleet_looser": b.fleet_looser, "text": b.sentence()} for b in r.breakpoints],
         "verification": None if ver is None else {
             "slice_fraction": ver.slice_fraction, "sim_replicas": ver.sim_replicas,
             "fleet_replicas": ver.fleet_replicas, "slice": ver.slice_text, "duration_s": ver.duration_s,
@@ -117,4 +147,4 @@ def write_plan_files(r: PlanResult, out_dir: Path) -> list[Path]:
     return [pj, pc]
 
 
-__all__ = ["plan_json", "pool_row", "slo_json", "write_plan_files"]
+__all__ = ["plan_json", "pool_row", "power_json", "slo_json", "write_plan_files"]

@@ -1,4 +1,4 @@
-"""Pareto frontiers by re-solving: TCO against facility MW (sweeping the power budget between the
+"""Pareto frontiers by re-solving: TCO against provisioned MW (sweeping the power budget between the
 lowest-power and the cheapest fleet) and TCO against SLO tightness (every class's TTFT and TPOT targets
 scaled by a factor).
 
@@ -16,15 +16,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tokenfleet.plan.milp import Problem, Solution, solve
+from tokenfleet.plan.problem import vendor_rows
 
 SLO_FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
 class ParetoPoint:
-    x: float  # facility MW budget, or SLO factor
+    x: float  # provisioned MW budget, or SLO factor
     tco_usd_per_year: float | None  # None: infeasible
-    facility_mw: float | None
+    facility_mw: float | None  # provisioned MW (what the budget holds)
     mw_by_vendor: dict[str, float]
     note: str = ""  # e.g. "fleet of factor 0.75 (cheaper, meets these SLOs too)"
     status: str = "estimated"  # estimated | simulated: met | simulated: missed <classes>
@@ -36,17 +37,16 @@ class ParetoPoint:
 
 
 def _by_vendor(p: Problem, sol: Solution) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for j, o in enumerate(p.options):
-        out[o.vendor] = out.get(o.vendor, 0.0) + float(p.peak_mw_n[j] * sol.replicas[j])
-        out[o.vendor] += float(p.peak_mw_s[p.hw_of[j]] * sol.units[j])
-    return {k: v for k, v in sorted(out.items()) if v > 0}
+    """Provisioned MW per vendor."""
+    per_v, _ = vendor_rows(replace(p, limits=replace(p.limits, share_basis="power")))
+    core = np.concatenate([sol.replicas, sol.systems, sol.flows]).astype(float)
+    return {v: float(per_v[i] @ core) for i, v in enumerate(p.vendors) if float(per_v[i] @ core) > 0}
 
 
 def _point(p: Problem, x: float, sol: Solution | None) -> ParetoPoint:
     if sol is None:
         return ParetoPoint(x, None, None, {})
-    return ParetoPoint(x, sol.tco_usd_per_year, sol.peak_facility_mw, _by_vendor(p, sol), fleet=(p, sol))
+    return ParetoPoint(x, sol.tco_usd_per_year, sol.provisioned_mw, _by_vendor(p, sol), fleet=(p, sol))
 
 
 def cost_vs_mw(p: Problem, points: int, plan: Solution | None = None) -> list[ParetoPoint]:
@@ -56,7 +56,7 @@ def cost_vs_mw(p: Problem, points: int, plan: Solution | None = None) -> list[Pa
     cheap = plan or solve(p, "cost", tie_rel=1e-4)
     if low is None or cheap is None or points <= 0:
         return []
-    lo_mw, hi_mw = low.peak_facility_mw, cheap.peak_facility_mw
+    lo_mw, hi_mw = low.provisioned_mw, cheap.provisioned_mw
     out = [_point(p, hi_mw, cheap), _point(p, lo_mw, low)]
     if hi_mw > lo_mw * (1 + 1e-6):
         for mw in np.linspace(lo_mw, hi_mw, points)[1:-1]:

@@ -17,9 +17,12 @@ from tokenfleet.plan.binding import Binding, binding_constraints, explain_infeas
 from tokenfleet.plan.capacity import Option, all_options, options_for, usable_candidates
 from tokenfleet.plan.demand import Demand, class_demands
 from tokenfleet.plan.economics import HOURS_PER_YEAR, economics, hardware_econ
+from tokenfleet.plan.idle import LOW_LOAD, IdleNote, idle_notes
 from tokenfleet.plan.milp import Limits, Problem, Solution, build, solve, unit_chips
 from tokenfleet.plan.pareto import ParetoPoint, cost_vs_mw, cost_vs_slo
 from tokenfleet.plan.schema import PlanScenario
+from tokenfleet.plan.sensitivity import Bar, Breakpoint, SpeedInterval, breakpoints, tornado
+from tokenfleet.plan.terms import ImpliedTerms, apply_terms, implied
 from tokenfleet.plan.units import lead_time_months
 from tokenfleet.plan.verify import PoolLoad, Verification, verify
 
@@ -31,7 +34,8 @@ SECONDS_PER_YEAR = HOURS_PER_YEAR * 3600.0
 
 @dataclass(frozen=True, slots=True)
 class PoolPlan:
-    """One pool of the plan: a class served on one (hardware, layout) option."""
+    """One pool of the plan: replicas of one (hardware, layout) option, sized at the SLO of its anchor class
+    ``class_name``, serving the classes in ``class_rps`` (more than one: a shared pool)."""
 
     name: str
     class_name: str
@@ -47,17 +51,29 @@ class PoolPlan:
     unit_chips: int
     nameplate_mw: float  # units x unit nameplate power x PUE
     lead_time_months: float
-    rate_rps_per_replica: float
+    rate_rps_per_replica: float  # for the anchor class
     batch: int
     per_user_tok_s: float
-    peak_load: float  # planned peak rate / capacity
-    it_mw: float  # peak
-    facility_mw: float  # peak
+    peak_load: float  # planned peak over capacity at the SLO (all its classes)
+    it_mw: float  # modelled peak draw
+    facility_mw: float  # modelled peak draw x PUE
     avg_facility_mw: float
     capex_usd: float
     opex_usd_per_year: float
     output_tokens_per_year: float
     depreciation_years: float
+    provisioned_mw: float = 0.0  # its part of what the power budget holds
+    class_rps: dict[str, float] = field(default_factory=dict)  # planned peak requests/s per class served
+    class_share: dict[str, float] = field(default_factory=dict)  # share of the pool's time (and cost) per class
+    class_tokens: dict[str, float] = field(default_factory=dict)  # output tokens per year per class
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.class_rps)
+
+    @property
+    def shared(self) -> bool:
+        return len(self.class_rps) > 1
 
     @property
     def headroom(self) -> float:
@@ -68,7 +84,7 @@ class PoolPlan:
     def purchase(self) -> dict[str, object]:
         return {"unit": self.unit_name, "count": self.units, "chips": self.units * self.unit_chips,
                 "chips_used": self.chips, "facility_mw": self.facility_mw, "nameplate_facility_mw": self.nameplate_mw,
-                "lead_time_months": self.lead_time_months}
+                "provisioned_mw": self.provisioned_mw, "lead_time_months": self.lead_time_months}
 
     @property
     def tco_usd_per_year(self) -> float:
@@ -109,6 +125,10 @@ class PlanResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     class_costs: list[ClassCost] = field(default_factory=list)
     shadow: list[Shadow] = field(default_factory=list)
+    sensitivity: list[Bar] = field(default_factory=list)
+    breakpoints: list[Breakpoint] = field(default_factory=list)
+    low_load: list[IdleNote] = field(default_factory=list)
+    terms: ImpliedTerms | None = None
 
     @property
     def bill_of_materials(self) -> list[dict[str, object]]:
@@ -117,11 +137,12 @@ class PlanResult:
         for q in self.pools:
             row = out.setdefault(q.hw_id, {"hardware": q.hw_id, "vendor": q.vendor, "unit": q.unit_name, "count": 0,
                                            "chips": 0, "capex_usd": 0.0, "facility_mw": 0.0,
-                                           "nameplate_facility_mw": 0.0, "lead_time_months": q.lead_time_months})
+                                           "nameplate_facility_mw": 0.0, "provisioned_mw": 0.0,
+                                           "lead_time_months": q.lead_time_months})
             row["count"] = int(row["count"]) + q.units  # type: ignore[call-overload]
             row["chips"] = int(row["chips"]) + q.units * q.unit_chips  # type: ignore[call-overload]
             for k, v in (("capex_usd", q.capex_usd), ("facility_mw", q.facility_mw),
-                         ("nameplate_facility_mw", q.nameplate_mw)):
+                         ("nameplate_facility_mw", q.nameplate_mw), ("provisioned_mw", q.provisioned_mw)):
                 row[k] = float(row[k]) + v  # type: ignore[arg-type]
         return list(out.values())
 
@@ -133,7 +154,7 @@ class PlanResult:
 def _limits(sc: PlanScenario) -> Limits:
     p, k = sc.plan, sc.plan.constraints
     return Limits(p.power_budget_mw, k.max_vendor_share, k.share_basis, k.min_vendors, k.min_vendor_share,
-                  p.budget_usd_per_year)
+                  p.budget_usd_per_year, power_basis=p.power_basis, oversubscription=p.oversubscription or 1.0)
 
 
 def make_problem(sc: PlanScenario, demands: list[Demand], options: list[Option]) -> Problem:
@@ -147,12 +168,14 @@ def make_problem(sc: PlanScenario, demands: list[Demand], options: list[Option])
 def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
     """One pool per option with replicas. A pool's purchase is the whole units its replicas start on; its
     capex, idle power and opex are its share of its hardware's units by the unit chips it takes, so pools
-    that share a server split its cost and every class's cost adds up to the fleet's."""
-    econ = p.econ
+    that share a server split its cost and every class's cost adds up to the fleet's. A pool's cost is split
+    over the classes it serves by the share of its replicas' time each takes."""
+    econ, lim = p.econ, p.limits
     eff = unit_chips(p)
     taken = np.bincount(p.hw_of, weights=eff * sol.replicas, minlength=len(p.hardware))
     e_rate = econ.energy_usd_per_year_per_facility_w() * 1e6
     f_rate = econ.facility_usd_per_year_per_facility_w() * 1e6
+    headroom = p.sized_rps / np.maximum(np.array([d.peak_rps for d in p.demands]), 1e-300)  # 1 + headroom
     out = []
     for j, o in enumerate(p.options):
         n = int(sol.replicas[j])
@@ -162,42 +185,59 @@ def pools_of(p: Problem, sol: Solution) -> list[PoolPlan]:
         hw = p.hardware[h]
         units = int(sol.units[j])
         share = float(sol.systems[h]) * float(eff[j] * n / taken[h]) if taken[h] > 0 else 0.0  # units' cost by use
-        peak = float(p.peak_mw_n[j]) * n + float(p.peak_mw_s[h]) * share
-        avg = float(p.avg_mw_n[j]) * n + float(p.peak_mw_s[h]) * share
+        x = {int(f): float(sol.flows[f]) for f in np.flatnonzero(p.flow_opt == j) if sol.flows[f] > 1e-12}
+        peak = float(p.draw_n[j]) * n + float(p.draw_s[h]) * share + sum(p.draw_x[f] * v for f, v in x.items())
+        avg = float(p.draw_n[j]) * n + float(p.draw_s[h]) * share + sum(p.avg_x[f] * v for f, v in x.items())
+        prov = (float(p.plate_s[h]) * share if lim.power_basis == "nameplate" else peak) / lim.oversubscription
         capex = hw.capex_per_system_usd * share
-        opex = avg * e_rate + peak * f_rate + hw.rent_per_system_usd_per_year * share
+        opex = avg * e_rate + prov * f_rate + hw.rent_per_system_usd_per_year * share
+        cls = {f: int(p.flow_cls[f]) for f in x}
+        busy = {cls[f]: v / float(p.flow_rate[f]) for f, v in x.items()}
+        name = {c: p.demands[c].name for c in busy}
+        class_rps = {name[cls[f]]: v / float(headroom[cls[f]]) for f, v in x.items()}
+        tokens = {name[cls[f]]: p.demands[cls[f]].output_tok_per_year * v / float(p.sized_rps[cls[f]])
+                  for f, v in x.items()}
+        load = sum(b / float(headroom[c]) for c, b in busy.items()) / n
         d = p.demands[o.class_idx]
-        cap_class = float(sum(q.rate_rps * sol.replicas[i] for i, q in enumerate(p.options)
-                              if q.class_idx == o.class_idx))
-        served = d.peak_rps * sol.scale  # goodput: the plan serves scale x the demand
-        tokens = d.output_tok_per_year * sol.scale * (o.rate_rps * n / cap_class if cap_class > 0 else 0.0)
         spec = f"{o.spec[0]} k={o.spec[1]} a={o.spec[2]}" if o.spec else None
+        others = [name[c] for c in busy if c != o.class_idx]
+        label = o.class_name if not others else (f"{o.class_name}+{others[0]}" if len(others) == 1
+                                                  else f"{o.class_name}+{len(others)}")
         out.append(PoolPlan(
-            f"{o.class_name}/{o.hw_id}", o.class_name, d.model, o.hw_id, o.vendor, o.layout.describe(), spec, n,
+            f"{label}/{o.hw_id}", o.class_name, d.model, o.hw_id, o.vendor, o.layout.describe(), spec, n,
             o.chips * n, units, hw.unit_name, hw.chips_per_system, units * hw.unit_power_w * econ.pue / 1e6,
-            hw.lead_time_months, o.rate_rps, o.batch, o.per_user_tok_s,
-            served / cap_class if cap_class > 0 else 0.0,
-            peak / econ.pue, peak, avg, capex, opex, tokens, econ.depreciation_years,
+            hw.lead_time_months, o.rate_rps, o.batch, o.per_user_tok_s, load,
+            peak / econ.pue, peak, avg, capex, opex, sum(tokens.values()), econ.depreciation_years, prov,
+            class_rps, _cost_shares(busy, o.class_idx, n, name), tokens,
         ))
     names = [q.name for q in out]
     return [replace(q, name=q.name + (f"/{q.chips // q.replicas}chips" if names.count(q.name) > 1 else ""))
             for q in out]
 
 
+def _cost_shares(busy: dict[int, float], anchor: int, replicas: int, name: dict[int, str]) -> dict[str, float]:
+    """A pool's cost by class: a class that rides it pays the share of its replicas' time it takes; the class
+    whose SLO sized it (the anchor) pays the rest, idle capacity included (it is why the pool exists)."""
+    out = {name[c]: min(b / replicas, 1.0) for c, b in busy.items() if c != anchor}
+    rest = max(0.0, 1.0 - sum(out.values()))
+    if anchor in busy:
+        return {name[anchor]: rest, **out}
+    return {k: v / sum(out.values()) for k, v in out.items()} if out else {}
+
+
 def pool_loads(p: Problem, sol: Solution) -> list[PoolLoad]:
-    """Per option with replicas: the planned peak rate of each class it serves (traffic scale applied): a
-    class's peak split over its pools by the capacity each gives it."""
-    cap = np.zeros(len(p.demands))
-    for j, o in enumerate(p.options):
-        cap[o.class_idx] += o.rate_rps * float(sol.replicas[j])
+    """Per option with replicas: the planned peak rate of each class it serves (traffic scale applied)."""
     out = []
     for j, o in enumerate(p.options):
         n = int(sol.replicas[j])
         if n <= 0:
             continue
-        d = p.demands[o.class_idx]
-        share = o.rate_rps * n / cap[o.class_idx] if cap[o.class_idx] > 0 else 0.0
-        out.append(PoolLoad(o, n, {o.class_idx: d.peak_rps * sol.scale * share}))
+        rps: dict[int, float] = {}
+        for f in np.flatnonzero(p.flow_opt == j):
+            c = int(p.flow_cls[f])
+            if sol.flows[f] > 1e-12:
+                rps[c] = rps.get(c, 0.0) + float(sol.flows[f]) * p.demands[c].peak_rps / float(p.sized_rps[c])
+        out.append(PoolLoad(o, n, rps))
     return out
 
 
@@ -210,10 +250,15 @@ def _solve_or_explain(p: Problem, objective: str) -> Solution:
 
 def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, run_verify: bool = True,
          pareto: bool = True, verify_curves: bool = False, shadow: bool = True,
-         verify_replicas: int | None = None) -> PlanResult:
-    """Plan ``sc``; ``verify_replicas`` overrides ``plan.verify.max_replicas`` (the simulated slice)."""
+         verify_replicas: int | None = None, sensitivity: bool = True,
+         speed_interval: SpeedInterval | None = None) -> PlanResult:
+    """Plan ``sc``; ``verify_replicas`` overrides ``plan.verify.max_replicas`` (the simulated slice);
+    ``sensitivity`` adds the tornado and SLO breakpoints (``plan.sensitivity``), with each hardware's speed
+    range from ``speed_interval(model, hardware)`` (default: +/- ``plan.sensitivity.speed``)."""
     say: Progress = progress or (lambda stage, frac: None)
     t0 = time.perf_counter()
+    terms = implied(sc)
+    sc = apply_terms(sc)
     timings: dict[str, float] = {}
     say("demand", 0.02)
     demands = class_demands(sc, base_dir)
@@ -249,7 +294,7 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
     say("binding", 0.8)
     t = time.perf_counter()
     result = PlanResult(sc, demands, options, problem, sol, pools_of(problem, sol),
-                        binding_constraints(problem, sol), verification=ver, iterations=iterations)
+                        binding_constraints(problem, sol), verification=ver, iterations=iterations, terms=terms)
     dl = sc.plan.constraints.deadline_months
     result.excluded = [f"{c.hardware} (lead time {lead_time_months(c):g} months > deadline {dl:g})"
                        for c in sc.plan.candidates if dl is not None and lead_time_months(c) > dl]
@@ -260,6 +305,20 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
     if shadow:
         result.shadow = shadow_prices(problem, sol, lambda ci, f: _class_slo_problem(sc, problem, ci, f, derate))
     timings["binding_s"] = time.perf_counter() - t
+    spec = sc.plan.sensitivity
+    if sensitivity and spec.enabled:
+        say("sensitivity", 0.85)
+        t = time.perf_counter()
+        result.sensitivity = tornado(sc, problem, derate, objective, spec, speed_interval)
+        if spec.breakpoints:
+            result.breakpoints = breakpoints(sc, problem, sol, derate, objective, spec)
+        timings["sensitivity_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    idle = {q.class_name for q in result.pools if q.peak_load < LOW_LOAD}
+    bps = result.breakpoints if result.breakpoints or (sensitivity and spec.enabled and spec.breakpoints) else (
+        breakpoints(sc, problem, sol, derate, objective, spec, only=idle, directions=("looser",)) if idle else [])
+    result.low_load = idle_notes(result.pools, problem, bps)
+    timings["sensitivity_s"] = timings.get("sensitivity_s", 0.0) + time.perf_counter() - t
     if pareto and sc.plan.pareto_points:
         say("pareto", 0.9)
         t = time.perf_counter()

@@ -26,7 +26,7 @@ A plan scenario names traffic classes (as for ``simulate``) but no pools: the pl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -41,7 +41,7 @@ from tokenfleet.scenario import (
     parse_scenario,
     register_section,
 )
-from tokenfleet.scenario.base import StrictModel
+from tokenfleet.scenario.base import NOT_BOOL, StrictModel, in_range
 
 register_section("plan")
 PRECISIONS = ("bf16", "fp8", "fp4", "int8")
@@ -125,9 +125,54 @@ class VerifySpec(_Finite):
     seed: int = 0
 
 
+class SensitivitySpec(_Finite):
+    """The ranges of the tornado (each input at its low and high value, the plan re-solved at each) and the
+    SLO breakpoint search (:mod:`tokenfleet.plan.sensitivity`)."""
+
+    enabled: bool = True
+    unit_price: float = Field(default=0.3, gt=0.0)  # +/- fraction of each candidate's unit price (or rent)
+    usd_per_mwh: float = Field(default=0.5, gt=0.0)  # +/- fraction of facility.usd_per_mwh
+    pue: float = Field(default=0.1, gt=0.0, le=1.0)  # +/- PUE (absolute); PUE - pue must stay >= 1
+    depreciation_years: float = Field(default=0.25, gt=0.0)  # +/- fraction
+    traffic: float = Field(default=0.2, gt=0.0)  # +/- fraction of every class's rate
+    speed: float = Field(default=0.2, gt=0.0)  # +/- fraction of each hardware's predicted speed
+    breakpoints: bool = True  # search each class's SLO for the values where the fleet changes
+
+    @model_validator(mode="after")
+    def _below_one(self) -> SensitivitySpec:
+        for key, what in (("unit_price", "a unit price"), ("usd_per_mwh", "the power price"),
+                          ("depreciation_years", "the depreciation period"), ("traffic", "the traffic"),
+                          ("speed", "a hardware's speed")):
+            v = getattr(self, key)
+            if v >= 1.0:
+                raise ValueError(f"{key} {v:g} makes {what} zero or negative at the low end (x (1 - {v:g})); "
+                                 "give a fraction below 1")
+        return self
+
+
+class DealTermsSpec(_Finite):
+    """Reported deal terms for one candidate (``$contract_usd for facility_mw over term_years``), read as
+    prices per system and per MW-year, with what that capacity serves (:mod:`tokenfleet.plan.terms`)."""
+
+    hardware: str  # a candidate
+    contract_usd: PositiveFloat
+    facility_mw: PositiveFloat  # capacity at the meter
+    term_years: float = Field(default=3.0, gt=0.0, le=50.0)
+    mw_years: PositiveFloat | None = None  # MW in service summed over the term (default facility_mw x term_years)
+    tier_class: str | None = None  # the traffic class whose lengths and TTFT define the tier
+    min_user_tok_s: PositiveFloat = 1000.0  # the tier's per-user floor for "what it serves"
+    models: list[str] = Field(default_factory=list, max_length=20)  # more models to report it for
+    price_candidate: bool = True  # buy the candidate at the equivalent purchase price
+    source: str = Field(default="", max_length=2000)
+
+
 class PlanSpec(_Finite):
     candidates: list[CandidateSpec] = Field(min_length=1)
     power_budget_mw: PositiveFloat | None = None
+    # what the budget holds: the units' nameplate power x PUE (a site is provisioned for it), or, opted in by
+    # operators who cap or oversubscribe, the modelled peak draw x PUE; both / oversubscription
+    power_basis: Literal["nameplate", "measured_peak"] = "nameplate"
+    oversubscription: Annotated[float, NOT_BOOL, in_range(1.0, 2.0)] | None = None  # measured_peak needs it
     budget_options_mw: list[PositiveFloat] = Field(default_factory=list)  # extra budgets to re-plan at
     facility_usd_per_mw: NonNegativeFloat = 15.0e6
     facility_life_years: float = Field(default=15.0, gt=0.0, le=100.0)
@@ -137,6 +182,8 @@ class PlanSpec(_Finite):
     constraints: ConstraintSpec = ConstraintSpec()
     traffic: dict[str, ClassDemandSpec] = Field(default_factory=dict)
     verify: VerifySpec = VerifySpec()
+    sensitivity: SensitivitySpec = SensitivitySpec()
+    deal_terms: DealTermsSpec | None = None
     pareto_points: int = Field(default=7, ge=0, le=40)
 
     @model_validator(mode="after")
@@ -146,6 +193,9 @@ class PlanSpec(_Finite):
             raise ValueError(f"candidates must name each hardware once, got {hws}")
         if self.objective == "goodput" and self.budget_usd_per_year is None and self.power_budget_mw is None:
             raise ValueError("objective goodput needs budget_usd_per_year or power_budget_mw")
+        if self.power_basis == "measured_peak" and self.oversubscription is None:
+            raise ValueError("power_basis measured_peak needs an explicit oversubscription (1: provision the "
+                             "modelled peak draw; 1.2: 20 % more peak draw than provisioned power)")
         return self
 
 
@@ -204,6 +254,12 @@ def check_plan(sc: PlanScenario, where: str) -> None:
     if k.deadline_months is not None and all(lead_time_months(c) > k.deadline_months for c in p.candidates):
         raise ScenarioError(f"every candidate's lead time exceeds deadline_months {k.deadline_months}",
                             where=f"{where}: plan.constraints.deadline_months")
+    pue_lo = sc.facility.pue - p.sensitivity.pue
+    if p.sensitivity.enabled and pue_lo < 1.0 - 1e-9:
+        raise ScenarioError(f"PUE {sc.facility.pue:g} - {p.sensitivity.pue:g} = {pue_lo:g} is below 1 (facility "
+                            "power cannot be less than IT power); give a smaller range",
+                            where=f"{where}: plan.sensitivity.pue")
+    _check_terms(sc, where)
     models = sorted({t.model for t in sc.traffic})
     for i, c in enumerate(p.candidates):
         u = candidate_unit(c, f"{where}: plan.candidates.{i}")
@@ -219,6 +275,25 @@ def check_plan(sc: PlanScenario, where: str) -> None:
                 if why:
                     raise ScenarioError(f"the {c.hardware} units cannot host this layout: {why}",
                                         where=f"{where}: plan.candidates.{i}.layouts.{li}")
+
+
+def _check_terms(sc: PlanScenario, where: str) -> None:
+    t = sc.plan.deal_terms
+    if t is None:
+        return
+    hws = [c.hardware for c in sc.plan.candidates]
+    if t.hardware not in hws:
+        raise ScenarioError(f"{t.hardware!r} is not a candidate (candidates: {', '.join(hws)})",
+                            where=f"{where}: plan.deal_terms.hardware")
+    names = [c.name for c in sc.traffic]
+    if t.tier_class is not None and t.tier_class not in names:
+        raise ScenarioError(f"{t.tier_class!r} is not a traffic class (classes: {', '.join(names)})",
+                            where=f"{where}: plan.deal_terms.tier_class")
+    for i, m in enumerate(t.models):
+        _check_id("model", m, f"{where}: plan.deal_terms.models.{i}")
+    if t.mw_years is not None and t.mw_years > t.facility_mw * t.term_years * (1 + 1e-9):
+        raise ScenarioError(f"{t.mw_years:g} MW-years is more than {t.facility_mw:g} MW for all "
+                            f"{t.term_years:g} years", where=f"{where}: plan.deal_terms.mw_years")
 
 
 def parse_plan_scenario(data: object, where: str = "scenario") -> PlanScenario:
@@ -237,8 +312,10 @@ __all__ = [
     "CandidateSpec",
     "ClassDemandSpec",
     "ConstraintSpec",
+    "DealTermsSpec",
     "PlanScenario",
     "PlanSpec",
+    "SensitivitySpec",
     "SpecDecodeSpec",
     "UnitOverride",
     "VerifySpec",

@@ -37,11 +37,12 @@ def candidate_unit(c: CandidateSpec, where: str = "scenario: plan.candidates") -
         power = o.power_w or base.power_w * chips / base.chips
         u = replace(base, name=o.name or (base.name if chips == base.chips else f"{chips}-chip {c.hardware} unit"),
                     chips=chips, price_usd=price or base.price_usd, power_w=power,
-                    sources={**base.sources, "scenario": "unit overridden in the scenario"})
+                    sources={**base.sources, "scenario": "unit overridden in the scenario"},
+                    items=base.items if price is None or price == base.price_usd else {"unit (scenario)": price})
     if c.unit_price_usd is not None:
-        u = replace(u, price_usd=c.unit_price_usd)
+        u = replace(u, price_usd=c.unit_price_usd, items={"unit (scenario)": c.unit_price_usd})
     elif c.price_usd is not None:
-        u = replace(u, price_usd=c.price_usd * u.chips)
+        u = replace(u, price_usd=c.price_usd * u.chips, items={"unit (scenario)": c.price_usd * u.chips})
     if c.lead_time_months is not None:
         u = replace(u, lead_time_months=c.lead_time_months)
     if c.supply_cap_chips is not None and c.supply_cap_chips < u.chips:
