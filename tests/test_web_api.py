@@ -136,7 +136,7 @@ def test_plan_then_deal_on_it(client: TestClient, tmp_path: Path) -> None:
                                        "deal_yaml": default_deal(), "options": {"plan_run": plan["id"], "paths": 2000}})
     deal = _wait(client, r.json()["id"])
     assert deal["status"] == "done", deal["error"]
-    cerebras_mw = sum(p["facility_mw"] for p in plan_json["pools"] if p["vendor"] == "Cerebras")
+    cerebras_mw = sum(p["provisioned_mw"] for p in plan_json["pools"] if p["vendor"] == "Cerebras")  # deal MW
     assert 0 < deal["summary"]["mw"]["value"] <= cerebras_mw + 1e-9
     figs = _figures(deal)
     assert {"spend", "vesting", "plan_cashflow"} <= set(figs)

@@ -13,7 +13,8 @@ The format this module reads (extra keys are ignored, so the planner may write m
                  "facility_mw": 12.6, "output_tokens_per_year": 3.1e14}
     }
 
-``facility_mw`` is power at the meter (IT load x PUE): deals count MW that way. A deal file says::
+``facility_mw`` is power at the meter (IT load x PUE); a plan that states ``provisioned_mw`` (the power the
+units bought can draw, on the plan's power basis) is read by that, as deals count MW. A deal file says::
 
     contract:
       from_plan: {path: plan.json, vendor: Cerebras, first_delivery: 2026-06-30,
@@ -24,7 +25,8 @@ and :func:`deliveries_from_plan` turns the vendor's pools into ``deliveries`` eq
 capex on delivery (``include: capex`` or ``both``) and accrues its share of the vendor's opex per year
 while in service (``opex`` or ``both``); the service life is ``horizon_years`` unless the contract sets
 ``service_years``.
-Tokens per MW-year for effective prices = ``totals.output_tokens_per_year / totals.facility_mw``.
+Tokens per MW-year for effective prices = ``totals.output_tokens_per_year`` over ``totals.provisioned_mw``
+(else ``totals.facility_mw``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class PlanPool(BaseModel):
     facility_mw: NonNegativeFloat
     capex_usd: NonNegativeFloat
     opex_usd_per_year: NonNegativeFloat
+    provisioned_mw: NonNegativeFloat | None = None
+
+    @property
+    def deal_mw(self) -> float:
+        """The MW a deal counts: provisioned where the plan says it, else the modelled draw at the meter."""
+        return self.provisioned_mw if self.provisioned_mw is not None else self.facility_mw
 
 
 class PlanTotals(BaseModel):
@@ -55,6 +63,7 @@ class PlanTotals(BaseModel):
     opex_usd_per_year: NonNegativeFloat
     facility_mw: NonNegativeFloat
     output_tokens_per_year: NonNegativeFloat
+    provisioned_mw: NonNegativeFloat | None = None
 
 
 class PlanFile(BaseModel):
@@ -108,16 +117,14 @@ def deliveries_from_plan(
     if not pools:
         vendors = sorted({p.vendor for p in plan.pools})
         raise ScenarioError(f"plan has no pools from vendor {vendor!r} (vendors: {', '.join(vendors)})", where=where)
-    mw = sum(p.facility_mw for p in pools)
+    mw = sum(p.deal_mw for p in pools)
     capex = sum(p.capex_usd for p in pools) if include in ("capex", "both") else 0.0
     opex = sum(p.opex_usd_per_year for p in pools) if include in ("opex", "both") else 0.0
     if mw <= 0.0:
         raise ScenarioError(f"vendor {vendor!r} pools have no facility_mw", where=where)
-    tokens = (
-        plan.totals.output_tokens_per_year / plan.totals.facility_mw
-        if plan.totals.facility_mw > 0 and plan.totals.output_tokens_per_year > 0
-        else None
-    )
+    t = plan.totals
+    total_mw = t.provisioned_mw if t.provisioned_mw is not None else t.facility_mw
+    tokens = t.output_tokens_per_year / total_mw if total_mw > 0 and t.output_tokens_per_year > 0 else None
     items = tuple(
         PlannedDelivery(
             offset_years=i * spacing_months / 12.0,
