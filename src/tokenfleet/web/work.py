@@ -63,7 +63,7 @@ def plan_work(run: Run, progress: Progress) -> dict[str, Any]:
     summary = {
         "tco": _s("TCO per year", t["tco_usd_per_year"], "money"),
         "capex": _s("Capex", t["capex_usd"], "money"),
-        "mw": _s("Facility power (planned peak)", t["facility_mw"], "mw"),
+        "mw": _s("Power provisioned (what the budget holds)", t.get("provisioned_mw", t["facility_mw"]), "mw"),
         "usd_per_mtok": _s("Cost per M output tokens", t["usd_per_mtok"], "money"),
         "chips": _s("Chips", sum(q.get("chips") or 0 for q in pj["pools"]), "int"),
         "vendors": _s("Vendors", ", ".join(sorted({str(q["vendor"]) for q in pj["pools"]}))),
