@@ -49,7 +49,8 @@ def pool_row(p: PoolPlan) -> dict[str, Any]:
 
 def plan_json(r: PlanResult) -> dict[str, Any]:
     sc, sol = r.scenario, r.solution
-    pools = [pool_row(p) for p in r.pools]
+    notes = {n.pool: f"{n.why}; {n.alternative}" for n in r.low_load}
+    pools = [pool_row(p) | ({"note": notes[p.name]} if p.name in notes else {}) for p in r.pools]
     tokens = sum(p.output_tokens_per_year for p in r.pools)
     capex = sum(p.capex_usd for p in r.pools)
     opex = sum(p.opex_usd_per_year for p in r.pools)
@@ -141,7 +142,8 @@ def write_plan_files(r: PlanResult, out_dir: Path) -> list[Path]:
     rows = [{**{k: v for k, v in q.items() if k != "purchase"},
              **{f"purchase_{k}": v for k, v in q["purchase"].items()}} for q in data["pools"]]
     with pc.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["name"])
+        fields = list(dict.fromkeys(k for q in rows for k in q)) or ["name"]  # a note only on idle pools
+        w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     return [pj, pc]

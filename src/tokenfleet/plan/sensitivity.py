@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -249,9 +250,7 @@ def breakpoints(sc: PlanScenario, p: Problem, sol: Solution, derate: dict[int, f
             for direction, factors in (("looser", SCAN), ("tighter", tuple(1 / x for x in SCAN))):
                 if direction not in directions:
                     continue
-                bp = _search(at, factors, lambda q, so, name=d.name: so is None or q is None or (
-                    signature(q, so).get(name) != base_sig.get(name)
-                    and abs(s.value(so) - base_val) > CHANGE * abs(base_val)))
+                bp = _search(at, factors, partial(_differs, s, d.name, base_sig, base_val))
                 if bp is None:
                     continue
                 _, f_diff, sol_same, sol_diff, q_diff = bp
@@ -264,6 +263,14 @@ def breakpoints(sc: PlanScenario, p: Problem, sol: Solution, derate: dict[int, f
                 out.append(Breakpoint(d.name, field, base, _value(base, field, f_diff), direction, tight, loose,
                                       ft, fl, change_text(base_sig, sig_diff)))
     return out
+
+
+def _differs(s: _Solver, name: str, base_sig: dict[str, tuple[str, ...]], base_val: float, q: Problem | None,
+             so: Solution | None) -> bool:
+    """Past a breakpoint: no fleet at all, or the class on other hardware and the objective moved."""
+    if so is None or q is None:
+        return True
+    return signature(q, so).get(name) != base_sig.get(name) and abs(s.value(so) - base_val) > CHANGE * abs(base_val)
 
 
 def _search(at: Callable[[float], tuple[Problem | None, Solution | None]], factors: tuple[float, ...],
