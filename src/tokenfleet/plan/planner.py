@@ -129,6 +129,7 @@ class PlanResult:
     breakpoints: list[Breakpoint] = field(default_factory=list)
     low_load: list[IdleNote] = field(default_factory=list)
     terms: ImpliedTerms | None = None
+    breakpoints_searched: bool = False
 
     @property
     def bill_of_materials(self) -> list[dict[str, object]]:
@@ -312,6 +313,7 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
         result.sensitivity = tornado(sc, problem, derate, objective, spec, speed_interval)
         if spec.breakpoints:
             result.breakpoints = breakpoints(sc, problem, sol, derate, objective, spec)
+            result.breakpoints_searched = True
         timings["sensitivity_s"] = time.perf_counter() - t
     t = time.perf_counter()
     idle = {q.class_name for q in result.pools if q.peak_load < LOW_LOAD}

@@ -141,7 +141,7 @@ def _sensitivity(r: PlanResult, c: Console) -> None:
                  money(b.tco_looser_usd) if b.tco_looser_usd is not None else "infeasible"] for b in r.breakpoints]
         c.print(table("SLO breakpoints (where the fleet changes, by bisection)",
                       ["class", "SLO", "plan", "changes at", "TCO tighter", "TCO looser"], rows, 2))
-    if r.sensitivity or r.scenario.plan.sensitivity.breakpoints:
+    if r.breakpoints_searched:
         bp = nearest(r.breakpoints)
         c.print("[bold]Nearest SLO breakpoint:[/] " + (bp.sentence() if bp is not None else
                 "none within 2x of any SLO (the fleet stays the same from half to twice each target)") + ".")
