@@ -150,7 +150,10 @@ def build_deal(spec: DealSpec, file: str, base_dir: Path) -> Deal:
     deliveries: list[Delivery] = []
     if c.from_plan is not None:
         fp = c.from_plan
-        plan = load_plan(base_dir / fp.path)
+        try:
+            plan = load_plan(base_dir / fp.path)
+        except ScenarioError as exc:  # name the deal file and field that points at the plan, too
+            raise ScenarioError(str(exc), where=f"{file}: contract.from_plan.path") from None
         sched = deliveries_from_plan(
             plan, fp.vendor, fp.deliveries, fp.spacing_months, fp.include, f"{file}: contract.from_plan"
         )
