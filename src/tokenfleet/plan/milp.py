@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,25 +51,36 @@ GOODPUT_MAX_SCALE = 1e4
 GOODPUT_REL_GAP = 1e-3  # the goodput objective (a continuous traffic scale) is proven to 0.1 %
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet: dict[str, int] = {"depth": 0, "saved": -1}
+
+
 @contextlib.contextmanager
 def quiet_stdout() -> Iterator[None]:
     """HiGHS prints some MIP diagnostics straight to file descriptor 1 whatever its output flag (e.g.
     "HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"): keep them out of a plan's
-    output. Where stdout is not a file descriptor (captured by a test) nothing is redirected."""
+    output. Where stdout is not a file descriptor (captured by a test) nothing is redirected; solves in
+    several threads share one redirection (the first in redirects, the last out restores)."""
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            sys.stdout.flush()
+            _quiet["saved"] = os.dup(fd)
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), fd)
+        _quiet["depth"] += 1
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
         yield
     finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                os.dup2(_quiet["saved"], fd)
+                os.close(_quiet["saved"])
 
 
 @dataclass(frozen=True, slots=True)
