@@ -108,3 +108,21 @@ def test_new_fields_are_checked_at_the_door(over: dict[str, object], where: str,
     with pytest.raises(ScenarioError) as exc:
         parse_plan_scenario(_data(**over), "plan.yaml")
     assert str(exc.value).startswith(f"plan.yaml: {where}") and words in str(exc.value)
+
+
+def test_idle_pools_are_explained_with_the_nearest_cheaper_alternative(default: PlanResult) -> None:
+    """Every pool below 25 % load at peak has a line: why (the smallest replica that meets its SLO, who else
+    meets it) and the nearest cheaper alternative, its class's nearest looser breakpoint."""
+    low = [p for p in default.pools if p.peak_load < 0.25]
+    assert {n.pool for n in default.low_load} == {p.name for p in low}
+    for n in default.low_load:
+        assert "SLO" in n.why and "carries" in n.why
+        bp = min((b for b in default.breakpoints if b.direction == "looser" and n.pool.startswith(b.class_name)
+                  and b.tco_looser_usd is not None and b.tco_tighter_usd is not None
+                  and b.tco_looser_usd < b.tco_tighter_usd), key=lambda b: b.distance, default=None)
+        if bp is not None:
+            assert bp.sentence() in n.alternative
+    quick = plan(parse_plan_scenario(_data()), Path("."), run_verify=False, pareto=False, shadow=False,
+                 sensitivity=False)
+    assert all("not searched (--no-sensitivity)" in n.alternative for n in quick.low_load)
+    assert {n.pool for n in quick.low_load} == {n.pool for n in default.low_load}

@@ -24,7 +24,10 @@ class IdleNote:
         return f"{self.pool} at {pct(self.peak_load)} of its capacity at peak: {self.why}; {self.alternative}"
 
 
-def idle_notes(pools: list, p: Problem, bps: list[Breakpoint]) -> list[IdleNote]:  # pools: list[PoolPlan]
+def idle_notes(pools: list, p: Problem, bps: list[Breakpoint],  # pools: list[PoolPlan]
+               searched: bool = True) -> list[IdleNote]:
+    """A note per pool below :data:`LOW_LOAD`; ``searched``: the breakpoints were looked for (not with
+    ``--no-sensitivity``)."""
     out = []
     for q in pools:
         if q.peak_load >= LOW_LOAD:
@@ -44,8 +47,10 @@ def idle_notes(pools: list, p: Problem, bps: list[Breakpoint]) -> list[IdleNote]
                 and b.tco_looser_usd < b.tco_tighter_usd]
         if mine:
             alt = "the nearest cheaper alternative: " + min(mine, key=lambda b: b.distance).sentence()
-        else:
+        elif searched:
             alt = "no cheaper fleet up to twice its SLO targets (the SLO breakpoint search found none)"
+        else:
+            alt = "the nearest cheaper alternative was not searched (--no-sensitivity)"
         out.append(IdleNote(q.name, q.peak_load, why, alt))
     return out
 

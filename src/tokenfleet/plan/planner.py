@@ -317,9 +317,10 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
         timings["sensitivity_s"] = time.perf_counter() - t
     t = time.perf_counter()
     idle = {q.class_name for q in result.pools if q.peak_load < LOW_LOAD}
-    bps = result.breakpoints if result.breakpoints or (sensitivity and spec.enabled and spec.breakpoints) else (
-        breakpoints(sc, problem, sol, derate, objective, spec, only=idle, directions=("looser",)) if idle else [])
-    result.low_load = idle_notes(result.pools, problem, bps)
+    searched = result.breakpoints_searched or not (sensitivity and spec.enabled)
+    bps = result.breakpoints if searched or not idle else breakpoints(
+        sc, problem, sol, derate, objective, spec, only=idle, directions=("looser",))
+    result.low_load = idle_notes(result.pools, problem, bps, searched=bool(sensitivity and spec.enabled))
     timings["sensitivity_s"] = timings.get("sensitivity_s", 0.0) + time.perf_counter() - t
     if pareto and sc.plan.pareto_points:
         say("pareto", 0.9)
