@@ -1,13 +1,15 @@
-"""Forwarding one request: budget reservation, admission, routing, failover, streaming relay and metering.
+"""Forwarding one request: budget reservation, admission, routing and failover (relaying and metering the
+answer: :mod:`tokenfleet.gateway.answers`).
 
 Before the first byte reaches the client, a failed attempt (connect error, 5xx, 429, no first byte within
 the pool's time-to-first-byte limit, a stream that dies before its first event) is retried on another
 backend with backoff. A backend that answers 429 is cooled down for its ``Retry-After`` and the gateway
 waits for it only when no other backend can serve (at most ``retry.max_retry_after_s`` in all); the
 client then gets 429 ``rate_limit_error`` with the upstream's ``Retry-After``. A backend with no first byte
-in time is ejected (Envoy-style) and probed again after the breaker's cooldown. Once the first event has
-been relayed the request is committed to its backend: if the upstream stream is then cut — or a drain
-runs past its timeout — the client gets an SSE ``error`` event, never a silent 200 with a truncated answer.
+in time is ejected (Envoy-style) and probed again after the breaker's cooldown. A request without
+``max_tokens`` is reserved and forwarded with a cap (the key's, else the pool's, else the gateway's
+``default_max_tokens``), echoed in ``x-tokenfleet-max-tokens``; a key scoped away from every pool of the
+model is refused 403 ``permission_denied``.
 
 Every backend slot and probe an attempt takes is a :class:`~tokenfleet.gateway.slots.Lease` of the
 request's :class:`~tokenfleet.gateway.slots.Slots`, released on every path. Every request that reaches the
@@ -21,97 +23,23 @@ import contextlib
 import email.utils
 import math
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
-from tokenfleet.gateway import tokens
 from tokenfleet.gateway.admission import Admission
-from tokenfleet.gateway.breaker import is_latency_outlier
+from tokenfleet.gateway.answers import Answers, InFlight
+from tokenfleet.gateway.call import Call, Outcome, Reply, estimate_prompt_tokens
 from tokenfleet.gateway.config import GatewayConfig
-from tokenfleet.gateway.fleet import Backend, Fleet, Pool
-from tokenfleet.gateway.ledger import Ledger, LedgerRow
+from tokenfleet.gateway.fleet import Backend, Fleet
+from tokenfleet.gateway.ledger import Ledger
 from tokenfleet.gateway.metrics import GatewayMetrics
 from tokenfleet.gateway.openai_models import ApiError
 from tokenfleet.gateway.router import Router
 from tokenfleet.gateway.slots import Lease, Slots
 from tokenfleet.gateway.upstream import UpstreamError, UpstreamRequest, UpstreamResponse
 
-SSE_DONE = b"data: [DONE]"
 NON_STREAM_TPOT_BUDGET_S = 0.2  # per output token, for the deadline of a non-streamed answer without a TPOT SLO
-
-
-@dataclass(slots=True)
-class Call:
-    """One client request as the gateway sees it."""
-
-    request_id: str
-    key_id: str
-    path: str
-    model: str  # public name, class suffix removed
-    slo_class: str
-    tier: str
-    ttft_slo_ms: float | None
-    tpot_slo_ms: float | None
-    max_queue_ms: float
-    body: dict[str, Any]
-    stream: bool
-    client_wants_usage: bool
-    prompt_tokens_est: int
-    max_output_tokens: int
-    n: int = 1
-    pools: frozenset[str] | None = None  # pools the key may use (None: all)
-    budgeted: bool = False  # the key has a budget: reserve before forwarding
-    t0: float = field(default_factory=time.perf_counter)
-    ts: float = field(default_factory=time.time)
-    # the request named no max_tokens: the gateway forwards this cap (key's, else each pool's; None: the
-    # pool's own) and reserves for it
-    cap: int | None = None
-    capped: bool = False
-    gone: bool = False  # the client disconnected before a non-streamed answer (the HTTP layer sets it)
-    recorded: bool = False  # its ledger row is written
-
-
-@dataclass(slots=True)
-class Outcome:
-    status: int = 200
-    error: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    ttft_ms: float | None = None
-
-
-@dataclass(slots=True)
-class Reply:
-    """What the HTTP layer sends: a complete body, or an async iterator of SSE bytes."""
-
-    status: int
-    body: bytes | None = None
-    stream: AsyncIterator[bytes] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True, eq=False)
-class _Live:
-    """A stream being relayed, or an attempt waiting for its backend's answer (``task``), so a drain past
-    its timeout can end it: the stream with an error event, the attempt with a 503."""
-
-    resp: UpstreamResponse | None
-    task: asyncio.Task[Any] | None = None
-    abort: str | None = None
-
-
-def _usage(obj: dict[str, Any]) -> tuple[int, int] | None:
-    u = obj.get("usage")
-    if isinstance(u, dict):
-        try:
-            return max(0, int(u.get("prompt_tokens") or 0)), max(0, int(u.get("completion_tokens") or 0))
-        except (TypeError, ValueError):
-            return None
-    return None
 
 
 def retry_after_s(headers: dict[str, str]) -> float | None:
@@ -135,26 +63,13 @@ class _Failed(Exception):
         self.err, self.retry_after = err, retry_after
 
 
-class Proxy:
+class Proxy(Answers):
     def __init__(self, cfg: GatewayConfig, fleet: Fleet, router: Router, ledger: Ledger | None,
                  metrics: GatewayMetrics) -> None:
-        self.cfg = cfg
-        self.fleet = fleet
-        self.router = router
-        self.ledger = ledger
-        self.metrics = metrics
+        super().__init__(cfg, fleet, router, ledger, metrics)
         self.admission = Admission()
-        self._ttfb_s = {p.name: cfg.ttfb_timeout_s(p.cfg) for p in fleet.pools}
-        self._live: set[_Live] = set()
 
     # ---- budgets ---------------------------------------------------------------------------------
-    def output_cap(self, call: Call, pool: Pool) -> int:
-        """The most output tokens per choice ``call`` may produce on ``pool``: its own max_tokens, else
-        the cap the gateway forwards (the key's, else the pool's, else the gateway's default)."""
-        if not call.capped:
-            return call.max_output_tokens
-        return call.cap or pool.cfg.default_max_tokens or self.cfg.default_max_tokens
-
     def max_cost_usd(self, call: Call) -> float:
         """The most this request can cost: prompt estimate + max_tokens (or the cap forwarded) x n, at the
         dearest allowed pool."""
@@ -292,7 +207,7 @@ class Proxy:
     async def _attempt(self, call: Call, b: Backend, slots: Slots) -> Reply:
         """One try on one backend: a reply, or :class:`_Failed` with the error and any Retry-After."""
         task = asyncio.current_task()
-        live = _Live(None, task)
+        live = InFlight(None, task)
         self._live.add(live)
         try:
             return await self._attempt_once(call, b, slots)
@@ -358,39 +273,6 @@ class Proxy:
             raise
         return self._complete(call, b, resp.status, data, lease, t_attempt)
 
-    def _reply_headers(self, call: Call, b: Backend) -> dict[str, str]:
-        headers = {"x-tokenfleet-pool": b.pool.name, "x-tokenfleet-backend": b.name}
-        if call.capped:
-            headers["x-tokenfleet-max-tokens"] = str(self.output_cap(call, b.pool))
-        return headers
-
-    def _bill_gone(self, call: Call, b: Backend, t_attempt: float, lease: Lease) -> None:
-        """The client left before a non-streamed answer and the attempt was cancelled (the backend's work
-        with it, as the connection closed): bill the prompt and the output tokens the backend will have
-        produced by now at its estimated TTFT / TPOT (the answer itself never arrived)."""
-        t_end = time.perf_counter()
-        elapsed = t_end - t_attempt
-        ttft_s, tpot_s = self.router.estimates_s(b, call.prompt_tokens_est)
-        produced = 0
-        if ttft_s is not None and elapsed >= ttft_s:
-            per_choice = 1 + (int((elapsed - ttft_s) / tpot_s) if tpot_s else 0)
-            produced = min(self.output_cap(call, b.pool), per_choice) * call.n
-        out = Outcome(499, f"client disconnected after {elapsed:.2f} s on the backend; upstream cancelled, "
-                           f"{produced} completion tokens estimated", call.prompt_tokens_est, produced)
-        lease.end()
-        self.record(call, b, out, t_end, b.joules(t_end - call.t0))
-
-    def _eject(self, b: Backend, why: str, reason: str) -> bool:
-        """Eject ``b`` unless it is the last backend of its model still in routing (Envoy's max ejection
-        percent: a slow pool is better than none). Returns whether it was ejected."""
-        others = [o for p in self.fleet.by_model.get(b.pool.cfg.model, []) for o in p.backends
-                  if o is not b and o.breaker.allows_request()]
-        if not others:
-            return False
-        b.breaker.eject(why)
-        self.metrics.child(self.metrics.ejections, b.name, reason).inc()
-        return True
-
     def _failed(self, b: Backend, lease: Lease, reason: str, message: str, breaker: bool = True,
                 status: int = 502, retry_after: float | None = None) -> _Failed:
         b.telemetry.observe_error()
@@ -401,192 +283,6 @@ class Proxy:
         code = {429: "upstream_rate_limited", 504: "upstream_timeout"}.get(status, "upstream_error")
         return _Failed(ApiError(status, message, "rate_limit_error" if status == 429 else "server_error", code),
                        retry_after)
-
-    # ---- non-streaming ---------------------------------------------------------------------------
-    def _complete(self, call: Call, b: Backend, status: int, data: bytes, lease: Lease, t_attempt: float) -> Reply:
-        t_end = time.perf_counter()
-        out = Outcome(status)
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            usage = _usage(obj)
-            if usage is not None:
-                out.prompt_tokens, out.completion_tokens = usage
-            elif status == 200:
-                out.prompt_tokens = call.prompt_tokens_est
-            if status == 200 and obj.get("model") != call.model:
-                obj["model"] = call.model
-                data = orjson.dumps(obj)
-        if status == 200:
-            out.ttft_ms = (t_end - call.t0) * 1e3
-        else:
-            out.error = f"backend answered {status}"
-        self._finish(call, b, out, t_end, status < 500, lease, (t_attempt, None))
-        return Reply(status, data, headers=self._reply_headers(call, b))
-
-    # ---- streaming -------------------------------------------------------------------------------
-    async def _relay(self, call: Call, b: Backend, resp: UpstreamResponse, it: AsyncIterator[bytes],
-                     buf: bytes, lease: Lease, timing: tuple[float, float]) -> AsyncIterator[bytes]:
-        out = Outcome(200, prompt_tokens=call.prompt_tokens_est)
-        live = _Live(resp)
-        self._live.add(live)
-        events = 0
-        usage_seen = False
-        done = False
-        up_model = (b.pool.cfg.upstream_model or call.model).encode()
-        rename = up_model != call.model.encode()
-        old = b'"model":"' + up_model + b'"'
-        new = b'"model":"' + call.model.encode() + b'"'
-        try:
-            while True:
-                *complete, buf = buf.split(b"\n\n")
-                chunk: list[bytes] = []
-                for ev in complete:
-                    if not ev.strip():
-                        continue
-                    if ev.startswith(SSE_DONE):
-                        done = True
-                        chunk.append(ev + b"\n\n")
-                        continue
-                    if b'"usage":{' in ev or b'"usage": {' in ev:
-                        try:
-                            obj = orjson.loads(ev[ev.index(b"{"):])
-                        except (ValueError, orjson.JSONDecodeError):
-                            obj = {}
-                        usage = _usage(obj) if isinstance(obj, dict) else None
-                        if usage is not None:
-                            out.prompt_tokens, out.completion_tokens = usage
-                            usage_seen = True
-                        if not call.client_wants_usage and isinstance(obj, dict) and not obj.get("choices"):
-                            continue  # the usage-only chunk the gateway asked for on its own account
-                    if out.ttft_ms is None:
-                        out.ttft_ms = (time.perf_counter() - call.t0) * 1e3
-                    events += 1
-                    chunk.append((ev.replace(old, new) if rename else ev) + b"\n\n")
-                if chunk:
-                    yield b"".join(chunk)
-                if done:
-                    break
-                try:
-                    buf += await it.__anext__()
-                except StopAsyncIteration:
-                    raise UpstreamError("upstream closed the stream before [DONE]", connect=False) from None
-        except UpstreamError as exc:
-            if live.abort is not None:
-                out.error = live.abort[:256]
-                msg, code = f"{live.abort}; the answer is incomplete", "gateway_shutdown"
-            else:
-                out.error = f"stream cut: {exc}"[:256]
-                msg, code = f"the backend stream was cut after it started ({exc}); the answer is incomplete", \
-                    "stream_cut"
-            yield b"data: " + orjson.dumps({"error": {"message": msg, "type": "server_error", "param": None,
-                                                      "code": code}}) + b"\n\n"
-        except (asyncio.CancelledError, GeneratorExit):
-            out.error = "client disconnected"
-            raise
-        finally:
-            self._live.discard(live)
-            await resp.aclose()
-            if not usage_seen:
-                out.completion_tokens = max(0, events - 1) if events else 0
-            self._finish(call, b, out, time.perf_counter(), out.error is None
-                         or out.error == "client disconnected" or live.abort is not None, lease, timing)
-
-    async def expire_streams(self, reason: str) -> int:
-        """End every stream still being relayed with an SSE error event, and answer every non-streamed
-        request still waiting for its backend with 503 (a drain past its timeout)."""
-        live = list(self._live)
-        for s in live:
-            s.abort = reason
-            if s.task is not None:
-                s.task.cancel()
-            elif s.resp is not None:
-                with contextlib.suppress(Exception):
-                    await s.resp.aclose()
-        return len(live)
-
-    # ---- accounting ------------------------------------------------------------------------------
-    def _finish(self, call: Call, b: Backend, out: Outcome, t_end: float, ok: bool, lease: Lease,
-                timing: tuple[float, float | None]) -> None:
-        """Settle an attempt that answered: health (``timing``: when the attempt started and its first
-        event came, None for a non-streamed answer), slots, and the row."""
-        duration_s = t_end - call.t0
-        pool = b.pool
-        pool.last_tried = self.router.clock()  # its evidence is as fresh as this answer
-        joules = b.joules(duration_s)
-        if ok:
-            b.breaker.on_success()
-            if out.status == 200 and out.error is None:
-                self._observe(call, b, out, timing, t_end)
-                pool.observe_lengths(out.prompt_tokens, out.completion_tokens)
-                self._check_outlier(b)
-        else:
-            b.telemetry.observe_error()
-            b.breaker.on_failure()
-        lease.end()
-        self.record(call, b, out, t_end, joules)
-
-    def _observe(self, call: Call, b: Backend, out: Outcome, timing: tuple[float, float | None],
-                 t_end: float) -> None:
-        """Feed ``b``'s TTFT and TPOT evidence, timed from the start of this attempt. A non-streamed answer
-        shows no first token: its TTFT is the duration less the tokens after the first at the estimated
-        TPOT (none when there is no estimate), and it gives no TPOT sample."""
-        t_attempt, t_first = timing
-        per_choice = out.completion_tokens / max(1, call.n)
-        if t_first is not None:
-            ttft_s: float | None = t_first - t_attempt
-            tpot_s = (t_end - t_first) / (per_choice - 1) if per_choice > 1 else None
-        else:
-            tpot_s = None
-            est = self.router.estimates_s(b, call.prompt_tokens_est)[1] if per_choice > 1 else 0.0
-            ttft_s = max(0.0, (t_end - t_attempt) - (per_choice - 1) * est) if est is not None else None
-        b.telemetry.observe_success(self.router.clock(), ttft_s, tpot_s)
-
-    def _check_outlier(self, b: Backend) -> None:
-        now = self.router.clock()
-        own = b.telemetry.ttft.read(now)
-        peers = [t for p in b.pool.backends if p is not b and p.breaker.allows_request()
-                 and (t := p.telemetry.ttft.read(now)) is not None]
-        floor_s = self._ttfb_s[b.pool.name] / 2
-        if is_latency_outlier(own, b.telemetry.ttft.samples, peers, floor_s) \
-                and self._eject(b, "TTFT outlier in its pool", "ttft_outlier"):
-            b.telemetry.ttft.reset()  # judged afresh after the probe
-
-    def record(self, call: Call, b: Backend | None, out: Outcome, t_end: float,
-               joules: float | None = None) -> None:
-        """Meter a finished request, or a refused one (``b`` None): metrics and one ledger row."""
-        m = self.metrics
-        pool_name = b.pool.name if b else "-"
-        usd = b.pool.cost_usd(out.prompt_tokens, out.completion_tokens) if b else 0.0
-        duration_s = t_end - call.t0
-        status = "cut" if out.error and out.status == 200 else str(out.status)
-        m.child(m.requests, pool_name, b.name if b else "-", call.slo_class, status).inc()
-        if b is not None:
-            m.child(m.duration, pool_name, call.slo_class).observe(duration_s)
-            if out.ttft_ms is not None:
-                m.child(m.ttft, pool_name, call.slo_class).observe(out.ttft_ms / 1e3)
-            m.child(m.tokens, pool_name, "prompt").inc(out.prompt_tokens)
-            m.child(m.tokens, pool_name, "completion").inc(out.completion_tokens)
-            m.child(m.usd, pool_name).inc(usd)
-            if joules:
-                m.child(m.joules, pool_name).inc(joules)
-        if self.ledger is not None:
-            ok = self.ledger.record(LedgerRow(
-                ts=call.ts, request_id=call.request_id, key_id=call.key_id, slo_class=call.slo_class,
-                pool=pool_name, backend=b.name if b else "-", model=call.model, status=out.status,
-                error=out.error, stream=call.stream, prompt_tokens=out.prompt_tokens,
-                completion_tokens=out.completion_tokens, ttft_ms=out.ttft_ms, duration_ms=duration_s * 1e3,
-                joules=joules, usd=usd))
-            if not ok:
-                m.rows_lost.inc()
-        call.recorded = True
-
-
-def estimate_prompt_tokens(raw_body_len: int) -> int:
-    """Routing-time prompt estimate from the body size (cheap; usage from the backend replaces it)."""
-    return max(1, raw_body_len // tokens.CHARS_PER_TOKEN)
 
 
 __all__ = ["Call", "Outcome", "Proxy", "Reply", "estimate_prompt_tokens", "retry_after_s"]
