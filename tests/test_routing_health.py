@@ -1,5 +1,5 @@
 """The rule by which observed latency corrects the model and fades back to it (routing.health), with a
-clock passed in: no sleeping, no servers."""
+clock passed in: no sleeping, no servers; and the same rule in the simulator's router model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tokenfleet.routing.health import HealthRule, ObservedLatency, corrected_s, stale_rows
+from tokenfleet.routing.health import Evidence, HealthRule, ObservedLatency, corrected_s, stale_rows
 
 RULE = HealthRule(alpha=0.2, half_life_s=5.0, fresh_s=5.0)
 
@@ -53,3 +53,20 @@ def test_stale_rows_are_those_not_tried_within_the_fresh_window() -> None:
     tried = np.array([0.0, 7.0, -np.inf, 5.1])
     assert stale_rows(tried, np.arange(4), 10.0, RULE).tolist() == [0, 2]
     assert stale_rows(tried, np.array([1, 3]), 10.0, RULE).tolist() == []
+
+
+def test_the_simulators_per_row_form_is_the_same_rule() -> None:
+    """``Evidence`` (arrays, the simulator's router model) and ``ObservedLatency`` (the gateway's) give the
+    same numbers for the same samples."""
+    ev = Evidence(3, RULE)
+    scalar = [ObservedLatency() for _ in range(3)]
+    samples = [(0, 2.0, 0.0), (1, 0.5, 1.0), (0, 0.1, 4.0), (0, 0.3, 4.5), (1, 3.0, 20.0)]
+    for row, x, t in samples:
+        ev.observe(row, x, t)
+        scalar[row].observe(x, t, RULE)
+    predicted = np.array([0.2, 0.4, 0.3])
+    for now in (20.0, 26.0, 60.0):
+        want = [corrected_s(p, o, now, RULE) for p, o in zip(predicted, scalar, strict=True)]
+        assert ev.corrected(predicted, now) == pytest.approx(want)
+    assert ev.corrected(predicted, 20.0)[2] == 0.3  # never observed: the prediction
+

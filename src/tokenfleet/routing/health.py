@@ -17,16 +17,26 @@ average never comes down — the pool is wedged while the backend answers in 0.2
 * an estimate that blocks admission is re-measured by a probe (the gateway sends one; the simulator's
   replicas need none: its router reads their true state, so only its observations lag).
 
-Nothing here reads a clock: callers pass ``now`` (monotonic seconds in the gateway, simulated seconds in
-the simulator), so the rule is the same object in both.
+The simulator's router model applies the same rule through :class:`Evidence` (the per-row, vectorised
+form): each replica's observed TTFT (less its own prompt's prefill) corrects the predicted TTFT the
+policy reads, fading to the prediction with the same half-life, so a policy that steers by TTFT in a plan
+meets the same lag it meets in the live gateway, and an idle replica's evidence fades instead of keeping
+it out of routing. Nothing here reads a clock: callers pass ``now`` (monotonic seconds in the gateway,
+simulated seconds in the simulator), so the rule is the same object in both.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tokenfleet.routing.plugins import Profile
+    from tokenfleet.routing.table import EndpointTable
+    from tokenfleet.routing.types import RequestInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,4 +106,49 @@ def stale_rows(last_tried_s: np.ndarray, candidates: np.ndarray, now: float,
     return candidates[now - last_tried_s[candidates] >= rule.fresh_s]
 
 
-__all__ = ["DEFAULT_RULE", "HealthRule", "ObservedLatency", "corrected_s", "stale_rows"]
+def reads_ttft(profile: Profile) -> bool:
+    """True when a plugin of ``profile`` reads predicted TTFT (a TTFT scorer or an SLO filter)."""
+    from tokenfleet.routing.filters import SloFeasibleFilter
+    from tokenfleet.routing.scorers import TtftScorer
+
+    plugins = [*profile.filters, *(s for s, _ in profile.scorers)]
+    return any(isinstance(p, TtftScorer | SloFeasibleFilter) for p in plugins)
+
+
+class Evidence:
+    """Observed TTFT per row of an :class:`~tokenfleet.routing.table.EndpointTable` (the simulator's
+    router model), the time-aware average of :class:`ObservedLatency` kept as arrays."""
+
+    def __init__(self, rows: int, rule: HealthRule = DEFAULT_RULE) -> None:
+        self.rule = rule
+        self.mean_s = np.full(rows, np.nan)
+        self.at_s = np.zeros(rows)
+
+    def observe(self, row: int, sample_s: float, now: float) -> None:
+        m = self.mean_s[row]
+        if m != m:  # NaN: the first sample
+            self.mean_s[row] = sample_s
+        else:
+            w = 1.0 - (1.0 - self.rule.alpha) * self.rule.decay(now - self.at_s[row])
+            self.mean_s[row] = m + w * (sample_s - m)
+        self.at_s[row] = now
+
+    def corrected(self, predicted_s: np.ndarray, now: float) -> np.ndarray:
+        """:func:`corrected_s` for every row at once (rows without a sample keep the prediction)."""
+        decay = np.exp2(-np.maximum(0.0, now - self.at_s) / self.rule.half_life_s)
+        seen = predicted_s + (self.mean_s - predicted_s) * decay
+        return np.where(self.mean_s > predicted_s, seen, predicted_s)
+
+    def pick_row(self, profile: Profile, req: RequestInfo, table: EndpointTable, now: float) -> int:
+        """``profile.pick_row`` on the table with its predicted TTFT corrected by the evidence at ``now``
+        (the table's own column is left as it was)."""
+        base = table.predicted_ttft_s
+        table.predicted_ttft_s = self.corrected(base, now)
+        try:
+            return profile.pick_row(req, table)
+        finally:
+            table.predicted_ttft_s = base
+
+
+__all__ = ["DEFAULT_RULE", "Evidence", "HealthRule", "ObservedLatency", "corrected_s", "reads_ttft",
+           "stale_rows"]
