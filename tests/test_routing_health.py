@@ -4,6 +4,7 @@ clock passed in: no sleeping, no servers; and the same rule in the simulator's r
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,3 +71,27 @@ def test_the_simulators_per_row_form_is_the_same_rule() -> None:
         assert ev.corrected(predicted, now) == pytest.approx(want)
     assert ev.corrected(predicted, 20.0)[2] == 0.3  # never observed: the prediction
 
+
+def test_the_simulator_applies_it_to_policies_that_read_ttft() -> None:
+    from tokenfleet.scenario.load import parse_scenario
+    from tokenfleet.sim.engine import Simulation
+
+    def scenario(policy: str) -> Any:
+        return parse_scenario({
+            "traffic": [{"name": "chat", "model": "llama-3.1-8b",
+                         "arrivals": {"process": "poisson", "rate_rps": 40},
+                         "input_tokens": {"dist": "fixed", "value": 500},
+                         "output_tokens": {"dist": "fixed", "value": 50}, "slo": {"ttft_p99_ms": 2000}}],
+            "pools": [{"name": "h100", "hardware": "h100", "replicas": 3}],
+            "routing": {"policy": policy}, "sim": {"seed": 1, "duration_s": 20}})
+
+    assert Simulation(scenario("least-outstanding")).evidence is None  # reads no TTFT: nothing to correct
+    sim = Simulation(scenario("slo-tier"))
+    res = sim.run()
+    assert res.requests > 500 and sim.evidence is not None
+    assert np.isfinite(sim.evidence.mean_s).all()  # every replica's first tokens were observed
+    assert (sim.evidence.mean_s > 0).all()  # first tokens come after a wait
+    base = np.zeros(3)
+    now = sim.evidence.corrected(base, res.period_s)
+    later = sim.evidence.corrected(base, res.period_s + 10 * RULE.half_life_s)
+    assert (later < now / 1000).all()  # evidence no request renews fades (ten half-lives: 1/1024)

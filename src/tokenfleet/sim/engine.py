@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from tokenfleet.routing import EndpointTable, Profile, RequestInfo, build_profile
+from tokenfleet.routing.health import Evidence, reads_ttft
 from tokenfleet.routing.prefix_aware import uses_prefill_queue, uses_prefix
 from tokenfleet.scenario import Scenario
 from tokenfleet.sim.arrivals import request_arrivals, scenario_arrivals
@@ -29,7 +31,7 @@ from tokenfleet.sim.fleet import Pool, build_pools
 from tokenfleet.sim.metrics import EXACT_CAP, Collector, Group
 from tokenfleet.sim.prefix_view import ReplicaPrefixView
 from tokenfleet.sim.replica import Replica
-from tokenfleet.sim.seq import Seq
+from tokenfleet.sim.seq import DONE, Seq
 from tokenfleet.workload import Request
 
 
@@ -117,6 +119,11 @@ class Simulation:
         # for it; the table gets those counts when the profile must decide, and every row at the end
         self.entry_fast = self.core.fast_index(self.entry_profile, self.entry_table) if fast_routing else None
         self.decode_fast = self.core.fast_index(self.decode_profile, self.decode_table) if fast_routing else None
+        # the live gateway's rule for latency evidence (routing.health): a policy that reads TTFT sees each
+        # replica's observed TTFT (less its own prefill) fading to the prediction, as the gateway's router does;
+        # requests routed here wait per row for their first token, which is then observed
+        self.evidence = Evidence(len(self.entry_rows)) if reads_ttft(self.entry_profile) else None
+        self._awaiting: list[deque[Seq]] = [deque() for _ in self.entry_rows]
         # per replica, where the loop publishes its state: (table, row, index, what to publish: 0 nothing,
         # 1 the index's in-flight count, 2 the table row, 3 the table row and the prefill queue)
         self.publish_to: list[tuple[EndpointTable, int, object, int]] = []
@@ -184,7 +191,22 @@ class Simulation:
         """Row of the entry table for an arriving request, from the profile."""
         if self.entry_fast is not None:  # behind an index the table holds only what the index reads
             self.entry_table.in_flight[:] = self.entry_fast.counts
-        return self.entry_profile.pick_row(self._info(seq), self.entry_table)
+        ev = self.evidence
+        if ev is None:
+            return self.entry_profile.pick_row(self._info(seq), self.entry_table)
+        for row, waiting in enumerate(self._awaiting):  # first tokens since the last decision
+            inv_rate = self.inv_rate[self.entry_rows[row]]
+            while waiting:
+                s = waiting[0]
+                if 0.0 <= s.first_token_s <= seq.arrival_s:
+                    ev.observe(row, s.first_token_s - s.arrival_s - (s.prompt_tokens - s.total_cached) * inv_rate,
+                               s.first_token_s)
+                elif s.first_token_s >= 0.0 or s.state != DONE:  # no first token yet (DONE without one: refused)
+                    break
+                waiting.popleft()
+        row = ev.pick_row(self.entry_profile, self._info(seq), self.entry_table, seq.arrival_s)
+        self._awaiting[row].append(seq)
+        return row
 
     def route_decode(self, seq: Seq) -> int:
         """Row of the decode table that gets a prefilled request."""
