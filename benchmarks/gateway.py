@@ -1,15 +1,17 @@
 """Gateway overhead and throughput: gateway -> emulator vs the emulator directly vs LiteLLM -> emulator.
 
-    python benchmarks/gateway.py [--seconds 10] [--rounds 5] [--concurrency 1,16] [--max-tokens 8]
-                                 [--litellm PATH] [--streams 16,64] [--stream-seconds 3] [--no-fast]
+    python benchmarks/gateway.py [--seconds 10] [--rounds 5] [--concurrency 1,16]
+        [--max-tokens 8] [--litellm PATH] [--streams 16,64] [--stream-seconds 3]
+        [--stack both|asyncio|uvloop]
 
 Every server runs in its own process on 127.0.0.1; this script is the load generator, a lean keep-alive
-HTTP/1.1 client on asyncio, so its own cost is the same for every target. Two server set-ups are
-measured side by side: **plain** (the asyncio event loop and the h11 parser: what ``pip install
-tokenfleet`` gives without the ``fast`` extra) and **fast** (uvloop and httptools), each with its own
-emulator, so "direct" is always the same server stack as the gateway in front of it. LiteLLM
-(``litellm[proxy]`` from PyPI, in its own environment: found on PATH, in ``--litellm``,
-``/work/litellm-venv`` or ``/tmp/litellm-venv``) proxies the plain emulator.
+HTTP/1.1 client on asyncio, so its own cost is the same for every target. Two server stacks are
+measured side by side: **asyncio** (the standard event loop and the pure-Python h11 parser) and
+**uvloop** (uvloop and httptools: what ``pip install tokenfleet`` runs, both being dependencies; the
+asyncio stack is what it ran before, without the ``fast`` extra), each with its own emulator, so
+"direct" is always the same server stack as the gateway in front of it. LiteLLM (``litellm[proxy]``
+from PyPI, in its own environment: found on PATH, in ``--litellm``, ``/work/litellm-venv`` or
+``/tmp/litellm-venv``) proxies the asyncio-stack emulator.
 
 * **Added latency at concurrency 1**: one client sends non-streamed chat requests of ``--max-tokens``
   tokens back to back; added = percentile through the proxy minus the same percentile direct.
@@ -32,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -42,7 +45,7 @@ import orjson
 
 MODEL = "llama-3.3-70b"
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
-STACKS = {"plain": ("asyncio", "h11"), "fast": ("uvloop", "httptools")}
+STACKS = {"asyncio": ("asyncio", "h11"), "uvloop": ("uvloop", "httptools")}
 
 
 def free_port() -> int:
@@ -229,7 +232,7 @@ def main() -> None:
     ap.add_argument("--streams", default="16,64", help="concurrent streaming clients ('' to skip)")
     ap.add_argument("--stream-seconds", type=float, default=3.0)
     ap.add_argument("--stream-tokens", type=int, default=64)
-    ap.add_argument("--no-fast", action="store_true", help="measure the plain stack only")
+    ap.add_argument("--stack", choices=["both", *STACKS], default="both", help="server stacks to measure")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="tf-bench-"))
@@ -237,7 +240,7 @@ def main() -> None:
     exe = [sys.executable, "-m", "tokenfleet"]
     load0, cpu0, wall0 = os.getloadavg(), time.process_time(), time.perf_counter()
     try:
-        stacks = ["plain"] if args.no_fast else ["plain", "fast"]
+        stacks = list(STACKS) if args.stack == "both" else [args.stack]
         direct: dict[str, Target] = {}
         gateway: dict[str, Target] = {}
         for stack in stacks:
@@ -271,7 +274,7 @@ def main() -> None:
             ll_port = free_port()
             (tmp / "litellm.yaml").write_text(
                 "model_list:\n  - model_name: " + MODEL + "\n    litellm_params:\n"
-                f"      model: openai/{MODEL}\n      api_base: http://127.0.0.1:{direct['plain'].port}/v1\n"
+                f"      model: openai/{MODEL}\n      api_base: http://127.0.0.1:{direct[stacks[0]].port}/v1\n"
                 "      api_key: dummy\nlitellm_settings:\n  telemetry: false\n")
             ll = start([ll_exe, "--config", str(tmp / "litellm.yaml"), "--host", "127.0.0.1", "--port",
                         str(ll_port), "--num_workers", "1"],
@@ -285,7 +288,7 @@ def main() -> None:
                        else "")
                 litellm_note = f"LiteLLM not measured: proxy did not start ({exc}) {err[-400:]}"
             else:
-                targets.append(Target("litellm", ll_port, ll, LITELLM_KEY, backend=direct["plain"].proc))
+                targets.append(Target("litellm", ll_port, ll, LITELLM_KEY, backend=direct[stacks[0]].proc))
 
         def raw_for(t: Target) -> bytes:
             return request_bytes(t.port, args.max_tokens, t.auth)
@@ -305,25 +308,26 @@ def main() -> None:
                       lambda t: request_bytes(t.port, args.stream_tokens, None, stream=True))
         load1 = os.getloadavg()
 
-        print(f"\n{MODEL} on emulated {args.hardware} (time scale 0), {args.max_tokens} output tokens, "
-              f"non-streamed; {os.cpu_count()} CPUs; {args.seconds:g} s per target and phase in {args.rounds} "
-              f"alternating rounds")
-        print(f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end; benchmark client CPU "
-              f"{time.process_time() - cpu0:.0f} s in {time.perf_counter() - wall0:.0f} s wall")
+        print(f"\n{MODEL} on emulated {args.hardware} (time scale 0), {args.max_tokens} output tokens,")
+        print(f"non-streamed; {args.seconds:g} s per target and phase in {args.rounds} alternating rounds;")
+        print(f"{os.cpu_count()} CPUs, load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end;")
+        print(f"benchmark client CPU {time.process_time() - cpu0:.0f} s in {time.perf_counter() - wall0:.0f} s wall")
+        print("(+p50 / +p99: added to direct on the same stack; CPU: ms per request of the")
+        print("proxy's process, emu: of the emulator behind it)")
         for c in concurrencies:
             phase = f"c{c}"
             print(f"\nconcurrency {c}")
-            print(f"{'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'+p50':>8}{'+p99':>8}{'req/s':>8}{'err':>5}"
-                  f"{'CPU ms/req':>11}{'emu CPU':>8}")
+            print(f"{'target':<19}{'p50 ms':>7}{'p99 ms':>7}{'+p50':>7}{'+p99':>7}{'req/s':>7}{'err':>4}{'CPU':>7}"
+                  f"{'emu':>7}")
             for t in targets:
                 r = t.merged(phase)
                 base = direct[t.name.split()[-1]].merged(phase) if t.name.startswith("tokenfleet") else \
-                    direct["plain"].merged(phase) if t.name == "litellm" else None
-                added = (f"{r['p50'] - base['p50']:>8.2f}{r['p99'] - base['p99']:>8.2f}" if base is not None
-                         else f"{'-':>8}{'-':>8}")
-                emu = f"{r['backend_cpu_ms']:>8.2f}" if t.backend is not None else f"{'-':>8}"
-                print(f"{t.name:<18}{r['p50']:>8.2f}{r['p99']:>8.2f}{added}{r['rps']:>8.0f}{int(r['errors']):>5}"
-                      f"{r['cpu_ms']:>11.2f}{emu}")
+                    direct[stacks[0]].merged(phase) if t.name == "litellm" else None
+                added = (f"{r['p50'] - base['p50']:>7.2f}{r['p99'] - base['p99']:>7.2f}" if base is not None
+                         else f"{'-':>7}{'-':>7}")
+                emu = f"{r['backend_cpu_ms']:>7.2f}" if t.backend is not None else f"{'-':>7}"
+                print(f"{t.name:<19}{r['p50']:>7.2f}{r['p99']:>7.2f}{added}{r['rps']:>7.0f}{int(r['errors']):>4}"
+                      f"{r['cpu_ms']:>7.2f}{emu}")
             ll = next((t for t in targets if t.name == "litellm"), None)
             if ll is not None:
                 for s in stacks:
@@ -332,21 +336,21 @@ def main() -> None:
         if 1 in concurrencies:
             for s in stacks:
                 r, b = gateway[s].merged("c1"), direct[s].merged("c1")
-                print(f"targets, {s} stack, concurrency 1: added p50 {r['p50'] - b['p50']:.2f} ms "
-                      f"({'met' if r['p50'] - b['p50'] <= 1 else 'NOT met'}, <= 1), added p99 "
+                print(f"{s}, concurrency 1: added p50 {r['p50'] - b['p50']:.2f} ms "
+                      f"({'met' if r['p50'] - b['p50'] <= 1 else 'NOT met'}, <= 1), p99 "
                       f"{r['p99'] - b['p99']:.2f} ms ({'met' if r['p99'] - b['p99'] <= 3 else 'NOT met'}, <= 3)")
         if litellm_note:
-            print(litellm_note)
+            print(textwrap.fill(litellm_note, 80))
         for c in streams:
             phase = f"s{c}"
             print(f"\nstreaming, {c} clients, {args.stream_tokens} tokens per request")
-            print(f"{'target':<18}{'req/s':>8}{'events/s':>10}{'vs direct':>10}{'err':>5}{'CPU ms/req':>11}")
+            print(f"{'target':<19}{'req/s':>7}{'events/s':>10}{'vs direct':>10}{'err':>5}{'CPU':>7}")
             for t in stream_targets:
                 r = t.merged(phase)
                 d = direct[t.name.split()[-1]].merged(phase)
                 ratio = r["events_s"] / d["events_s"] if d["events_s"] else 0.0
-                print(f"{t.name:<18}{r['rps']:>8.0f}{r['events_s']:>10.0f}{ratio:>9.0%} {int(r['errors']):>5}"
-                      f"{r['cpu_ms']:>11.2f}")
+                print(f"{t.name:<19}{r['rps']:>7.0f}{r['events_s']:>10.0f}{ratio:>9.0%} {int(r['errors']):>5}"
+                      f"{r['cpu_ms']:>7.2f}")
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -41,6 +41,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -266,23 +267,23 @@ def main() -> None:
         print(json.dumps({"faults": [asdict(r) for r in reports], "wall_s": wall, "client_cpu_s": cpu,
                           "loadavg": load_avg}, indent=2))
         return
-    print(f"{'fault':<23}{'sent':>5}{'ok':>5}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
-          f"{'dup':>4}{'over $':>7}{'p99 ms':>14}")
+    print(f"{'fault':<20}{'sent':>5}{'ok':>5}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
+          f"{'dup':>4}{'over$':>6}{'p99 ms':>10}")
     for r in reports:
         over = "-" if r.overspend_usd is None else f"{r.overspend_usd:.2f}"
         p99 = "-" if r.flood_p99_ms is None else f"{r.flood_p99_ms:.0f}/{r.calm_p99_ms:.0f}"
-        print(f"{r.fault[:22]:<23}{r.sent:>5}{r.ok:>5}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
-              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>4}{over:>7}{p99:>14}")
+        print(f"{r.fault[:19]:<20}{r.sent:>5}{r.ok:>5}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
+              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>4}{over:>6}{p99:>10}")
         for note in r.notes:
-            print(f"    {note}")
+            print(textwrap.fill(note, 80, initial_indent="    ", subsequent_indent="      "))
     ok = all(r.lost_rows == 0 and r.duplicate_rows == 0 and r.cut_silently == 0 and r.sent > 0 for r in reports)
     ok = ok and all((r.overspend_usd or 0) <= r.reservation_usd + 1e-9 for r in reports)
     floods = [r for r in reports if r.flood_p99_ms is not None and r.calm_p99_ms is not None]
     fast = all(r.flood_p99_ms <= 2 * r.calm_p99_ms for r in floods)  # type: ignore[operator]
     print("p99 ms: valid traffic beside the flood / alone")
-    print(f"targets (0 lost, 0 dup, no silent cut, overspend <= 1 reservation): {'met' if ok else 'NOT met'}; "
-          f"valid p99 within 2x during floods: {'met' if fast else 'NOT met'}")
-    print(f"wall {wall:.0f} s, client CPU {cpu:.0f} s, load average {load_avg[0]:.1f} / {load_avg[1]:.1f} / "
+    print(f"targets: 0 lost, 0 dup, no silent cut, overspend <= 1 reservation: {'met' if ok else 'NOT met'}")
+    print(f"         valid p99 within 2x during the floods: {'met' if fast else 'NOT met'}")
+    print(f"wall {wall:.0f} s, client CPU {cpu:.0f} s; load average {load_avg[0]:.1f} / {load_avg[1]:.1f} / "
           f"{load_avg[2]:.1f} on {os.cpu_count()} CPUs")
 
 
