@@ -96,7 +96,7 @@ def fault_drain(lab: Lab, n: int) -> Report:
             asyncio.get_running_loop().call_later(1.0, pg.send_signal, signal.SIGTERM)
     seen = asyncio.run(load([gw], n, n, max_tokens=1500, during=during))
     pg.wait(30)
-    rep = judge("drain past its timeout", seen, url, 0)
+    rep = judge("drain past timeout", seen, url, 0)
     rep.notes.append("drain_timeout_s 1, 1,500-token answers; non-streamed ones get 503 (failed)")
     return rep
 
@@ -153,7 +153,7 @@ def fault_pg_down(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load([gw], n * 4, 8, max_tokens=64, timeout_s=120, during=during))
     restart.join()  # the server is back (if the load ended first, the rows wait in the journal until then)
     stop(pg)
-    rep = judge("PostgreSQL down 10 s", seen, url, 0)
+    rep = judge("PostgreSQL down 10s", seen, url, 0)
     errors = sum("write of" in line for line in (lab.dir / "gw.log").read_text().splitlines())
     rep.notes.append(f"largest backlog {max(backlog, default=0):.0f} rows; {errors} ledger error log line(s)")
     return rep
@@ -204,7 +204,7 @@ def fault_budget(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load(gws, 62, 62, max_tokens=10, headers=hdr))
     for p in lab.procs[1:]:
         stop(p)
-    rep = judge("2 gateways, 1 budget", seen, url, 0)
+    rep = judge("2 gateways 1 budget", seen, url, 0)
     spent = sum(r.usd for r in read_rows(url))
     rep.overspend_usd = round(max(0.0, spent - 1.0), 6)
     rep.notes.append(f"$1 budget, $0.10 a request, 2 + 62 clients: spent ${spent:.2f}")

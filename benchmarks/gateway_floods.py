@@ -141,7 +141,7 @@ def fault_wedge(lab: Lab, n: int) -> Report:
     seen += after
     probes = metric(gw, "tokenfleet_probes_total")
     stop(pg)
-    rep = judge("pool wedged by a stall", seen, url, 0)
+    rep = judge("wedged by a stall", seen, url, 0)
     rep.notes.append("1.5 s stall on a 1 s TTFT SLO, then healthy: served again after "
                      + (f"{recovered:.1f} s" if recovered is not None else "more than 60 s (WEDGED)")
                      + f" ({refused} refused 429 until then, {probes:.0f} probes); then "
@@ -163,7 +163,7 @@ def fault_stale(lab: Lab, n: int) -> Report:
     resent, dropped = metric(gw, "tokenfleet_upstream_stale_retries"), metric(gw, "tokenfleet_upstream_stale_dropped")
     opened = metric(gw, "tokenfleet_backend_circuit_open")
     stop(pg)
-    rep = judge("stale keep-alive conns", seen, url, 0)
+    rep = judge("stale keep-alive", seen, url, 0)
     rep.notes.append(f"bursts of 16 after 2.5 s idle (backend keep-alive 1 s): {dropped:.0f} closed connections "
                      f"dropped before use, {resent:.0f} requests resent on a fresh one; circuit open: {opened:.0f}")
     return rep
@@ -211,7 +211,7 @@ def fault_concurrent_start(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load(up, n, 16, headers={"authorization": f"Bearer {key}"})) if up else []
     for _, proc in started:
         stop(proc)
-    rep = judge("6 gateways start at once", seen, url, 0)
+    rep = judge("6 gateways at once", seen, url, 0)
     rep.notes.append(f"{len(up)} of 6 started on one empty PostgreSQL database"
                      + (f"; failures: {failed}" if failed else ""))
     return rep

@@ -211,8 +211,7 @@ class Gateway:
                     max_output_tokens=asked or cap or self.cfg.default_max_tokens,
                     n=body.n, pools=key.pools if key else None,
                     budgeted=key is not None and key.budget_usd is not None, t0=t0, cap=cap, capped=asked is None)
-                reply = await (self.proxy.handle(call, slots) if call.stream
-                               else self._unless_gone(request, call, slots))
+                reply = await self._unless_gone(request, call, slots)
             except _ClientGone:
                 return self._gone(request_id, key_id, path, model, call, t0)
             except ApiError as err:
@@ -234,8 +233,10 @@ class Gateway:
                 slots.close()
 
     async def _unless_gone(self, request: Request, call: Call, slots: Slots) -> Reply:
-        """Forward a non-streamed request, cancelling it (and so the backend's work: the upstream connection
-        closes) when the client disconnects first; the proxy bills what the backend produced by then."""
+        """Forward a request, cancelling it (and so the backend's work: the upstream connection closes) when
+        the client disconnects before its answer, or before a stream's first event (from then on the
+        streamed response notices and the relay bills what it relayed); the proxy bills what the backend
+        produced by then."""
         me = asyncio.current_task()
         assert me is not None
 

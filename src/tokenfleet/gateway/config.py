@@ -193,11 +193,12 @@ class KeyConfig(_Strict):
 class AuthConfig(_Strict):
     """How API keys are checked (:mod:`tokenfleet.gateway.auth`)."""
 
-    workers: int = Field(2, ge=1, le=64)  # threads deriving key hashes (apart from everything else)
+    # threads deriving key hashes (apart from everything else); one keeps a flood of bad keys to one core
+    workers: int = Field(1, ge=1, le=64)
     max_pending: int = Field(32, ge=1)  # derivations queued or running; beyond: 503 auth_busy
     # per client address, a bucket of key checks that need a derivation (a good key's check is refunded)
-    failures_burst: float = Field(10.0, ge=1, allow_inf_nan=False)
-    failures_per_minute: float = Field(30.0, gt=0, allow_inf_nan=False)  # the bucket's refill
+    failures_burst: float = Field(5.0, ge=1, allow_inf_nan=False)
+    failures_per_minute: float = Field(12.0, gt=0, allow_inf_nan=False)  # the bucket's refill
 
 
 class RetryConfig(_Strict):

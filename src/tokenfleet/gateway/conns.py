@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 SWEEP_S = 0.25
-IDLE_GRACE_S = 1.0
+IDLE_GRACE_S = 2.0
 _408 = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
 Peer = tuple[str, int]
