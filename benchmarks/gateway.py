@@ -317,16 +317,16 @@ def main() -> None:
         for c in concurrencies:
             phase = f"c{c}"
             print(f"\nconcurrency {c}")
-            print(f"{'target':<19}{'p50 ms':>7}{'p99 ms':>7}{'+p50':>7}{'+p99':>7}{'req/s':>7}{'err':>4}{'CPU':>7}"
-                  f"{'emu':>7}")
+            print(f"{'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'+p50':>7}{'+p99':>7}{'req/s':>7}{'err':>4}{'CPU':>7}"
+                  f"{'emu':>6}")
             for t in targets:
                 r = t.merged(phase)
                 base = direct[t.name.split()[-1]].merged(phase) if t.name.startswith("tokenfleet") else \
                     direct[stacks[0]].merged(phase) if t.name == "litellm" else None
-                added = (f"{r['p50'] - base['p50']:>7.2f}{r['p99'] - base['p99']:>7.2f}" if base is not None
+                added = (f"{r['p50'] - base['p50']:>7.1f}{r['p99'] - base['p99']:>7.1f}" if base is not None
                          else f"{'-':>7}{'-':>7}")
-                emu = f"{r['backend_cpu_ms']:>7.2f}" if t.backend is not None else f"{'-':>7}"
-                print(f"{t.name:<19}{r['p50']:>7.2f}{r['p99']:>7.2f}{added}{r['rps']:>7.0f}{int(r['errors']):>4}"
+                emu = f"{r['backend_cpu_ms']:>6.2f}" if t.backend is not None else f"{'-':>6}"
+                print(f"{t.name:<18}{r['p50']:>8.2f}{r['p99']:>8.2f}{added}{r['rps']:>7.0f}{int(r['errors']):>4}"
                       f"{r['cpu_ms']:>7.2f}{emu}")
             ll = next((t for t in targets if t.name == "litellm"), None)
             if ll is not None:

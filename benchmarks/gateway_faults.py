@@ -153,9 +153,10 @@ def fault_pg_down(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load([gw], n * 4, 8, max_tokens=64, timeout_s=120, during=during))
     restart.join()  # the server is back (if the load ended first, the rows wait in the journal until then)
     stop(pg)
-    rep = judge("PostgreSQL down 10s", seen, url, 0)
+    rep = judge("PostgreSQL down", seen, url, 0)
     errors = sum("write of" in line for line in (lab.dir / "gw.log").read_text().splitlines())
-    rep.notes.append(f"largest backlog {max(backlog, default=0):.0f} rows; {errors} ledger error log line(s)")
+    rep.notes.append(f"down 10 s: largest backlog {max(backlog, default=0):.0f} rows; {errors} ledger error "
+                     "log line(s)")
     return rep
 
 
@@ -175,7 +176,7 @@ def fault_sqlite_locked(lab: Lab, n: int) -> Report:
     seen = asyncio.run(load([gw], n * 2, 8, max_tokens=64, timeout_s=120, during=during))
     lock["t"].join()  # released after 10 s; until then rows wait in the journal
     stop(pg)
-    return judge("SQLite locked 10 s", seen, url, 0)
+    return judge("SQLite locked 10s", seen, url, 0)
 
 
 def fault_disk_full(lab: Lab, n: int, pg_server: Postgres) -> Report:
@@ -204,7 +205,7 @@ def fault_budget(lab: Lab, n: int, pg_server: Postgres) -> Report:
     seen = asyncio.run(load(gws, 62, 62, max_tokens=10, headers=hdr))
     for p in lab.procs[1:]:
         stop(p)
-    rep = judge("2 gateways 1 budget", seen, url, 0)
+    rep = judge("2 gateways, budget", seen, url, 0)
     spent = sum(r.usd for r in read_rows(url))
     rep.overspend_usd = round(max(0.0, spent - 1.0), 6)
     rep.notes.append(f"$1 budget, $0.10 a request, 2 + 62 clients: spent ${spent:.2f}")
@@ -267,13 +268,13 @@ def main() -> None:
         print(json.dumps({"faults": [asdict(r) for r in reports], "wall_s": wall, "client_cpu_s": cpu,
                           "loadavg": load_avg}, indent=2))
         return
-    print(f"{'fault':<20}{'sent':>5}{'ok':>5}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
-          f"{'dup':>4}{'over$':>6}{'p99 ms':>10}")
+    print(f"{'fault':<19}{'sent':>6}{'ok':>6}{'fail':>5}{'over':>5}{'cut+ev':>7}{'cut-ev':>7}{'lost':>5}"
+          f"{'dup':>4}{'over$':>6}{'p99 ms':>9}")
     for r in reports:
         over = "-" if r.overspend_usd is None else f"{r.overspend_usd:.2f}"
         p99 = "-" if r.flood_p99_ms is None else f"{r.flood_p99_ms:.0f}/{r.calm_p99_ms:.0f}"
-        print(f"{r.fault[:19]:<20}{r.sent:>5}{r.ok:>5}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
-              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>4}{over:>6}{p99:>10}")
+        print(f"{r.fault[:18]:<19}{r.sent:>6}{r.ok:>6}{r.failed:>5}{r.failed_over:>5}{r.cut_with_error_event:>7}"
+              f"{r.cut_silently:>7}{r.lost_rows:>5}{r.duplicate_rows:>4}{over:>6}{p99:>9}")
         for note in r.notes:
             print(textwrap.fill(note, 80, initial_indent="    ", subsequent_indent="      "))
     ok = all(r.lost_rows == 0 and r.duplicate_rows == 0 and r.cut_silently == 0 and r.sent > 0 for r in reports)
