@@ -269,27 +269,9 @@ def test_two_gateways_on_one_postgresql_budget_cannot_overspend(pg_url: str, tmp
 def test_six_gateways_starting_at_once_on_an_empty_database_all_start(pg_url: str) -> None:
     """Concurrent ``CREATE TABLE``s race on PostgreSQL's catalog; the advisory lock makes the creators wait
     their turn, so every start succeeds and the schema is made once (budgets included)."""
-    import threading
+    from test_gateway_ledger import start_at_once
 
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-    ledgers: list[Ledger] = []
-
-    def start() -> None:
-        barrier.wait()
-        try:
-            ledgers.append(Ledger(pg_url, budgets={"team": 1.0}))
-        except BaseException as exc:  # collected: the assertion below names it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for led in ledgers:
-        led.close()
-    assert errors == [] and len(ledgers) == 6
+    assert start_at_once(pg_url) == []
     with make_engine(pg_url).connect() as conn:
         tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar()
         budgets = conn.execute(text("SELECT count(*) FROM budgets")).scalar()
