@@ -61,7 +61,8 @@ class SimResult:
 class Simulation:
     """Build once from a scenario, then :meth:`run`. ``requests`` overrides the scenario's workload; ``core``
     picks the simulator core (``auto``, ``compiled``, ``python``: :func:`tokenfleet.sim.core.load_core`);
-    ``fast_routing=False`` sends every decision through the profile (the reference the indexes must match)."""
+    ``fast_routing=False`` sends every decision through the profile (the reference the indexes must match);
+    ``measure_from_s`` leaves requests that arrive before it (a warm-up) out of the metrics."""
 
     def __init__(
         self,
@@ -75,6 +76,7 @@ class Simulation:
         requests: Iterable[Request] | None = None,
         core: str | None = None,
         fast_routing: bool = True,
+        measure_from_s: float = 0.0,
     ) -> None:
         self.sc = sc
         self.core = load_core(core)
@@ -153,6 +155,7 @@ class Simulation:
             np.array([p.dep.params.request_overhead_s for p in self.pools]),
             True,
             None if self.keep else EXACT_CAP,
+            measure_from_s,
         )
 
     def _table(self, rows: list[int], salt: int) -> tuple[EndpointTable, Profile]:
@@ -218,12 +221,14 @@ class Simulation:
         """Requests whose prompt exceeds the replica's whole KV cache: counted, never served."""
         rep = self.replicas[rep_i]
         view = self.prefix_view
+        col = self.collector
         for s in rep.rejected:
             if view is not None and s.hashes and not s.prefilled and rep_i in self.entry_rows_set:
                 view.remove(self.row_in[rep_i][1], s)
-            self.collector.classes[s.class_idx].rejected += 1
-            self.collector.pools[self.rep_pool[rep_i]].rejected += 1
-            self.collector.total.rejected += 1
+            if s.arrival_s >= col.measure_from_s:
+                col.classes[s.class_idx].rejected += 1
+                col.pools[self.rep_pool[rep_i]].rejected += 1
+                col.total.rejected += 1
         self.rejected += len(rep.rejected)
         rep.rejected.clear()
 

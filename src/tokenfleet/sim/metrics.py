@@ -4,7 +4,9 @@ goodput, throughput, queueing, prefix-cache hits.
 Completed requests arrive as column chunks (:data:`COLUMNS`). Percentiles are exact while the collector
 keeps the latencies (``keep=True``, or until ``exact_cap`` requests); past that they come from log-spaced
 histograms (bins 1% wide: within 0.5% of the value), so memory stays flat however long the run.
-Histograms of different runs merge exactly (bin counts add up).
+Histograms of different runs merge exactly (bin counts add up: :func:`merge_groups`), so percentiles of
+several runs merged are those of one histogram holding all their requests. A collector may measure only the
+requests that arrive from ``measure_from_s`` on (a warm-up before it fills the replicas but is not judged).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ N_BINS = int(math.log(1e6 / LAT_MIN_S) / math.log(LAT_RATIO)) + 2
 QUANTILES = (50, 90, 99)
 METRICS = ("ttft_s", "tpot_s", "e2e_s", "queue_s")
 EXACT_CAP = 200_000  # requests whose latencies a run that keeps no columns keeps for exact percentiles
+HIST_REL_ERROR = math.sqrt(LAT_RATIO) - 1  # a histogram percentile is within this of the bin's values (0.499 %)
+COUNTS = ("count", "slo_ok", "output_tokens", "good_output_tokens", "prompt_tokens", "cached_tokens", "preemptions",
+          "tpot_count", "rejected")
 
 
 def _bin(x: np.ndarray) -> np.ndarray:
@@ -125,17 +130,38 @@ class Group:
         )
         return out
 
+    def without_samples(self) -> Group:
+        """The same aggregates with the kept latencies dropped: percentiles from the histograms."""
+        return Group(self.name, self.ttft_slo_s, self.tpot_slo_s, **{k: getattr(self, k) for k in COUNTS},
+                     sums=dict(self.sums), hist={m: h.copy() for m, h in self.hist.items()})
+
+
+def merge_groups(name: str, groups: list[Group]) -> Group:
+    """One group holding the requests of ``groups`` (same SLOs): counts, sums and histogram bins add up, kept
+    latencies join (percentiles are exact only if every group kept all of its own)."""
+    out = Group(name, groups[0].ttft_slo_s, groups[0].tpot_slo_s) if groups else Group(name)
+    for g in groups:
+        for key in COUNTS:
+            setattr(out, key, getattr(out, key) + getattr(g, key))
+        for m in METRICS:
+            out.sums[m] += g.sums[m]
+            out.hist[m] += g.hist[m]
+            out.kept[m].extend(g.kept[m])
+    return out
+
 
 class Collector:
     """Consumes chunks of completed requests; ``overhead_s`` (per pool) is added to TTFT and E2E. With
     ``keep``, latencies are kept for exact percentiles; ``exact_cap`` drops them (histograms from then on)
-    once more requests than that have completed."""
+    once more requests than that have completed. Requests that arrived before ``measure_from_s`` are left
+    out of the aggregates (their derived columns still go to the per-request output)."""
 
     def __init__(self, classes: list[Group], pools: list[Group], overhead_s: np.ndarray, keep: bool,
-                 exact_cap: int | None = None) -> None:
+                 exact_cap: int | None = None, measure_from_s: float = 0.0) -> None:
         self.classes, self.pools, self.keep = classes, pools, keep
         self.overhead_s = overhead_s
         self.exact_cap = exact_cap
+        self.measure_from_s = measure_from_s
         self.total = Group("all")
 
     def add_chunk(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -156,6 +182,13 @@ class Collector:
         ttft_slo = np.array([g.ttft_slo_s for g in self.classes])[cls]
         tpot_slo = np.array([g.tpot_slo_s for g in self.classes])[cls]
         ok = (ttft <= ttft_slo) & ((tpot <= tpot_slo) | np.isnan(tpot))
+        derived = lat | {"slo_ok": ok}
+        if self.measure_from_s > 0:
+            judged = cols["arrival_s"] >= self.measure_from_s
+            if not judged.all():
+                cols = {k: v[judged] for k, v in cols.items()}
+                lat = {m: x[judged] for m, x in lat.items()}
+                ok, out = ok[judged], out[judged]
         args = (out, cols["prompt_tokens"], cols["cached_tokens"], cols["preemptions"])
         self.total.add(lat, ok, *args, keep=self.keep)
         for key, groups in (("class_idx", self.classes), ("pool_idx", self.pools)):
@@ -169,7 +202,7 @@ class Collector:
             self.keep = False  # from here on the histograms answer: memory stays flat
             for g in (self.total, *self.classes, *self.pools):
                 g.kept = {m: [] for m in METRICS}
-        return lat | {"slo_ok": ok}
+        return derived
 
 
-__all__ = ["COLUMNS", "EXACT_CAP", "METRICS", "QUANTILES", "Collector", "Group"]
+__all__ = ["COLUMNS", "EXACT_CAP", "HIST_REL_ERROR", "METRICS", "QUANTILES", "Collector", "Group", "merge_groups"]

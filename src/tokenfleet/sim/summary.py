@@ -14,12 +14,14 @@ from typing import Any
 
 from tokenfleet.scenario import Slo
 from tokenfleet.sim.engine import SimResult
-from tokenfleet.sim.metrics import METRICS, Group
+from tokenfleet.sim.metrics import Group, merge_groups
 
 J_PER_KWH = 3.6e6
 
 
-def _pool_energy(res: SimResult) -> list[dict[str, Any]]:
+def pool_energy(res: SimResult) -> list[dict[str, Any]]:
+    """Per pool: utilisation, energy, power, cost and counters of its replicas (``_bins``: dynamic energy
+    per power window, ``_idle_w``: the pool's idle draw, for the fleet's peak)."""
     sc, period = res.scenario, max(res.period_s, 1e-9)
     pue, bin_s = sc.facility.pue, sc.sim.power_bin_s
     out = []
@@ -47,6 +49,7 @@ def _pool_energy(res: SimResult) -> list[dict[str, Any]]:
                 "replicas": p.replicas,
                 "chips": p.replicas * p.dep.num_chips,
                 "utilisation": busy / (period * p.replicas),
+                "busy_s": busy,
                 "iterations": sum(r.stats.iterations for r in reps),
                 "events": sum(r.stats.runs for r in reps),
                 "preemptions": sum(r.stats.preemptions for r in reps),
@@ -71,7 +74,7 @@ def summarize(res: SimResult) -> dict[str, Any]:
     """Everything ``tokenfleet simulate --json`` prints."""
     period = max(res.period_s, 1e-9)
     col = res.collector
-    pools = _pool_energy(res)
+    pools = pool_energy(res)
     handed = res.handed_off or [(0, 0)] * len(pools)
     for p, g, (n_handed, tok_handed) in zip(pools, col.pools, handed, strict=True):
         p.update(g.summary(period))
@@ -172,22 +175,6 @@ class SimSummary:
         return {c.name: c for c in self.classes}
 
 
-def _merged(name: str, groups: Sequence[Group]) -> Group:
-    """One group holding several groups' requests (the classes of ``merge`` in :func:`typed_summary`)."""
-    if len(groups) == 1:
-        return groups[0]
-    out = Group(name, groups[0].ttft_slo_s, groups[0].tpot_slo_s)
-    for g in groups:
-        for key in ("count", "slo_ok", "output_tokens", "good_output_tokens", "prompt_tokens", "cached_tokens",
-                    "preemptions", "tpot_count", "rejected"):
-            setattr(out, key, getattr(out, key) + getattr(g, key))
-        for m in METRICS:
-            out.sums[m] += g.sums[m]
-            out.hist[m] = out.hist[m] + g.hist[m]
-            out.kept[m].extend(g.kept[m])
-    return out
-
-
 def _percentiles(g: Group, m: str) -> Percentiles:
     cnt = g.tpot_count if m == "tpot_s" else g.count
     mean = g.sums[m] / cnt if cnt else math.nan
@@ -205,11 +192,11 @@ def typed_summary(res: SimResult, merge: Mapping[str, Sequence[str]] | None = No
         gs = [groups[p] for p in parts]
         if len({slos[p] for p in parts}) > 1:
             raise ValueError(f"classes merged into {name!r} have different SLOs")
-        g = _merged(name, gs)
+        g = gs[0] if len(gs) == 1 else merge_groups(name, gs)
         n = max(g.count + g.rejected, 1)
         out.append(ClassSummary(name, slos[parts[0]], g.count, g.rejected, _percentiles(g, "ttft_s"),
                                 _percentiles(g, "tpot_s"), _percentiles(g, "e2e_s"), g.slo_ok / n, g.output_tokens))
     return SimSummary(tuple(out), res.period_s, res.requests, res.rejected, len(res.replicas), res.wall_s)
 
 
-__all__ = ["ClassSummary", "Percentiles", "SimSummary", "summarize", "typed_summary"]
+__all__ = ["ClassSummary", "Percentiles", "SimSummary", "pool_energy", "summarize", "typed_summary"]
