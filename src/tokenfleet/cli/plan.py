@@ -39,6 +39,20 @@ def plan_cmd(
                                         help="Replicas to simulate (default: plan.verify.max_replicas)."),
     sensitivity: bool = typer.Option(True, "--sensitivity/--no-sensitivity",
                                      help="Re-solve for the tornado and the SLO breakpoints (plan.sensitivity)."),
+    verify_fleet: bool = typer.Option(False, "--verify-fleet/--verify-slice",
+                                      help="Verify every replica of the plan (sharded over Ray) instead of a "
+                                      "slice."),
+    verify_duration: float = typer.Option(None, "--verify-duration",
+                                          help="Simulated seconds measured (default: plan.verify.duration_s)."),
+    verify_warmup: float = typer.Option(None, "--verify-warmup", help="Fleet: simulated seconds before the "
+                                        "measured ones (default: 2 mean service times per pool)."),
+    cell_replicas: int = typer.Option(None, "--cell-replicas", min=1, max=10_000,
+                                      help="Fleet: replicas behind one simulated router, one shard "
+                                      "(default 1,024)."),
+    use_ray: bool = typer.Option(True, "--ray/--no-ray", help="Fleet: fan out on Ray (default) or run serially."),
+    address: str = typer.Option(None, "--address", help="Fleet: Ray cluster (host:port, ray://host:10001, auto; "
+                                "default $RAY_ADDRESS, else a local Ray)."),
+    num_cpus: int = typer.Option(None, "--num-cpus", min=1, help="Fleet: workers of the local Ray (default: all)."),
 ) -> None:
     """Choose the fleet (hardware x count x layout per traffic class) meeting every SLO at least cost."""
     from tokenfleet.errors import InputError
@@ -62,8 +76,28 @@ def plan_cmd(
         upd["power_budget_mw"] = budget_mw
     if upd:
         sc = sc.model_copy(update={"plan": sc.plan.model_copy(update=upd)})
+    fleet_only = {"--verify-warmup": verify_warmup, "--address": address, "--num-cpus": num_cpus,
+                  "--cell-replicas": cell_replicas, "--no-ray": not use_ray or None}
+    for flag, value in fleet_only.items():
+        if value is not None and not verify_fleet:
+            raise InputError("applies to the full-fleet check: add --verify-fleet", where=flag)
+    if verify_fleet and not run_verify:
+        raise InputError("--verify-fleet simulates the plan: drop --no-verify", where="--verify-fleet")
+    if address is not None and not use_ray:
+        raise InputError("--address needs Ray; drop --no-ray", where="--address")
+    if verify_duration is not None:
+        if not math.isfinite(verify_duration) or verify_duration <= 0:
+            raise InputError(f"must be a positive number of simulated seconds, got {verify_duration}",
+                             where="--verify-duration")
+        v = sc.plan.verify.model_copy(update={"duration_s": verify_duration})
+        sc = sc.model_copy(update={"plan": sc.plan.model_copy(update={"verify": v})})
+    fleet = None
+    if verify_fleet:
+        from tokenfleet.plan.verify_fleet import CELL_REPLICAS, FleetOptions
+
+        fleet = FleetOptions(None, verify_warmup, cell_replicas or CELL_REPLICAS, use_ray, address, num_cpus)
     kw: dict[str, Any] = {"run_verify": run_verify, "pareto": pareto, "verify_curves": verify_curves,
-                          "verify_replicas": verify_replicas, "sensitivity": sensitivity}
+                          "verify_replicas": verify_replicas, "sensitivity": sensitivity, "fleet": fleet}
     if as_json:
         r = plan(sc, base, **kw)
     else:

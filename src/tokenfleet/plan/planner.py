@@ -25,6 +25,7 @@ from tokenfleet.plan.sensitivity import Bar, Breakpoint, SpeedInterval, breakpoi
 from tokenfleet.plan.terms import ImpliedTerms, apply_terms, implied
 from tokenfleet.plan.units import lead_time_months
 from tokenfleet.plan.verify import PoolLoad, Verification, verify
+from tokenfleet.plan.verify_fleet import FleetOptions, verify_fleet
 
 Progress = Callable[[str, float], None]
 DERATE_STEP = 0.85
@@ -252,8 +253,10 @@ def _solve_or_explain(p: Problem, objective: str) -> Solution:
 def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, run_verify: bool = True,
          pareto: bool = True, verify_curves: bool = False, shadow: bool = True,
          verify_replicas: int | None = None, sensitivity: bool = True,
-         speed_interval: SpeedInterval | None = None) -> PlanResult:
+         speed_interval: SpeedInterval | None = None, fleet: FleetOptions | None = None) -> PlanResult:
     """Plan ``sc``; ``verify_replicas`` overrides ``plan.verify.max_replicas`` (the simulated slice);
+    ``fleet`` then verifies the final plan on every replica (:mod:`tokenfleet.plan.verify_fleet`: its result is
+    the plan's verification; the slices still steer the iterations);
     ``sensitivity`` adds the tornado and SLO breakpoints (``plan.sensitivity``), with each hardware's speed
     range from ``speed_interval(model, hardware)`` (default: +/- ``plan.sensitivity.speed``)."""
     say: Progress = progress or (lambda stage, frac: None)
@@ -292,9 +295,16 @@ def plan(sc: PlanScenario, base_dir: Path, progress: Progress | None = None, *, 
             for name in missed:
                 ci = next(i for i, d in enumerate(demands) if d.name == name)
                 derate[ci] = derate.get(ci, 1.0) * DERATE_STEP
+    pools = pools_of(problem, sol)
+    if fleet is not None and run_verify and sc.plan.verify.enabled:
+        say("fleet", 0.3)
+        t = time.perf_counter()
+        ver = verify_fleet(sc, base_dir, demands, pool_loads(problem, sol), fleet, [q.name for q in pools],
+                           lambda f: say("fleet", 0.3 + 0.5 * f))
+        timings["verify_fleet_s"] = time.perf_counter() - t
     say("binding", 0.8)
     t = time.perf_counter()
-    result = PlanResult(sc, demands, options, problem, sol, pools_of(problem, sol),
+    result = PlanResult(sc, demands, options, problem, sol, pools,
                         binding_constraints(problem, sol), verification=ver, iterations=iterations, terms=terms)
     dl = sc.plan.constraints.deadline_months
     result.excluded = [f"{c.hardware} (lead time {lead_time_months(c):g} months > deadline {dl:g})"

@@ -90,6 +90,39 @@ class ClassCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolCheck:
+    """One planned pool in a full-fleet run (:mod:`tokenfleet.plan.verify_fleet`)."""
+
+    name: str
+    hardware: str
+    replicas: int
+    classes: tuple[str, ...]
+    requests: int  # measured (arrived after the warm-up)
+    ttft_p99_s: float
+    tpot_p99_s: float
+    attainment: float  # share of its requests within their class's targets
+    utilisation: float
+    max_kv_use_frac: float
+    preemptions: int
+
+
+@dataclass(frozen=True, slots=True)
+class FleetInfo:
+    """How a full-fleet run went (:mod:`tokenfleet.plan.verify_fleet`)."""
+
+    shards: int  # cells, one simulation each
+    cell_replicas: int  # at most this many replicas per cell
+    backend: str  # "Ray (local)", "Ray (host:port)" or "serial"
+    warmup_s: tuple[float, float]  # the pools' warm-ups, lowest and highest
+    measured_requests: int  # arrived after the warm-up
+    cpu_s: float  # summed over the cells
+    cores: tuple[str, ...]  # simulator cores that ran
+    routing: str
+    percentiles: str  # how exact the merged percentiles are
+    shard_costs: tuple[tuple[int, int, float, float], ...]  # per cell: replicas, requests, CPU s, wall s
+
+
+@dataclass(frozen=True, slots=True)
 class Verification:
     classes: list[ClassCheck]
     slice_fraction: float  # simulated replicas / the fleet's replicas
@@ -101,6 +134,9 @@ class Verification:
     latencies: dict[str, dict[str, list[float]]]  # class -> {"ttft_s": sorted sample, "tpot_s": ...}
     fleet_replicas: int = 0
     sim: SimSummary | None = field(default=None, compare=False)
+    mode: str = "slice"  # or "fleet": every replica (tokenfleet.plan.verify_fleet)
+    pools: list[PoolCheck] = field(default_factory=list)  # fleet mode
+    fleet: FleetInfo | None = None  # fleet mode: cells, backend, warm-up, costs
 
     @property
     def all_met(self) -> bool:
@@ -109,6 +145,8 @@ class Verification:
     @property
     def slice_text(self) -> str:
         """``12 of 70,404 replicas (0.02 % of the fleet)`` or ``all 5 replicas``."""
+        if self.fleet is not None:
+            return f"all {self.sim_replicas:,} replicas (the whole fleet, in {self.fleet.shards:,} independent cells)"
         if self.sim_replicas >= self.fleet_replicas:
             return f"all {self.sim_replicas:,} replicas"
         return (f"{self.sim_replicas:,} of {self.fleet_replicas:,} replicas "
@@ -245,4 +283,5 @@ def verify(sc: PlanScenario, base_dir: Path, demands: list[Demand], loads: list[
                         summarize(res), lat, fleet, typed)
 
 
-__all__ = ["MET_DEFINITION", "ClassCheck", "PoolLoad", "Stream", "Verification", "sim_scenario", "verify"]
+__all__ = ["MET_DEFINITION", "ClassCheck", "FleetInfo", "PoolCheck", "PoolLoad", "Stream", "Verification",
+           "sim_scenario", "verify"]
