@@ -115,6 +115,20 @@ def plan_json(r: PlanResult) -> dict[str, Any]:
                          "ttft_p99_ms": _num(c.ttft_p99_s * 1e3), "tpot_p99_ms": _num(c.tpot_p99_s * 1e3),
                          "slo_attainment": _num(c.attainment), "met": c.met, "note": c.note}
                         for c in ver.classes],
+            "mode": ver.mode,
+            **({} if ver.mode != "fleet" else {
+                "pools": [{"pool": q.name, "hardware": q.hardware, "replicas": q.replicas, "classes": list(q.classes),
+                           "requests": q.requests, "ttft_p99_ms": _num(q.ttft_p99_s * 1e3),
+                           "tpot_p99_ms": _num(q.tpot_p99_s * 1e3), "slo_attainment": _num(q.attainment),
+                           "utilisation": q.utilisation, "max_kv_use_frac": q.max_kv_use_frac,
+                           "preemptions": q.preemptions} for q in ver.pools],
+                "fleet": None if ver.fleet is None else {
+                    **{k: getattr(ver.fleet, k) for k in ("shards", "cell_replicas", "backend", "measured_requests",
+                                                          "cpu_s", "routing", "percentiles")},
+                    "cores": list(ver.fleet.cores), "warmup_s": {"min": ver.fleet.warmup_s[0],
+                                                                 "max": ver.fleet.warmup_s[1]},
+                    "shard_costs": [{"replicas": a, "requests": b, "cpu_s": cpu, "wall_s": w}
+                                    for a, b, cpu, w in ver.fleet.shard_costs]}}),
         },
         "iterations": [{"iteration": i.index, "tco_usd_per_year": i.tco_usd_per_year, "facility_mw": i.facility_mw,
                         "derate": i.derate, "missed": i.missed} for i in r.iterations],

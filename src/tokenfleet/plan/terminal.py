@@ -151,9 +151,12 @@ def _verification(r: PlanResult, c: Console) -> None:
     v = r.verification
     if v is None:
         return
-    c.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.3g} s on {v.slice_text}; "
-            f"{len(r.iterations)} iteration(s): " + ", ".join(
-                f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations))
+    steps = f"{len(r.iterations)} iteration(s): " + ", ".join(
+        f"#{i.index} missed {', '.join(i.missed) or 'none'}" for i in r.iterations)
+    if v.fleet is not None:
+        _fleet(r, c, steps)
+        return
+    c.print(f"Simulated {v.requests:,} requests over {v.duration_s:,.3g} s on {v.slice_text}; {steps}")
     rows = []
     for k in v.classes:
         if not k.simulated:
@@ -166,6 +169,32 @@ def _verification(r: PlanResult, c: Console) -> None:
                   ["class", "repl.", "plan rps", "sim rps", "TTFT ms", "TPOT ms", "met", "within"], rows, 1))
     c.print(f"[dim]p99 latencies; {MET_DEFINITION.replace('attainment', 'within')}; plan rps: the plan's peak "
             "rate for these replicas (traffic scale applied); sim rps: arrivals in the simulation[/]")
+
+
+def _fleet(r: PlanResult, c: Console, steps: str) -> None:
+    """A full-fleet verification: what ran, per class and per pool."""
+    v = r.verification
+    assert v is not None
+    f = v.fleet
+    assert f is not None
+    lo, hi = f.warmup_s
+    warm = f"{lo:,.3g} s" if lo == hi else f"{lo:,.3g}-{hi:,.3g} s by pool"
+    c.print(f"Simulated every replica: {v.sim_replicas:,} replicas in {f.shards:,} cells on {f.backend}, "
+            f"{v.requests:,} requests; measured {f.measured_requests:,} arriving over {v.duration_s:,.3g} s after "
+            f"a warm-up of {warm}; {num(f.cpu_s)} CPU s, {num(v.wall_s)} s wall (the slices while planning: "
+            f"{steps})")
+    rows = [[k.name, f"{k.replicas:,}", num(k.planned_rps), num(k.simulated_rps), f"{k.ttft_p99_s * 1e3:,.0f}",
+             f"{k.tpot_p99_s * 1e3:,.3g}", "yes" if k.met else "MISSED", f"{k.attainment:.2%}"]
+            if k.simulated else [k.name, f"{k.replicas:,}", num(k.planned_rps), num(k.simulated_rps)] + ["-"] * 4
+            for k in v.classes]
+    c.print(table("Verification of the whole fleet at the planned load",
+                  ["class", "repl.", "plan rps", "sim rps", "TTFT ms", "TPOT ms", "met", "within"], rows, 1))
+    rows = [[q.name, f"{q.replicas:,}", f"{q.requests:,}", f"{q.ttft_p99_s * 1e3:,.0f}", f"{q.tpot_p99_s * 1e3:,.3g}",
+             f"{q.attainment:.2%}", pct(q.utilisation), pct(q.max_kv_use_frac)] for q in v.pools]
+    c.print(table("Per pool", ["pool", "repl.", "requests", "TTFT ms", "TPOT ms", "within", "busy", "max KV"],
+                  rows, 1))
+    c.print(f"[dim]p99 latencies; {MET_DEFINITION.replace('attainment', 'within')}; {f.percentiles}; "
+            f"routing: {f.routing}; busy: share of replica time with a batch running[/]")
 
 
 def _terms(r: PlanResult, c: Console) -> None:
@@ -194,6 +223,7 @@ def print_plan(r: PlanResult, c: Console) -> None:
     _verification(r, c)
     tm = r.timings_s
     extra = f", curves {tm['verify_curves_s']:.2f} s" if "verify_curves_s" in tm else ""
+    extra += f", whole fleet {tm['verify_fleet_s']:.2f} s" if "verify_fleet_s" in tm else ""
     c.print(f"[dim]capacity {tm.get('capacity_s', 0):.2f} s, MILP {tm.get('solve_s', 0):.2f} s, simulation "
             f"{tm.get('verify_s', 0):.2f} s, sensitivity {tm.get('sensitivity_s', 0):.2f} s, Pareto "
             f"{tm.get('pareto_s', 0):.2f} s{extra}, total {tm.get('total_s', 0):.2f} s[/]")
