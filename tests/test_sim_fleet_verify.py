@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tokenfleet.cli import main
+from _cli import run_cli
 from tokenfleet.plan.default import default_text
 from tokenfleet.plan.planner import PlanResult, plan, pool_loads
 from tokenfleet.plan.schema import PlanScenario, parse_plan_scenario
@@ -169,26 +169,16 @@ def test_projected_wall_time() -> None:
         projected_wall_s(costs, 0)
 
 
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_plan_verify_fleet_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(["plan", "--verify-fleet", "--no-ray", "--verify-duration", "5", "--verify-warmup", "1",
-                           "--no-pareto", "--no-sensitivity", "--json"], capsys)
+    code, out, err = run_cli(capsys, "plan", "--verify-fleet", "--no-ray", "--verify-duration", "5",
+                             "--verify-warmup", "1", "--no-pareto", "--no-sensitivity", "--json")
     assert code == 0, err
     ver = json.loads(out)["verification"]
     pools = json.loads(out)["pools"]
     assert ver["mode"] == "fleet" and ver["slice_fraction"] == 1.0
     assert ver["sim_replicas"] == sum(p["replicas"] for p in pools) and ver["duration_s"] == 5.0
     assert ver["fleet"]["backend"] == "serial" and {p["pool"] for p in ver["pools"]} == {p["name"] for p in pools}
-    code, out, _ = _cli(["plan", "--no-pareto", "--no-sensitivity", "--json"], capsys)
+    code, out, _ = run_cli(capsys, "plan", "--no-pareto", "--no-sensitivity", "--json")
     assert code == 0 and json.loads(out)["verification"]["mode"] == "slice"  # the slice stays the default
 
 
@@ -200,5 +190,5 @@ def test_plan_verify_fleet_from_the_command_line(capsys: pytest.CaptureFixture[s
     (["--verify-duration", "0"], "--verify-duration"),
 ])
 def test_bad_fleet_flags_are_named(argv: list[str], where: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(["plan", "--no-pareto", "--no-sensitivity", *argv], capsys)
+    code, out, err = run_cli(capsys, "plan", "--no-pareto", "--no-sensitivity", *argv)
     assert code == 2 and where in err + out and "Traceback" not in err + out
